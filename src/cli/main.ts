@@ -1,0 +1,52 @@
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { ExitCode } from '../util/errors.ts';
+import { clientCommand } from './client.ts';
+import { demoCommand } from './demo.ts';
+import { printError, processIo, type Io } from './output.ts';
+import { provisionCommand } from './provision.ts';
+import { schemaCommand } from './schema.ts';
+import { statusCommand } from './status.ts';
+import { syncCommand } from './sync.ts';
+import { verifyCommand } from './verify.ts';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export function buildProgram(io: Io, setExit: (c: number) => void): Command {
+  const program = new Command('owui-sync')
+    .description('Copies every Open WebUI tenant (SQLite) one way and continuously into its own PostgreSQL schema.')
+    .version(pkg.version, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 finished but rows await manual review, 4 verify found differences.\nConnections: OWUI_SYNC_DATABASE_URL (runtime) and OWUI_SYNC_ADMIN_URL (DDL), or their _FILE variants.');
+  program.addCommand(provisionCommand(io));
+  program.addCommand(clientCommand(io));
+  program.addCommand(syncCommand(io, setExit));
+  program.addCommand(verifyCommand(io, setExit));
+  program.addCommand(schemaCommand(io, setExit));
+  program.addCommand(statusCommand(io));
+  program.addCommand(demoCommand(io, setExit));
+  program.exitOverride();
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const s of c.commands) s.exitOverride();
+  }
+  return program;
+}
+
+/** Run the CLI; returns the exit code (the shim sets process.exitCode, so output is flushed). */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  let code: number = ExitCode.ok;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+      return ExitCode.usage;
+    }
+    printError(io, err);
+    return (err as { exitCode?: number }).exitCode ?? ExitCode.failed;
+  }
+}

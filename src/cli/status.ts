@@ -1,0 +1,31 @@
+import { Command } from 'commander';
+import { openPg } from '../pg/connect.ts';
+import { status } from '../ops/clients.ts';
+import { formatInterval } from '../util/config.ts';
+import { databaseUrl, databaseUrlOption } from './connections.ts';
+import { fmtInt, printJson, table, type Io } from './output.ts';
+
+export function statusCommand(io: Io): Command {
+  return new Command('status')
+    .description('sync status of every registered client, or of one')
+    .argument('[name]', 'client name')
+    .option('--json', 'print the result as JSON')
+    .addOption(databaseUrlOption())
+    .action(async (name: string | undefined, opts: { json?: boolean; databaseUrl?: string }) => {
+      const sql = await openPg(databaseUrl(io, opts.databaseUrl), 'the database connection');
+      try {
+        const rows = await status(sql, name);
+        if (opts.json) printJson(io, rows);
+        else if (rows.length === 0) io.out('no clients registered yet: owui-sync client add NAME --sqlite PATH');
+        else
+          io.out(
+            table(
+              rows.map((r) => [r.client, r.sync_enabled ? r.status : 'paused', formatInterval(r.sync_interval), r.last_sync_at ?? 'never', r.last_sync_status ?? '-', r.last_job ? `${r.last_job.status} ${r.last_job.sync_type} ${fmtInt(r.last_job.rows_synced)} rows` : '-', r.rejected_pending ? String(r.rejected_pending) : '']),
+              ['CLIENT', 'STATE', 'EVERY', 'LAST SYNC', 'RESULT', 'LAST JOB', 'SET ASIDE'],
+            ),
+          );
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    });
+}

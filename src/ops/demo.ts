@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { startEmbedded } from '../pg/embedded.ts';
+import { openPg } from '../pg/connect.ts';
+import { getDeployment } from '../pg/deployments.ts';
+import { createTenantDb, seedTenant } from '../sqlite/sample.ts';
+import { runSync, type SyncResult } from '../sync/engine.ts';
+import { verify, type VerifyResult } from '../sync/verify.ts';
+import { spawnTs, waitForLine } from '../util/child.ts';
+import { clientAdd } from './clients.ts';
+import { provision } from './provision.ts';
+
+export interface DemoStep {
+  step: string;
+  detail: string;
+}
+
+export interface DemoResult {
+  data_dir: string;
+  admin_url_file: string;
+  tenant: string;
+  sqlite_path: string;
+  steps: DemoStep[];
+  first_sync: SyncResult;
+  live_sync: SyncResult;
+  final_sync: SyncResult;
+  verify: VerifyResult;
+  writer: { writes: number; p99_ms: number; max_ms: number; errors: number };
+}
+
+/**
+ * The newcomer's first run: an embedded PostgreSQL, a generated Open WebUI tenant, provision,
+ * register, sync, a live writer adding chats while it syncs again, a final sync and a verify.
+ * Everything lives under dataDir; PostgreSQL is stopped at the end.
+ */
+export async function runDemo(opts: { dataDir: string; log: (s: string) => void; writerMs?: number }): Promise<DemoResult> {
+  const dataDir = path.resolve(opts.dataDir);
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
+  const steps: DemoStep[] = [];
+  const say = (step: string, detail: string) => {
+    steps.push({ step, detail });
+    opts.log(`${step.padEnd(10)} ${detail}`);
+  };
+  const pg = await startEmbedded({ dataDir: path.join(dataDir, 'postgres') });
+  const adminUrlFile = path.join(dataDir, 'admin-url');
+  fs.writeFileSync(adminUrlFile, pg.url + '\n', { mode: 0o600 });
+  let writer: ReturnType<typeof spawnTs> | undefined;
+  try {
+    say('postgres', `PostgreSQL 17 (embedded) on 127.0.0.1:${pg.port}, pid ${pg.pid}, data in ${pg.dataDir}`);
+    const tenant = 'demo-tenant';
+    const sqlitePath = path.join(dataDir, 'openwebui', tenant, 'data', 'webui.db');
+    fs.mkdirSync(path.dirname(sqlitePath), { recursive: true });
+    const db = createTenantDb(sqlitePath, { journal: 'wal' });
+    const seeded = seedTenant(db, { users: 5, chatsPerUser: 40, messagesPerChat: 6, adversarial: true, bigChatBytes: 2_000_000 });
+    db.close();
+    say('tenant', `generated Open WebUI v0.11 tenant ${sqlitePath} (${seeded.userIds.length} users, ${seeded.chatIds.length} chats, NUL bytes, emoji, a 2 MB chat)`);
+    const p = await provision(pg.url);
+    say('provision', `sync_metadata at version ${p.schema_version} (${p.applied.length} migrations applied)`);
+    const add = await clientAdd({ name: tenant, sqlitePath, adminUrl: pg.url });
+    say('client', `registered "${tenant}": schema with ${add.tables_created} mirror tables`);
+    const sql = await openPg(pg.url, 'the demo database');
+    try {
+      const dep = () => getDeployment(sql, tenant);
+      const first = await runSync(sql, await dep(), { triggeredBy: 'demo' });
+      say('sync', `${first.kind}: ${first.totals.inserted} rows inserted in ${first.tables.length} tables, ${first.totals.raw_values} values kept in raw form, ${first.duration_ms} ms`);
+      writer = spawnTs(new URL('../sqlite/writer-process.ts', import.meta.url), [sqlitePath, '20', '0', '7']);
+      await waitForLine(writer, (l) => l === 'ready');
+      await new Promise((r) => setTimeout(r, opts.writerMs ?? 1500));
+      const live = await runSync(sql, await dep(), { triggeredBy: 'demo' });
+      say('sync', `${live.kind} while a writer adds chats: ${live.totals.inserted} inserted, ${live.totals.updated} updated, ${live.duration_ms} ms`);
+      const w = writer;
+      const report = waitForLine(w, (l) => l.startsWith('{'));
+      w.kill('SIGTERM');
+      const writerStats = JSON.parse(await report) as DemoResult['writer'];
+      writer = undefined;
+      say('writer', `stopped after ${writerStats.writes} chats (write p99 ${writerStats.p99_ms.toFixed(1)} ms, max ${writerStats.max_ms.toFixed(1)} ms, ${writerStats.errors} errors)`);
+      const final = await runSync(sql, await dep(), { triggeredBy: 'demo' });
+      say('sync', `${final.kind}: ${final.totals.inserted} inserted, ${final.totals.updated} updated, ${final.duration_ms} ms`);
+      const v = await verify(sql, await dep());
+      say('verify', `${v.identical ? 'identical' : `${v.differences_total} differences`}: ${v.rows_checked} rows in ${v.tables_checked} tables compared value by value`);
+      return { data_dir: dataDir, admin_url_file: adminUrlFile, tenant, sqlite_path: sqlitePath, steps, first_sync: first, live_sync: live, final_sync: final, verify: v, writer: writerStats };
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  } finally {
+    if (writer && writer.exitCode === null) writer.kill('SIGKILL');
+    await pg.stop();
+  }
+}

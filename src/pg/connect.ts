@@ -1,0 +1,122 @@
+import net from 'node:net';
+import postgres from 'postgres';
+import { ConfigError, OwuiError, messageOf } from '../util/errors.ts';
+import { redactUrl } from '../util/redact.ts';
+
+export type Sql = postgres.Sql<Record<string, never>>;
+export type Tx = postgres.TransactionSql<Record<string, never>>;
+
+/** Long enough for a cross-region Supabase pooler handshake, short enough to report a dead host quickly. */
+const CONNECT_TIMEOUT_S = 10;
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+/** Check a connection URL before any connection is tried; refuse what cannot work. */
+export function parsePgUrl(url: string, what: string): URL {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`${what} is not a valid URL`, 'expected postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new ConfigError(`${what} is not a PostgreSQL URL (${redactUrl(url)})`, 'expected postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE');
+  }
+  if (u.port === '6543') {
+    throw new ConfigError(
+      `${what} points at port 6543, Supabase's transaction pooler (${redactUrl(url)})`,
+      'owui-sync needs a session connection (temporary staging tables, advisory locks, LISTEN/NOTIFY): use the session pooler on port 5432 or a direct connection',
+    );
+  }
+  return u;
+}
+
+/**
+ * A connection pool for one purpose. TLS is required for non-loopback hosts unless the URL's
+ * sslmode says otherwise. Notices (e.g. "already exists, skipping") are not printed.
+ */
+export function connect(url: string, opts: { what: string; max?: number; applicationName?: string }): Sql {
+  const u = parsePgUrl(url, opts.what);
+  const sslmode = u.searchParams.get('sslmode');
+  const host = u.hostname;
+  const ssl = sslmode ? undefined : LOOPBACK.has(host) || host.startsWith('/') || host === '' ? false : 'require';
+  return postgres(url, {
+    max: opts.max ?? 1,
+    onnotice: () => {},
+    connect_timeout: CONNECT_TIMEOUT_S,
+    idle_timeout: 30,
+    ...(ssl === undefined ? {} : { ssl }),
+    connection: { application_name: opts.applicationName ?? 'owui-sync' },
+    // Not in the Options type of postgres.js 3.4, but supported: a factory for the socket.
+    ...({ socket: noDelaySocket } as object),
+  }) as unknown as Sql;
+}
+
+/**
+ * postgres.js leaves Nagle's algorithm on. A COPY ends with a small CopyDone message right after
+ * its data, which Nagle holds until the server's delayed ACK (about 40 ms): every batch and the
+ * query after it would wait that long. A socket with TCP_NODELAY removes the stall.
+ */
+function noDelaySocket(o: { host: string[]; port: number[]; path?: string }): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = o.path ? net.connect({ path: o.path }) : net.connect({ host: o.host[0], port: o.port[0]!, noDelay: true });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(Object.assign(new Error(`connect timeout after ${CONNECT_TIMEOUT_S} s`), { code: 'CONNECT_TIMEOUT' }));
+    }, CONNECT_TIMEOUT_S * 1000);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+const TRANSIENT_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
+const TRANSIENT_NODE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'EAI_AGAIN']);
+
+/** Errors worth retrying: a lost connection, a serialization failure, a deadlock, a restart. */
+export function isTransientPgError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code !== undefined && (TRANSIENT_CODES.has(code) || TRANSIENT_NODE.has(code));
+}
+
+/** Errors caused by the data in a batch (a value or a constraint), as opposed to the connection or the schema. */
+export function isDataPgError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  return code.startsWith('22') || code.startsWith('23') || code === '42804';
+}
+
+/** Turn a connection failure into an operator-readable error without the password. */
+export function pgConnectError(err: unknown, url: string, what: string): OwuiError {
+  const code = (err as { code?: string })?.code;
+  const where = redactUrl(url);
+  const m = messageOf(err);
+  if (code === 'ECONNREFUSED') return new OwuiError(`cannot reach PostgreSQL for ${what} at ${where}: connection refused`, { hint: 'check the host and port in the URL, and that the server is running', cause: err });
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new OwuiError(`cannot resolve the host of ${what} (${where})`, { hint: 'check the host name in the URL', cause: err });
+  if (code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return new OwuiError(`timed out connecting to PostgreSQL for ${what} at ${where}`, { hint: 'check the host, port and firewall', cause: err });
+  if (code === '28P01' || code === '28000') return new OwuiError(`PostgreSQL refused the login for ${what} (${where}): ${m}`, { hint: 'check the user name and password (the password is never shown)', exitCode: 2, cause: err });
+  if (code === '3D000') return new OwuiError(`${m} (${where})`, { hint: 'check the database name at the end of the URL', exitCode: 2, cause: err });
+  return new OwuiError(`PostgreSQL error for ${what} (${where}): ${m}`, { cause: err });
+}
+
+/** Connect and check the server answers, with a clear error if it does not. */
+export async function openPg(url: string, what: string, max = 1): Promise<Sql> {
+  const sql = connect(url, { what, max });
+  try {
+    await sql`select 1`;
+    return sql;
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    throw pgConnectError(err, url, what);
+  }
+}
+
+/** PostgreSQL identifier quoting, the rule postgres.js itself applies to identifiers. */
+export const ident = (name: string) => {
+  if (name.includes('\0')) throw new OwuiError(`identifier contains a NUL byte: ${JSON.stringify(name)}`);
+  return '"' + name.replaceAll('"', '""') + '"';
+};

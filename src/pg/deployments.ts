@@ -1,0 +1,47 @@
+import type { Sql } from './connect.ts';
+import { ConfigError } from '../util/errors.ts';
+
+export interface Deployment {
+  deployment_id: string;
+  client_name: string;
+  container_name: string;
+  host_id: string | null;
+  sqlite_path: string;
+  sync_enabled: boolean;
+  sync_interval: number;
+  status: string;
+  last_sync_at: Date | null;
+  last_sync_status: string | null;
+  reconcile_every: number;
+  runs_since_reconcile: number;
+  source_fingerprint: string | null;
+}
+
+export async function findDeployment(sql: Sql, name: string): Promise<Deployment | undefined> {
+  const rows = await sql<Deployment[]>`
+    select deployment_id, client_name, container_name, host_id, coalesce(config->>'sqlite_path', '') as sqlite_path,
+           coalesce(sync_enabled, false) as sync_enabled, coalesce(sync_interval, 300) as sync_interval,
+           coalesce(status, 'active') as status, last_sync_at, last_sync_status, reconcile_every,
+           runs_since_reconcile, source_fingerprint
+    from sync_metadata.client_deployments where client_name = ${name}`;
+  return rows[0];
+}
+
+export async function getDeployment(sql: Sql, name: string): Promise<Deployment> {
+  const d = await findDeployment(sql, name);
+  if (!d) {
+    throw new ConfigError(`client "${name}" is not registered`, `register it first: owui-sync client add ${name} --sqlite PATH (with the admin connection)`);
+  }
+  if (!d.sqlite_path) {
+    throw new ConfigError(`client "${name}" has no SQLite path recorded`, `record it: owui-sync client add ${name} --sqlite PATH (with the admin connection)`);
+  }
+  return d;
+}
+
+/** Is sync_metadata there at all? A clear message instead of "relation does not exist". */
+export async function requireProvisioned(sql: Sql): Promise<void> {
+  const r = await sql`select 1 from information_schema.tables where table_schema = 'sync_metadata' and table_name = 'table_checkpoints'`;
+  if (r.length === 0) {
+    throw new ConfigError('this database has no (current) sync_metadata schema', 'run: owui-sync provision (with the admin connection, --admin-url or OWUI_SYNC_ADMIN_URL)');
+  }
+}

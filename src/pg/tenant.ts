@@ -1,0 +1,136 @@
+import type { Sql } from './connect.ts';
+import { ident } from './connect.ts';
+import type { PgType, SourcePlan, TablePlan } from '../sqlite/introspect.ts';
+import { ConfigError } from '../util/errors.ts';
+
+/** Sync columns every mirror table has besides Open WebUI's own. */
+export const SYNC_COLUMNS = ['_sync_hash', '_sync_raw', '_synced_at', '_deleted_at'] as const;
+
+const RESERVED_EXACT = new Set(['public', 'auth', 'storage', 'extensions', 'realtime', 'vault', 'information_schema', 'sync_metadata', 'graphql', 'pgbouncer', 'cron', 'net']);
+const RESERVED_PREFIX = ['graphql', 'pgsodium', 'supabase_', 'pg_'];
+
+/**
+ * A client name is the name of its PostgreSQL schema. Lower-case letters, digits, '-' and '_'
+ * (the legacy toolkit's CLIENT_ID is a sanitized FQDN such as chat-example-com), at most 63 bytes,
+ * and never a schema that PostgreSQL or Supabase owns.
+ */
+export function validateClientName(name: string): string {
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) {
+    throw new ConfigError(
+      `invalid client name ${JSON.stringify(name)}`,
+      'use lower-case letters, digits, "-" and "_", starting with a letter or digit (e.g. chat-example-com)',
+    );
+  }
+  if (Buffer.byteLength(name) > 63) throw new ConfigError(`client name ${JSON.stringify(name)} is longer than 63 bytes`, 'PostgreSQL schema names are at most 63 bytes; choose a shorter name');
+  if (RESERVED_EXACT.has(name) || RESERVED_PREFIX.some((p) => name.startsWith(p))) {
+    throw new ConfigError(`client name ${JSON.stringify(name)} is reserved`, 'that schema belongs to PostgreSQL or Supabase; choose another client name');
+  }
+  return name;
+}
+
+/** Column definition of a mirror table. Key text columns compare bytewise, exactly as SQLite does. */
+function columnDef(c: { name: string; pgType: PgType }, isKey: boolean): string {
+  const collate = isKey && c.pgType === 'text' ? ' COLLATE "C"' : '';
+  return `${ident(c.name)} ${c.pgType}${collate}${isKey ? ' NOT NULL' : ''}`;
+}
+
+export function createTableSql(schema: string, t: TablePlan): string {
+  const cols = t.columns.map((c) => columnDef(c, t.key.includes(c.name)));
+  cols.push('_sync_hash text NOT NULL', '_sync_raw jsonb', '_synced_at timestamptz NOT NULL DEFAULT now()', '_deleted_at timestamptz');
+  return `CREATE TABLE IF NOT EXISTS ${ident(schema)}.${ident(t.name)} (\n  ${cols.join(',\n  ')},\n  PRIMARY KEY (${t.key.map(ident).join(', ')})\n)`;
+}
+
+const PG_TYPE_BY_INFO: Record<string, PgType> = {
+  bigint: 'bigint',
+  integer: 'bigint',
+  boolean: 'boolean',
+  json: 'json',
+  jsonb: 'json',
+  text: 'text',
+  'character varying': 'text',
+  date: 'date',
+  'timestamp without time zone': 'timestamp',
+  'timestamp with time zone': 'timestamp',
+  'double precision': 'double precision',
+  numeric: 'numeric',
+  bytea: 'bytea',
+};
+
+export interface TargetColumn {
+  name: string;
+  dataType: string;
+}
+export type TargetSchema = Map<string, TargetColumn[]>;
+
+export async function readTargetSchema(sql: Sql, schema: string): Promise<TargetSchema> {
+  const rows = await sql<{ table_name: string; column_name: string; data_type: string }[]>`
+    select c.table_name, c.column_name, c.data_type
+    from information_schema.columns c
+    join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
+    where c.table_schema = ${schema} and t.table_type = 'BASE TABLE'
+    order by c.table_name, c.ordinal_position`;
+  const out: TargetSchema = new Map();
+  for (const r of rows) {
+    let cols = out.get(r.table_name);
+    if (!cols) out.set(r.table_name, (cols = []));
+    cols.push({ name: r.column_name, dataType: r.data_type });
+  }
+  return out;
+}
+
+export async function schemaExists(sql: Sql, schema: string): Promise<boolean> {
+  const r = await sql`select 1 from pg_namespace where nspname = ${schema}`;
+  return r.length > 0;
+}
+
+export interface SchemaDiff {
+  missingTables: { table: string; columns: number }[];
+  missingColumns: { table: string; column: string; type: PgType }[];
+  /** Present in PostgreSQL only (Open WebUI dropped them): kept, never dropped. */
+  targetOnlyTables: string[];
+  targetOnlyColumns: { table: string; column: string }[];
+  typeDifferences: { table: string; column: string; source: PgType; target: string }[];
+  skippedSourceTables: { table: string; reason: string }[];
+}
+
+export function diffSchema(source: SourcePlan, target: TargetSchema): SchemaDiff {
+  const d: SchemaDiff = { missingTables: [], missingColumns: [], targetOnlyTables: [], targetOnlyColumns: [], typeDifferences: [], skippedSourceTables: source.skipped };
+  const sourceNames = new Set(source.tables.map((t) => t.name));
+  for (const t of source.tables) {
+    const cols = target.get(t.name);
+    if (!cols) {
+      d.missingTables.push({ table: t.name, columns: t.columns.length });
+      continue;
+    }
+    const byName = new Map(cols.map((c) => [c.name, c]));
+    for (const c of t.columns) {
+      const tc = byName.get(c.name);
+      if (!tc) d.missingColumns.push({ table: t.name, column: c.name, type: c.pgType });
+      else if (PG_TYPE_BY_INFO[tc.dataType] !== c.pgType) d.typeDifferences.push({ table: t.name, column: c.name, source: c.pgType, target: tc.dataType });
+    }
+    const srcCols = new Set(t.columns.map((c) => c.name));
+    for (const tc of cols) {
+      if (!srcCols.has(tc.name) && !(SYNC_COLUMNS as readonly string[]).includes(tc.name)) d.targetOnlyColumns.push({ table: t.name, column: tc.name });
+    }
+  }
+  for (const name of target.keys()) if (!sourceNames.has(name)) d.targetOnlyTables.push(name);
+  return d;
+}
+
+/** Drift that stops a sync: something in SQLite the mirror has no place for. */
+export function blockingDrift(d: SchemaDiff): boolean {
+  return d.missingTables.length > 0 || d.missingColumns.length > 0;
+}
+
+/** The DDL that brings the mirror up to the source: new tables and new columns, never a drop. */
+export function applySql(schema: string, source: SourcePlan, d: SchemaDiff): string[] {
+  const stmts: string[] = [];
+  for (const m of d.missingTables) stmts.push(createTableSql(schema, source.tables.find((t) => t.name === m.table)!));
+  for (const m of d.missingColumns) stmts.push(`ALTER TABLE ${ident(schema)}.${ident(m.table)} ADD COLUMN IF NOT EXISTS ${ident(m.column)} ${m.type}`);
+  return stmts;
+}
+
+/** Target column types of a table by name, for casts. */
+export function targetTypes(target: TargetSchema, table: string): Map<string, PgType> {
+  return new Map((target.get(table) ?? []).map((c) => [c.name, PG_TYPE_BY_INFO[c.dataType] ?? 'text']));
+}

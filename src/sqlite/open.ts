@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { OwuiError, ConfigError, messageOf } from '../util/errors.ts';
+
+export type TenantDb = Database.Database;
+
+/**
+ * How long a read waits for Open WebUI's write lock before SQLITE_BUSY. Open WebUI itself waits 5 s
+ * (its busy_timeout); waiting longer would only hide a stuck writer, shorter would fail reads
+ * during ordinary commits of large chats.
+ */
+const BUSY_TIMEOUT_MS = 5000;
+const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * Open an Open WebUI database for reading without ever slowing Open WebUI down: read-only
+ * (so no checkpoint, no journal_mode change, no write lock is possible), 64-bit integers as BigInt.
+ * Fails with an operator-readable error on a missing, non-SQLite or non-Open-WebUI file.
+ */
+export function openTenant(path: string, opts: { requireOpenWebUI?: boolean } = {}): TenantDb {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch {
+    throw new ConfigError(`SQLite file not found: ${path}`, 'check --sqlite (on the host it is usually /opt/openwebui/<CLIENT_ID>/data/webui.db)');
+  }
+  if (!st.isFile()) throw new ConfigError(`not a file: ${path}`, 'point --sqlite at the webui.db file, not its folder');
+  const head = Buffer.alloc(16);
+  const fd = fs.openSync(path, 'r');
+  try {
+    fs.readSync(fd, head, 0, 16, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (st.size > 0 && !head.equals(SQLITE_MAGIC)) {
+    throw new ConfigError(`${path} is not a SQLite database (bad header)`, 'check the path; an Open WebUI database is data/webui.db');
+  }
+  let db: TenantDb;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
+    db.defaultSafeIntegers(true);
+    // Touch the schema now so a corrupt file fails here, not half-way through a sync.
+    db.prepare("SELECT count(*) FROM sqlite_master").get();
+  } catch (err) {
+    throw new OwuiError(`cannot read ${path} as SQLite: ${messageOf(err)}`, {
+      hint: 'the file may be corrupt or not a database; restore it from a backup or check the path',
+      exitCode: 2,
+      cause: err,
+    });
+  }
+  if (opts.requireOpenWebUI !== false) {
+    const names = new Set(
+      (db.prepare("SELECT name FROM sqlite_master WHERE type='table'").all() as { name: string }[]).map((r) => r.name),
+    );
+    if (!(names.has('chat') && names.has('user'))) {
+      db.close();
+      throw new ConfigError(
+        `${path} does not look like an Open WebUI database (no "chat" and "user" tables)`,
+        'check the path; an Open WebUI tenant keeps its data in data/webui.db',
+      );
+    }
+  }
+  return db;
+}

@@ -1,0 +1,196 @@
+import type Database from 'better-sqlite3';
+import type { TenantDb } from './open.ts';
+import type { TablePlan } from './introspect.ts';
+import { makeRow, normaliseValue, type NormRow, type RawEntry } from '../sync/normalise.ts';
+
+/** SQLite identifier quoting (reserved names such as "user" and "group" included). */
+export const qi = (name: string) => '"' + name.replaceAll('"', '""') + '"';
+
+/** Where a page starts and which rows it takes. */
+export type PageQuery =
+  /** Every row, in key order, after `after` (a full scan or a reconciliation pass). */
+  | { kind: 'key'; after: unknown[] | null; minUpdatedAt?: bigint }
+  /** Rows whose integer updated_at is at least `min`, in (updated_at, key) order, after `after`. */
+  | { kind: 'cursor'; min: bigint; after: { updatedAt: bigint; key: unknown[] } | null }
+  /** Rows added after rowid `after` (inserts, whatever their timestamps say). */
+  | { kind: 'rowid'; after: bigint };
+
+export interface Page {
+  rows: NormRow[];
+  /** Rows that cannot be keyed (a NULL key column): set aside by the writer, never dropped. */
+  unkeyable: { values: (string | null)[]; reason: string }[];
+  /** Source values of the last row's key, to continue from. */
+  lastKey: unknown[] | null;
+  lastUpdatedAt: bigint | null;
+  lastRowid: bigint | null;
+  maxUpdatedAt: bigint | null;
+  /** Fewer rows than the limit came back: the scan is at its end. */
+  done: boolean;
+  sourceBytes: number;
+}
+
+/** Limits of one read statement. Each statement is one short read transaction on the tenant. */
+export interface PageLimits {
+  rows: number;
+  bytes: number;
+}
+
+/**
+ * Reads pages of one table. Each page is a single statement that finishes before the caller
+ * talks to PostgreSQL, so no read transaction is held across a network round trip, and in
+ * rollback-journal mode Open WebUI's writer waits at most one page for its lock.
+ */
+export class TableReader {
+  private readonly stmts = new Map<string, Database.Statement>();
+  private readonly keyIdx: number[];
+  private readonly updIdx: number;
+  private readonly cols: string;
+  private readonly keyList: string;
+
+  constructor(
+    private readonly db: TenantDb,
+    readonly plan: TablePlan,
+  ) {
+    this.keyIdx = plan.key.map((k) => plan.columns.findIndex((c) => c.name === k));
+    this.updIdx = plan.columns.findIndex((c) => c.name === 'updated_at');
+    this.cols = plan.columns.map((c) => qi(c.name)).join(', ');
+    this.keyList = plan.key.map(qi).join(', ');
+  }
+
+  private stmt(id: string, sql: string): Database.Statement {
+    let s = this.stmts.get(id);
+    if (!s) {
+      s = this.db.prepare(sql).raw(true);
+      this.stmts.set(id, s);
+    }
+    return s;
+  }
+
+  /** Keyset paging cannot pass a NULL key: such rows are read apart (readUnkeyable) and set aside. */
+  private keyAfter(params: unknown[], after: unknown[] | null): string {
+    const notNull = this.plan.key.map((k) => `${qi(k)} IS NOT NULL`).join(' AND ');
+    if (!after) return notNull;
+    params.push(...after);
+    return `${notNull} AND (${this.keyList}) > (${after.map(() => '?').join(', ')})`;
+  }
+
+  /** Rows whose key has a NULL (SQLite allows it in legacy tables): they cannot be mirrored. */
+  readUnkeyable(): Page['unkeyable'] {
+    const where = this.plan.key.map((k) => `${qi(k)} IS NULL`).join(' OR ');
+    const withRowid = this.plan.hasRowid ? ', _rowid_' : '';
+    const rows = this.db.prepare(`SELECT ${this.cols}${withRowid} FROM ${qi(this.plan.name)} WHERE ${where}`).raw(true).all() as unknown[][];
+    return this.finish(rows, true, 0).unkeyable;
+  }
+
+  /** max(rowid) now: where the insert cursor starts after a full scan. */
+  maxRowid(): bigint | null {
+    if (!this.plan.hasRowid) return null;
+    const r = this.db.prepare(`SELECT max(_rowid_) FROM ${qi(this.plan.name)}`).raw(true).get() as [bigint | null];
+    return r[0];
+  }
+
+  count(): number {
+    const r = this.db.prepare(`SELECT count(*) FROM ${qi(this.plan.name)}`).raw(true).get() as [bigint];
+    return Number(r[0]);
+  }
+
+  read(q: PageQuery, limits: PageLimits): Page {
+    const t = qi(this.plan.name);
+    const params: unknown[] = [];
+    let sql: string;
+    let id: string;
+    const withRowid = this.plan.hasRowid ? ', _rowid_' : '';
+    if (q.kind === 'key') {
+      const where = [this.keyAfter(params, q.after)];
+      if (q.minUpdatedAt !== undefined) {
+        where.push('updated_at >= ?');
+        params.push(q.minUpdatedAt);
+      }
+      id = `key:${!!q.after}:${q.minUpdatedAt !== undefined}`;
+      sql = `SELECT ${this.cols}${withRowid} FROM ${t} WHERE ${where.join(' AND ')} ORDER BY ${this.keyList} LIMIT ?`;
+    } else if (q.kind === 'cursor') {
+      params.push(q.min);
+      let after = '';
+      if (q.after) {
+        after = ` AND (updated_at > ? OR (updated_at = ? AND (${this.keyList}) > (${q.after.key.map(() => '?').join(', ')})))`;
+        params.push(q.after.updatedAt, q.after.updatedAt, ...q.after.key);
+      }
+      id = `cursor:${!!q.after}`;
+      sql = `SELECT ${this.cols}${withRowid} FROM ${t} WHERE updated_at >= ? AND typeof(updated_at) = 'integer' AND ${this.plan.key.map((k) => `${qi(k)} IS NOT NULL`).join(' AND ')}${after} ORDER BY updated_at, ${this.keyList} LIMIT ?`;
+    } else {
+      params.push(q.after);
+      id = 'rowid';
+      sql = `SELECT ${this.cols}, _rowid_ FROM ${t} WHERE _rowid_ > ? ORDER BY _rowid_ LIMIT ?`;
+    }
+    params.push(limits.rows);
+    const stmt = this.stmt(id, sql);
+    const rawRows: unknown[][] = [];
+    let bytes = 0;
+    // One statement, stopped early at the byte cap: iterate() ends the read transaction when we break.
+    for (const r of stmt.iterate(...params) as IterableIterator<unknown[]>) {
+      rawRows.push(r);
+      for (const v of r) bytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? v.length : 8;
+      if (bytes >= limits.bytes) break;
+    }
+    const done = rawRows.length < limits.rows && bytes < limits.bytes;
+    return this.finish(rawRows, done, bytes);
+  }
+
+  private finish(rawRows: unknown[][], done: boolean, sourceBytes: number): Page {
+    const page: Page = { rows: [], unkeyable: [], lastKey: null, lastUpdatedAt: null, lastRowid: null, maxUpdatedAt: null, done, sourceBytes };
+    const ncols = this.plan.columns.length;
+    for (const r of rawRows) {
+      const values: (string | null)[] = new Array(ncols);
+      let raw: Record<string, RawEntry> | null = null;
+      let suspects: number[] | null = null;
+      for (let i = 0; i < ncols; i++) {
+        const col = this.plan.columns[i]!;
+        const nv = normaliseValue(r[i], col.pgType);
+        values[i] = nv.text;
+        if (nv.raw) (raw ??= {})[col.name] = nv.raw;
+        if (nv.suspect) (suspects ??= []).push(i);
+      }
+      const keyVals = this.keyIdx.map((i) => r[i]);
+      if (suspects) raw = this.resolveSuspects(keyVals, suspects, values, raw);
+      page.lastKey = keyVals;
+      if (this.updIdx >= 0) {
+        const u = r[this.updIdx];
+        if (typeof u === 'bigint') {
+          page.lastUpdatedAt = u;
+          if (page.maxUpdatedAt === null || u > page.maxUpdatedAt) page.maxUpdatedAt = u;
+        }
+      }
+      if (this.plan.hasRowid) page.lastRowid = r[ncols] as bigint;
+      const nullKey = this.keyIdx.find((i) => values[i] === null);
+      if (nullKey !== undefined) {
+        page.unkeyable.push({ values, reason: `key column "${this.plan.columns[nullKey]!.name}" is NULL` });
+        continue;
+      }
+      page.rows.push(makeRow(this.plan, this.keyIdx, values, raw));
+    }
+    return page;
+  }
+
+  /**
+   * better-sqlite3 turns bytes that are not valid UTF-8 into U+FFFD. A string with U+FFFD is read
+   * again as a blob: if the bytes are not valid UTF-8, they go to the raw side channel intact.
+   */
+  private resolveSuspects(keyVals: unknown[], idx: number[], values: (string | null)[], raw: Record<string, RawEntry> | null) {
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    const where = this.plan.key.map((k) => `${qi(k)} = ?`).join(' AND ');
+    for (const i of idx) {
+      const col = this.plan.columns[i]!;
+      const s = this.db.prepare(`SELECT CAST(${qi(col.name)} AS BLOB) FROM ${qi(this.plan.name)} WHERE ${where}`).raw(true);
+      const got = s.get(...keyVals) as [Buffer | null] | undefined;
+      const bytes = got?.[0];
+      if (!bytes) continue;
+      try {
+        decoder.decode(bytes);
+      } catch {
+        (raw ??= {})[col.name] = ['text', bytes.toString('base64')];
+        if (col.pgType === 'json') values[i] = null;
+      }
+    }
+    return raw;
+  }
+}

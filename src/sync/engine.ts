@@ -1,0 +1,420 @@
+import type { Sql } from '../pg/connect.ts';
+import type { Deployment } from '../pg/deployments.ts';
+import { blockingDrift, diffSchema, readTargetSchema, targetTypes } from '../pg/tenant.ts';
+import { fingerprint } from '../sqlite/fingerprint.ts';
+import { introspect, type SourcePlan, type TablePlan } from '../sqlite/introspect.ts';
+import { openTenant, type TenantDb } from '../sqlite/open.ts';
+import { TableReader, type Page, type PageLimits } from '../sqlite/reader.ts';
+import { ConfigError, OwuiError, messageOf, withContext } from '../util/errors.ts';
+import { retry } from '../util/retry.ts';
+import { BatchWriter, decodeKey, type Batch, type BatchOutcome, type CheckpointPatch, type WriterHooks } from './writer.ts';
+import { targetRangeSql } from './sql.ts';
+
+export interface SyncOptions {
+  /** Full scan of every table (also a reconciliation pass). */
+  full?: boolean;
+  triggeredBy?: string;
+  /** Rows per batch (one transaction). At most 1000. */
+  batchRows?: number;
+  /** Bytes per batch, roughly (a single larger row is a batch of its own). */
+  batchBytes?: number;
+  /**
+   * How far below the saved updated_at cursor an incremental read starts. Open WebUI takes its
+   * timestamp before it commits, so a row can become visible with an updated_at older than rows
+   * already read; the window re-reads those (unchanged rows are skipped by their hash).
+   */
+  overlapSeconds?: number;
+  hooks?: WriterHooks;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface Progress {
+  table: string;
+  tableIndex: number;
+  tableCount: number;
+  mode: TableMode;
+  rowsRead: number;
+  rowsTotal: number | null;
+  rowsWritten: number;
+  bytes: number;
+}
+
+export type TableMode = 'full' | 'incremental' | 'hash-diff';
+export type RunKind = 'full' | 'reconcile' | 'incremental' | 'unchanged';
+
+export interface TableResult {
+  table: string;
+  mode: TableMode;
+  rows_read: number;
+  inserted: number;
+  updated: number;
+  tombstoned: number;
+  rejected: number;
+  raw_values: number;
+  bytes: number;
+  batches: number;
+}
+
+export interface SyncResult {
+  client: string;
+  job_id: string;
+  kind: RunKind;
+  status: 'success' | 'failed' | 'cancelled';
+  tables: TableResult[];
+  skipped_tables: { table: string; reason: string }[];
+  totals: { rows_read: number; inserted: number; updated: number; tombstoned: number; rejected: number; raw_values: number; bytes: number };
+  /** Rows set aside in sync_metadata.rejected_rows and still unresolved, over all runs. */
+  rejected_pending: number;
+  duration_ms: number;
+  error?: string;
+}
+
+const DEFAULTS = { batchRows: 1000, batchBytes: 16 << 20, overlapSeconds: 60 };
+/** A read statement is smaller than a batch: in rollback-journal mode it holds Open WebUI's writer back. */
+const READ_BYTES = 4 << 20;
+
+interface Checkpoint {
+  table_name: string;
+  cursor_updated_at: string | null;
+  cursor_rowid: string | null;
+  scan_key: unknown[] | null;
+  scan_started_rowid: string | null;
+  scan_max_updated_at: string | null;
+}
+
+const big = (s: string | null | undefined) => (s === null || s === undefined ? null : BigInt(s));
+const maxBig = (a: bigint | null, b: bigint | null) => (a === null ? b : b === null ? a : a > b ? a : b);
+
+/** Overlap in the table's own unit: Open WebUI stores seconds, milliseconds or nanoseconds. */
+export function overlapFor(cursor: bigint, seconds: number): bigint {
+  const s = BigInt(seconds);
+  if (cursor >= 10n ** 17n) return s * 1_000_000_000n;
+  if (cursor >= 10n ** 14n) return s * 1_000_000n;
+  if (cursor >= 10n ** 11n) return s * 1000n;
+  return s;
+}
+
+/**
+ * One sync run of one deployment. Returns a result (also for a failed or cancelled run, with
+ * `status` and `error`) after recording it in sync_jobs; throws only for problems found before the
+ * run starts (bad file, schema drift, another run in progress), with nothing written.
+ */
+export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {}): Promise<SyncResult> {
+  const o = { ...DEFAULTS, ...opts };
+  if (o.batchRows > 1000 || o.batchRows < 1) throw new ConfigError(`batch size ${o.batchRows} is out of range`, 'use 1 to 1000 rows per batch');
+  const started = Date.now();
+  const fpBefore = fingerprint(dep.sqlite_path);
+  const db = openTenant(dep.sqlite_path);
+  try {
+    const plan = introspect(db);
+    const target = await readTargetSchema(sql, dep.client_name);
+    if (target.size === 0) {
+      throw new ConfigError(`client "${dep.client_name}" has no mirror tables in PostgreSQL`, `create them: owui-sync schema apply ${dep.client_name} (with the admin connection)`);
+    }
+    const drift = diffSchema(plan, target);
+    if (blockingDrift(drift)) {
+      const what = [
+        ...drift.missingTables.map((t) => `table ${t.table}`),
+        ...drift.missingColumns.map((c) => `column ${c.table}.${c.column}`),
+      ];
+      throw new ConfigError(
+        `schema drift: the SQLite database of "${dep.client_name}" has ${what.length} ${what.length === 1 ? 'item' : 'items'} the mirror lacks (${what.slice(0, 5).join(', ')}${what.length > 5 ? ', ...' : ''}); nothing was synced`,
+        `review with: owui-sync schema diff ${dep.client_name}; then apply with: owui-sync schema apply ${dep.client_name} (admin connection)`,
+      );
+    }
+    // Values are shaped for the column type the mirror really has.
+    for (const t of plan.tables) {
+      const types = targetTypes(target, t.name);
+      for (const c of t.columns) c.pgType = types.get(c.name) ?? c.pgType;
+    }
+
+    const locked = await sql<{ ok: boolean }[]>`select pg_try_advisory_lock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id})) as ok`;
+    if (!locked[0]!.ok) {
+      throw new OwuiError(`another sync of "${dep.client_name}" is running`, { hint: 'wait for it to finish (owui-sync status shows running jobs), then run again' });
+    }
+    try {
+      return await runLocked(sql, db, dep, plan, fpBefore, o, started);
+    } finally {
+      await sql`select pg_advisory_unlock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id}))`.catch(() => {});
+    }
+  } finally {
+    db.close();
+  }
+}
+
+async function runLocked(
+  sql: Sql,
+  db: TenantDb,
+  dep: Deployment,
+  plan: SourcePlan,
+  fpBefore: string,
+  o: SyncOptions & typeof DEFAULTS,
+  started: number,
+): Promise<SyncResult> {
+  const cps = new Map(
+    (
+      await sql<Checkpoint[]>`
+        select table_name, cursor_updated_at::text, cursor_rowid::text, scan_key, scan_started_rowid::text, scan_max_updated_at::text
+        from sync_metadata.table_checkpoints where deployment_id = ${dep.deployment_id}`
+    ).map((c) => [c.table_name, c]),
+  );
+  const reconcileDue = dep.runs_since_reconcile + 1 >= dep.reconcile_every;
+  // The first run of a deployment is a full one whatever was asked.
+  let kind: RunKind = o.full || cps.size === 0 ? 'full' : reconcileDue ? 'reconcile' : 'incremental';
+  const allCheckpointed = plan.tables.every((t) => cps.has(t.name) && !cps.get(t.name)!.scan_key);
+  if (kind === 'incremental' && allCheckpointed && dep.last_sync_status === 'success' && dep.source_fingerprint === fpBefore) kind = 'unchanged';
+
+  const job = await sql<{ job_id: string }[]>`
+    insert into sync_metadata.sync_jobs (deployment_id, client_name, status, tables_total, triggered_by, sync_type, metadata)
+    values (${dep.deployment_id}, ${dep.client_name}, 'running', ${plan.tables.length}, ${o.triggeredBy ?? 'manual'},
+            ${kind === 'full' ? 'full' : 'incremental'}, ${JSON.stringify({ kind, skipped_tables: plan.skipped })}::text::jsonb)
+    returning job_id`;
+  const jobId = job[0]!.job_id;
+  await sql`update sync_metadata.client_deployments set last_sync_status = 'running', updated_at = now() where deployment_id = ${dep.deployment_id}`;
+
+  const result: SyncResult = {
+    client: dep.client_name,
+    job_id: jobId,
+    kind,
+    status: 'success',
+    tables: [],
+    skipped_tables: plan.skipped,
+    totals: { rows_read: 0, inserted: 0, updated: 0, tombstoned: 0, rejected: 0, raw_values: 0, bytes: 0 },
+    rejected_pending: 0,
+    duration_ms: 0,
+  };
+  const writer = new BatchWriter(sql, { schema: dep.client_name, deploymentId: dep.deployment_id, clientName: dep.client_name, jobId, signal: o.signal }, o.hooks);
+  let failure: unknown;
+  if (kind !== 'unchanged') {
+    for (let i = 0; i < plan.tables.length; i++) {
+      const t = plan.tables[i]!;
+      try {
+        if (o.signal?.aborted) throw new OwuiError('cancelled');
+        const r = await syncTable({ sql, db, dep, t, cp: cps.get(t.name), kind, writer, o, index: i, count: plan.tables.length });
+        result.tables.push(r);
+        for (const k of Object.keys(result.totals) as (keyof SyncResult['totals'])[]) {
+          result.totals[k] += k === 'rows_read' ? r.rows_read : (r as unknown as Record<string, number>)[k] ?? 0;
+        }
+      } catch (err) {
+        failure = o.signal?.aborted ? new OwuiError('cancelled') : withContext(`sync of client "${dep.client_name}", table "${t.name}"`, err);
+        break;
+      }
+    }
+  }
+  result.status = failure ? (o.signal?.aborted ? 'cancelled' : 'failed') : 'success';
+  result.error = failure ? messageOf(failure) : undefined;
+  result.duration_ms = Date.now() - started;
+  const pending = await sql<{ n: number }[]>`
+    select count(*)::int as n from sync_metadata.rejected_rows where deployment_id = ${dep.deployment_id} and resolved_at is null`;
+  result.rejected_pending = pending[0]!.n;
+  const runsSince = kind === 'full' || kind === 'reconcile' ? 0 : dep.runs_since_reconcile + (kind === 'unchanged' ? 0 : 1);
+  await retry(
+    () =>
+      sql.begin(async (tx) => {
+        await tx`
+          update sync_metadata.sync_jobs set status = ${result.status},
+            tables_synced = ${result.tables.length}, rows_synced = ${result.totals.inserted + result.totals.updated + result.totals.tombstoned},
+            rows_failed = ${result.totals.rejected}, bytes_transferred = ${result.totals.bytes},
+            error_message = ${result.error ?? null},
+            metadata = metadata || ${JSON.stringify({ kind, totals: result.totals, tables: result.tables })}::text::jsonb
+          where job_id = ${jobId}`;
+        await tx`update sync_metadata.sync_progress set status = ${result.status}, completed_at = now() where job_id = ${jobId}`;
+        if (result.status === 'success') {
+          await tx`
+            update sync_metadata.client_deployments set last_sync_at = now(), last_sync_status = 'success',
+              source_fingerprint = ${fpBefore}, runs_since_reconcile = ${runsSince}, updated_at = now()
+            where deployment_id = ${dep.deployment_id}`;
+        } else {
+          await tx`update sync_metadata.client_deployments set last_sync_status = 'failed', updated_at = now() where deployment_id = ${dep.deployment_id}`;
+        }
+      }),
+    { isTransient: () => true, attempts: 4 },
+  ).catch(() => {
+    // The run's own outcome matters more than its bookkeeping: a job row left 'running' is
+    // recognisable as abandoned (its deployment has no lock holder) and reported by status.
+  });
+  return result;
+}
+
+interface TableCtx {
+  sql: Sql;
+  db: TenantDb;
+  dep: Deployment;
+  t: TablePlan;
+  cp: Checkpoint | undefined;
+  kind: RunKind;
+  writer: BatchWriter;
+  o: SyncOptions & typeof DEFAULTS;
+  index: number;
+  count: number;
+}
+
+function emptyResult(table: string, mode: TableMode): TableResult {
+  return { table, mode, rows_read: 0, inserted: 0, updated: 0, tombstoned: 0, rejected: 0, raw_values: 0, bytes: 0, batches: 0 };
+}
+
+function add(r: TableResult, b: BatchOutcome, rowsRead: number) {
+  r.rows_read += rowsRead;
+  r.inserted += b.inserted;
+  r.updated += b.updated;
+  r.tombstoned += b.tombstoned;
+  r.rejected += b.rejected;
+  r.raw_values += b.rawValues;
+  r.bytes += b.bytes;
+  r.batches++;
+}
+
+const cursorable = (t: TablePlan) => t.hasUpdatedAt && t.columns.find((c) => c.name === 'updated_at')?.pgType === 'bigint';
+
+async function syncTable(c: TableCtx): Promise<TableResult> {
+  const { t, cp, kind } = c;
+  const resumeScan = !!cp?.scan_key && kind !== 'full';
+  const full = kind === 'full' || kind === 'reconcile' || !cp || resumeScan || cp.cursor_updated_at === null && cursorable(t);
+  if (full || !cursorable(t)) return fullScan(c, full ? 'full' : 'hash-diff');
+  return incremental(c);
+}
+
+/** SQLite reads retry on SQLITE_BUSY (Open WebUI holding its write lock longer than the busy timeout). */
+function readPage(reader: TableReader, q: Parameters<TableReader['read']>[0], limits: PageLimits, signal?: AbortSignal): Promise<Page> {
+  return retry(async () => reader.read(q, limits), {
+    isTransient: (e) => (e as { code?: string })?.code === 'SQLITE_BUSY' || (e as { code?: string })?.code === 'SQLITE_LOCKED',
+    signal,
+  });
+}
+
+/**
+ * Full scan in key order, compared page by page with the same key range of the mirror: rows that
+ * are new or whose hash differs are written, mirror rows gone from SQLite are tombstoned. Used
+ * for the first sync of a table, --full, the reconciliation pass, and tables without updated_at.
+ * Resumable: the position is checkpointed with each batch.
+ */
+async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
+  const { t, cp, o, sql, dep } = c;
+  const reader = new TableReader(c.db, t);
+  const res = emptyResult(t.name, mode);
+  const resume = cp?.scan_key && c.kind !== 'full' ? decodeKey(cp.scan_key) : null;
+  let after: unknown[] | null = resume;
+  let afterText: string[] | null = resume ? resume.map(keyText) : null;
+  const startedRowid = resume ? big(cp!.scan_started_rowid) : reader.maxRowid();
+  let maxUpd = resume ? big(cp!.scan_max_updated_at) : null;
+  const total = o.onProgress ? reader.count() : null;
+  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, READ_BYTES) };
+  for (;;) {
+    if (o.signal?.aborted) throw new OwuiError('cancelled');
+    const page = await readPage(reader, { kind: 'key', after }, limits, o.signal);
+    maxUpd = maxBig(maxUpd, page.maxUpdatedAt);
+    const hiText = page.done ? null : page.lastKey!.map(keyText);
+    const unkeyable = after === null ? reader.readUnkeyable().concat(page.unkeyable) : page.unkeyable;
+    // Mirror side of the same key range (after, last key of the page], or to the end when done.
+    const params = [...(afterText ?? []), ...(hiText ?? [])];
+    const targetRows = await sql.unsafe(targetRangeSql(dep.client_name, t, afterText !== null, hiText !== null, false), params);
+    const nk = t.key.length;
+    const targetByKey = new Map<string, { hash: string; dead: boolean }>();
+    for (const r of targetRows) {
+      const vals = Object.values(r) as unknown[];
+      targetByKey.set(JSON.stringify(vals.slice(0, nk)), { hash: r._sync_hash as string, dead: r.dead as boolean });
+    }
+    const changed = page.rows.filter((row) => {
+      const k = JSON.stringify(row.key);
+      const tr = targetByKey.get(k);
+      targetByKey.delete(k);
+      return !tr || tr.dead || tr.hash !== row.hash;
+    });
+    const tombstones: string[][] = [];
+    for (const [k, v] of targetByKey) if (!v.dead) tombstones.push(JSON.parse(k) as string[]);
+    const checkpoint: CheckpointPatch = page.done
+      ? { scan_key: null, scan_started_rowid: null, scan_max_updated_at: null, last_full_at: true, cursor_rowid: startedRowid,
+          cursor_updated_at: maxBig(maxUpd, big(cp?.cursor_updated_at)) }
+      : { scan_key: page.lastKey, scan_started_rowid: startedRowid, scan_max_updated_at: maxUpd };
+    const n = page.rows.length + page.unkeyable.length;
+    const out = await c.writer.write({ table: t, rows: changed, unkeyable, tombstones, checkpoint, rowsRead: n });
+    add(res, out, n);
+    o.onProgress?.({ table: t.name, tableIndex: c.index, tableCount: c.count, mode, rowsRead: res.rows_read, rowsTotal: total, rowsWritten: res.inserted + res.updated, bytes: res.bytes });
+    if (page.done) return res;
+    after = page.lastKey;
+    afterText = hiText;
+  }
+}
+
+/**
+ * Incremental: (a) rows whose updated_at is at or after the cursor minus the overlap window, and
+ * (b) rows added since the last rowid seen, whatever their timestamps (imports). Updates that do
+ * not bump updated_at, and deletes, are left to the reconciliation pass.
+ */
+async function incremental(c: TableCtx): Promise<TableResult> {
+  const { t, cp, o } = c;
+  const reader = new TableReader(c.db, t);
+  const res = emptyResult(t.name, 'incremental');
+  const cursor = big(cp!.cursor_updated_at)!;
+  const lower = cursor - overlapFor(cursor, o.overlapSeconds);
+  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, READ_BYTES) };
+  const emit = (b: Omit<Batch, 'table' | 'unkeyable'> & { page: Page }) =>
+    c.writer.write({ table: t, rows: b.rows, unkeyable: b.page.unkeyable, tombstones: [], checkpoint: b.checkpoint, rowsRead: b.rowsRead });
+  const progress = () =>
+    o.onProgress?.({ table: t.name, tableIndex: c.index, tableCount: c.count, mode: 'incremental', rowsRead: res.rows_read, rowsTotal: null, rowsWritten: res.inserted + res.updated, bytes: res.bytes });
+
+  // (a) by updated_at
+  let newCursor = cursor;
+  if (t.updatedAtIndexed) {
+    let after: { updatedAt: bigint; key: unknown[] } | null = null;
+    for (;;) {
+      if (o.signal?.aborted) throw new OwuiError('cancelled');
+      const page = await readPage(reader, { kind: 'cursor', min: lower, after }, limits, o.signal);
+      if (page.lastUpdatedAt !== null && page.lastUpdatedAt > newCursor) newCursor = page.lastUpdatedAt;
+      const n = page.rows.length + page.unkeyable.length;
+      if (n > 0) {
+        add(res, await emit({ page, rows: page.rows, tombstones: [], checkpoint: { cursor_updated_at: newCursor }, rowsRead: n }), n);
+        progress();
+      }
+      if (page.done || page.lastKey === null) break;
+      after = { updatedAt: page.lastUpdatedAt!, key: page.lastKey };
+    }
+  } else {
+    // No index on updated_at: one pass in key order with a filter. The cursor moves only at the end,
+    // since rows later in key order may have older timestamps than rows already seen.
+    let after: unknown[] | null = null;
+    let maxSeen: bigint | null = null;
+    for (;;) {
+      if (o.signal?.aborted) throw new OwuiError('cancelled');
+      const page = await readPage(reader, { kind: 'key', after, minUpdatedAt: lower }, limits, o.signal);
+      maxSeen = maxBig(maxSeen, page.maxUpdatedAt);
+      const n = page.rows.length + page.unkeyable.length;
+      const checkpoint: CheckpointPatch = page.done ? { cursor_updated_at: maxBig(maxSeen, cursor) } : {};
+      if (n > 0 || page.done) {
+        add(res, await emit({ page, rows: page.rows, tombstones: [], checkpoint, rowsRead: n }), n);
+        progress();
+      }
+      if (page.done || page.lastKey === null) break;
+      after = page.lastKey;
+    }
+  }
+
+  // (b) by rowid: new rows with old timestamps (imports), which (a) cannot see. Rows (a) has just
+  // read (updated_at at or above the lower bound) are not sent twice.
+  const updIdx = t.columns.findIndex((col) => col.name === 'updated_at');
+  const seenByA = (v: string | null) => v !== null && /^-?\d+$/.test(v) && BigInt(v) >= lower;
+  if (t.hasRowid && cp!.cursor_rowid !== null) {
+    let after = big(cp!.cursor_rowid)!;
+    for (;;) {
+      if (o.signal?.aborted) throw new OwuiError('cancelled');
+      const page = await readPage(reader, { kind: 'rowid', after }, limits, o.signal);
+      if (page.lastRowid === null) break;
+      const n = page.rows.length + page.unkeyable.length;
+      const rows = page.rows.filter((r) => !seenByA(r.values[updIdx]!));
+      add(res, await emit({ page, rows, tombstones: [], checkpoint: { cursor_rowid: page.lastRowid }, rowsRead: n }), n);
+      progress();
+      if (page.done) break;
+      after = page.lastRowid;
+    }
+  }
+  return res;
+}
+
+/** Canonical text of a SQLite key value, as the mirror's key column prints it. */
+function keyText(v: unknown): string {
+  if (typeof v === 'bigint') return v.toString();
+  if (Buffer.isBuffer(v)) return '\\x' + v.toString('hex');
+  return String(v);
+}
+

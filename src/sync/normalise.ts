@@ -1,0 +1,154 @@
+import crypto from 'node:crypto';
+import type { PgType, TablePlan } from '../sqlite/introspect.ts';
+
+/**
+ * Lossless storage of values PostgreSQL cannot hold as they are (see README "How values are stored").
+ * A value that does not fit its column (a NUL byte in text, invalid UTF-8, a REAL in a bigint column,
+ * invalid JSON text in a json column, a blob in a text column) is stored twice:
+ *   - in its column, a display form: text with each NUL / invalid byte shown as U+FFFD, or NULL
+ *     where there is no faithful display form;
+ *   - in `_sync_raw` (jsonb), `{"<column>": ["<sqlite storage class>", "<base64 of the exact bytes>"]}`.
+ * Restoring a value: if `_sync_raw` has the column, decode its bytes; otherwise take the column.
+ */
+export type RawEntry = [storageClass: 'text' | 'integer' | 'real' | 'blob', base64: string];
+
+export interface NormValue {
+  text: string | null;
+  raw?: RawEntry;
+  /** The string contains U+FFFD: it may be SQLite bytes that were not valid UTF-8; re-read as a blob. */
+  suspect?: boolean;
+}
+
+export interface NormRow {
+  /** Canonical text of the key columns, in key order. */
+  key: string[];
+  /** Canonical text of every column, in plan order; null is SQL NULL. */
+  values: (string | null)[];
+  raw: Record<string, RawEntry> | null;
+  hash: string;
+  /** Approximate size on the wire, for the batch byte cap. */
+  bytes: number;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const TIMESTAMP_RE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{0,5}[1-9])?$/;
+const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
+const NUMERIC_RE = /^-?(0|[1-9]\d*)(\.\d+)?$/; // only forms PostgreSQL prints back unchanged
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+const rawOf = (v: unknown): RawEntry => {
+  if (Buffer.isBuffer(v)) return ['blob', v.toString('base64')];
+  if (typeof v === 'bigint') return ['integer', b64(v.toString())];
+  if (typeof v === 'number') return ['real', b64(String(v))];
+  return ['text', b64(String(v))];
+};
+const asRaw = (v: unknown, display: string | null = null): NormValue => ({ text: display, raw: rawOf(v) });
+
+/** Canonical text of one SQLite value for a column of the given PostgreSQL type. */
+export function normaliseValue(v: unknown, type: PgType): NormValue {
+  if (v === null || v === undefined) return { text: null };
+  switch (type) {
+    case 'text': {
+      if (typeof v === 'string') {
+        if (v.includes('\0')) return { text: v.replaceAll('\0', '\uFFFD'), raw: rawOf(v) };
+        return v.includes('\uFFFD') ? { text: v, suspect: true } : { text: v };
+      }
+      if (typeof v === 'bigint') return { text: v.toString() };
+      if (typeof v === 'number') return { text: String(v) };
+      return asRaw(v);
+    }
+    case 'json': {
+      // SQLite gives JSON columns NUMERIC affinity: '5' comes back as the integer 5, '1.50' as 1.5.
+      if (typeof v === 'string') {
+        if (v.includes('\0')) return asRaw(v);
+        return v.includes('\uFFFD') ? { text: v, suspect: true } : { text: v };
+      }
+      if (typeof v === 'bigint') return { text: v.toString() };
+      if (typeof v === 'number') return Number.isFinite(v) ? { text: String(v) } : asRaw(v);
+      return asRaw(v);
+    }
+    case 'bigint': {
+      if (typeof v === 'bigint') return { text: v.toString() };
+      if (typeof v === 'number') return Number.isInteger(v) ? { text: BigInt(v).toString() } : asRaw(v);
+      if (typeof v === 'string' && /^-?\d{1,19}$/.test(v)) {
+        const n = BigInt(v);
+        if (n >= INT64_MIN && n <= INT64_MAX && n.toString() === v) return { text: v };
+      }
+      return asRaw(v);
+    }
+    case 'boolean': {
+      if (v === 0n || v === 0) return { text: 'false' };
+      if (v === 1n || v === 1) return { text: 'true' };
+      return asRaw(v);
+    }
+    case 'double precision': {
+      if (typeof v === 'number') return Number.isFinite(v) ? { text: String(v) } : asRaw(v);
+      if (typeof v === 'bigint') return { text: v.toString() };
+      return asRaw(v);
+    }
+    case 'numeric': {
+      if (typeof v === 'bigint') return { text: v.toString() };
+      if (typeof v === 'number') return Number.isFinite(v) ? { text: String(v) } : asRaw(v);
+      if (typeof v === 'string' && NUMERIC_RE.test(v)) return { text: v };
+      return asRaw(v);
+    }
+    case 'date':
+      return typeof v === 'string' && DATE_RE.test(v) ? { text: v } : asRaw(v);
+    case 'timestamp':
+      return typeof v === 'string' && TIMESTAMP_RE.test(v) ? { text: v } : asRaw(v);
+    case 'bytea':
+      return Buffer.isBuffer(v) ? { text: '\\x' + v.toString('hex') } : asRaw(v);
+  }
+}
+
+/**
+ * Canonicalise a value PostgreSQL returned as `col::text`, so it hashes like the source value.
+ * Only types whose text output can differ in form from the source's need a rule.
+ */
+export function canonicalTargetText(text: string | null, type: PgType): string | null {
+  if (text === null) return null;
+  if (type === 'double precision') return String(Number(text));
+  return text;
+}
+
+/** Hash of a row in canonical form: independent of column order, stable across runs and hosts. */
+export function rowHash(plan: TablePlan, values: readonly (string | null)[], raw: Record<string, RawEntry> | null): string {
+  const h = crypto.createHash('sha1');
+  const order = sortedColumnIndexes(plan);
+  for (const i of order) {
+    const v = values[i];
+    h.update(plan.columns[i]!.name);
+    h.update(v === null ? '\u0001N' : '\u0001V' + v);
+    h.update('\u0002');
+  }
+  const rj = rawJson(raw);
+  if (rj) h.update(rj);
+  return h.digest('base64url');
+}
+
+const orderCache = new WeakMap<TablePlan, number[]>();
+function sortedColumnIndexes(plan: TablePlan): number[] {
+  let o = orderCache.get(plan);
+  if (!o) {
+    o = plan.columns.map((_, i) => i).sort((a, b) => (plan.columns[a]!.name < plan.columns[b]!.name ? -1 : 1));
+    orderCache.set(plan, o);
+  }
+  return o;
+}
+
+/** `_sync_raw` as JSON text with sorted keys, or null when the row needs none. */
+export function rawJson(raw: Record<string, RawEntry> | null): string | null {
+  if (!raw) return null;
+  const keys = Object.keys(raw).sort();
+  if (keys.length === 0) return null;
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k, raw[k]])));
+}
+
+/** Build a normalised row from canonical values (raw side channel already resolved). */
+export function makeRow(plan: TablePlan, keyIdx: readonly number[], values: (string | null)[], raw: Record<string, RawEntry> | null): NormRow {
+  let bytes = 16;
+  for (const v of values) bytes += v === null ? 2 : v.length + 1;
+  const key = keyIdx.map((i) => values[i] ?? '');
+  return { key, values, raw, hash: rowHash(plan, values, raw), bytes };
+}

@@ -1,0 +1,61 @@
+import fs from 'node:fs';
+import { ConfigError } from './errors.ts';
+
+export type Env = Record<string, string | undefined>;
+
+/**
+ * A setting from, in order: the command-line flag, the environment variable X, or the file named
+ * by X_FILE (the way Docker secrets are read: /run/secrets/...). Trailing newlines of files are
+ * dropped. A missing or unreadable X_FILE is an error, not a silent fallback.
+ */
+export function resolveSetting(name: string, flag: string | undefined, env: Env = process.env): string | undefined {
+  if (flag !== undefined && flag !== '') return flag;
+  const direct = env[name];
+  if (direct !== undefined && direct !== '') return direct;
+  const file = env[`${name}_FILE`];
+  if (file) {
+    try {
+      return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(`cannot read ${name}_FILE (${file}): ${(err as NodeJS.ErrnoException).code ?? err}`, `check that the file exists and is readable by this user`);
+    }
+  }
+  return undefined;
+}
+
+export interface Connections {
+  databaseUrl?: string;
+  adminUrl?: string;
+}
+
+/** The runtime connection (sync, verify, status): --database-url, OWUI_SYNC_DATABASE_URL(_FILE). */
+export function requireDatabaseUrl(flag: string | undefined, env: Env = process.env): string {
+  const v = resolveSetting('OWUI_SYNC_DATABASE_URL', flag, env);
+  if (!v) throw new ConfigError('no database connection given', 'pass --database-url, or set OWUI_SYNC_DATABASE_URL or OWUI_SYNC_DATABASE_URL_FILE');
+  return v;
+}
+
+/** The admin connection (provision, client add, schema apply): --admin-url, OWUI_SYNC_ADMIN_URL(_FILE). */
+export function requireAdminUrl(flag: string | undefined, env: Env = process.env): string {
+  const v = resolveSetting('OWUI_SYNC_ADMIN_URL', flag, env);
+  if (!v) throw new ConfigError('no admin connection given', 'pass --admin-url, or set OWUI_SYNC_ADMIN_URL or OWUI_SYNC_ADMIN_URL_FILE');
+  return v;
+}
+
+/** The legacy menu's intervals are seconds (60/300/3600/14400/86400); people also write 5m, 1h, 1d. */
+export function parseInterval(text: string): number {
+  const m = /^(\d+)\s*(s|m|h|d)?$/i.exec(text.trim());
+  if (!m) throw new ConfigError(`invalid interval ${JSON.stringify(text)}`, 'use seconds (300) or a number with s, m, h or d (5m, 1h, 1d)');
+  const n = Number(m[1]);
+  const unit = (m[2] ?? 's').toLowerCase();
+  const secs = n * (unit === 's' ? 1 : unit === 'm' ? 60 : unit === 'h' ? 3600 : 86400);
+  if (secs < 60 || secs > 7 * 86400) throw new ConfigError(`interval ${text} is out of range`, 'use between 1m and 7d');
+  return secs;
+}
+
+export function formatInterval(secs: number): string {
+  if (secs % 86400 === 0) return `${secs / 86400}d`;
+  if (secs % 3600 === 0) return `${secs / 3600}h`;
+  if (secs % 60 === 0) return `${secs / 60}m`;
+  return `${secs}s`;
+}

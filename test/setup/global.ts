@@ -1,0 +1,46 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startEmbedded, type EmbeddedPg } from '../../src/pg/embedded.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgUrl: string;
+  }
+}
+
+let pg: EmbeddedPg | undefined;
+let dir: string | undefined;
+
+/**
+ * One real PostgreSQL for the whole run: OWUI_SYNC_TEST_DATABASE_URL (a superuser URL) if set,
+ * otherwise an embedded PostgreSQL 17 started here and always stopped in teardown.
+ */
+export async function setup(project: TestProject) {
+  const external = process.env.OWUI_SYNC_TEST_DATABASE_URL;
+  if (external) {
+    project.provide('pgUrl', external);
+    return;
+  }
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'owui-sync-test-'));
+  fs.chmodSync(dir, 0o755);
+  pg = await startEmbedded({ dataDir: path.join(dir, 'pg'), durable: false });
+  project.provide('pgUrl', pg.url);
+}
+
+export async function teardown() {
+  try {
+    await pg?.stop();
+  } finally {
+    if (pg?.pid) {
+      try {
+        process.kill(pg.pid, 0);
+        process.kill(pg.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
