@@ -117,3 +117,21 @@ export async function setupTenant(opts: { name?: string; style?: SchemaStyle; jo
     verify: async () => verify(sql, await getDeployment(sql, name)),
   };
 }
+
+/** Remember a child process this file started; it is killed (by PID) after the file, even on failure. */
+export function trackChild(pid: number | undefined): void {
+  if (!pid) return;
+  tracked.push(pid);
+  if (tracked.length === 1) {
+    afterAll(() => {
+      for (const p of tracked.splice(0)) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    });
+  }
+}
+const tracked: number[] = [];

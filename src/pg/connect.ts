@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { EventEmitter } from 'node:events';
 import postgres from 'postgres';
 import { ConfigError, OwuiError, messageOf } from '../util/errors.ts';
 import { redactUrl } from '../util/redact.ts';
@@ -39,7 +40,9 @@ export function connect(url: string, opts: { what: string; max?: number; applica
   const sslmode = u.searchParams.get('sslmode');
   const host = u.hostname;
   const ssl = sslmode ? undefined : LOOPBACK.has(host) || host.startsWith('/') || host === '' ? false : 'require';
-  return postgres(url, {
+  const events = new EventEmitter();
+  events.setMaxListeners(0);
+  const sql = postgres(url, {
     max: opts.max ?? 1,
     onnotice: () => {},
     connect_timeout: CONNECT_TIMEOUT_S,
@@ -47,32 +50,47 @@ export function connect(url: string, opts: { what: string; max?: number; applica
     ...(ssl === undefined ? {} : { ssl }),
     connection: { application_name: opts.applicationName ?? 'owui-sync' },
     // Not in the Options type of postgres.js 3.4, but supported: a factory for the socket.
-    ...({ socket: noDelaySocket } as object),
+    ...({ socket: (o: SocketOptions) => noDelaySocket(o, events) } as object),
   }) as unknown as Sql;
+  socketEvents.set(sql, events);
+  return sql;
 }
 
 /**
  * postgres.js leaves Nagle's algorithm on. A COPY ends with a small CopyDone message right after
  * its data, which Nagle holds until the server's delayed ACK (about 40 ms): every batch and the
  * query after it would wait that long. A socket with TCP_NODELAY removes the stall.
+ *
+ * The socket is returned while it is still connecting, not through a promise: postgres.js keeps its
+ * socket null while it awaits the factory, and a write it scheduled meanwhile then crashes the
+ * process (seen when a connection is lost and re-opened). Node buffers writes until the connection
+ * is up; errors arrive as 'error' events, which postgres.js listens to.
  */
-function noDelaySocket(o: { host: string[]; port: number[]; path?: string }): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = o.path ? net.connect({ path: o.path }) : net.connect({ host: o.host[0], port: o.port[0]!, noDelay: true });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(Object.assign(new Error(`connect timeout after ${CONNECT_TIMEOUT_S} s`), { code: 'CONNECT_TIMEOUT' }));
-    }, CONNECT_TIMEOUT_S * 1000);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.off('error', reject);
-      resolve(s);
-    });
-    s.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
+interface SocketOptions {
+  host: string[];
+  port: number[];
+  path?: string;
+}
+
+const socketEvents = new WeakMap<object, EventEmitter>();
+
+/**
+ * Emits 'close' whenever a socket of this pool closes. postgres.js does not end a COPY stream
+ * when its connection dies, so a COPY in flight would wait forever: the writer listens here.
+ */
+export function poolSocketEvents(sql: Sql): EventEmitter | undefined {
+  return socketEvents.get(sql);
+}
+
+function noDelaySocket(o: SocketOptions, events: EventEmitter): net.Socket {
+  const s = o.path ? net.connect({ path: o.path }) : net.connect({ host: o.host[0], port: o.port[0]!, noDelay: true });
+  const timer = setTimeout(() => s.destroy(Object.assign(new Error(`connect timeout after ${CONNECT_TIMEOUT_S} s`), { code: 'CONNECT_TIMEOUT' })), CONNECT_TIMEOUT_S * 1000);
+  s.once('connect', () => clearTimeout(timer));
+  s.once('close', () => {
+    clearTimeout(timer);
+    events.emit('close');
   });
+  return s;
 }
 
 const TRANSIENT_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);

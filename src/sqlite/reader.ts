@@ -74,6 +74,21 @@ export class TableReader {
     return `${notNull} AND (${this.keyList}) > (${after.map(() => '?').join(', ')})`;
   }
 
+  /** Rows with the given keys (canonical text), one short statement each: the retry of set-aside rows. */
+  readKeys(keys: string[][]): { page: Page; missing: string[][] } {
+    const where = this.plan.key.map((k) => `${qi(k)} = ?`).join(' AND ');
+    const withRowid = this.plan.hasRowid ? ', _rowid_' : '';
+    const stmt = this.db.prepare(`SELECT ${this.cols}${withRowid} FROM ${qi(this.plan.name)} WHERE ${where}`).raw(true);
+    const found: unknown[][] = [];
+    const missing: string[][] = [];
+    for (const k of keys) {
+      const r = stmt.get(...k) as unknown[] | undefined;
+      if (r) found.push(r);
+      else missing.push(k);
+    }
+    return { page: this.finish(found, true, 0), missing };
+  }
+
   /** Rows whose key has a NULL (SQLite allows it in legacy tables): they cannot be mirrored. */
   readUnkeyable(): Page['unkeyable'] {
     const where = this.plan.key.map((k) => `${qi(k)} IS NULL`).join(' OR ');

@@ -5,17 +5,20 @@
 import Database from 'better-sqlite3';
 import { addChat, rng } from './sample.ts';
 
-const [path, intervalArg, durationArg, seedArg, userId] = process.argv.slice(2);
+const [path, intervalArg, durationArg, seedArg, userId, busyArg, syncArg] = process.argv.slice(2);
 if (!path) {
-  process.stderr.write('usage: writer-process DB_PATH [INTERVAL_MS] [DURATION_MS] [SEED] [USER_ID]\n');
+  process.stderr.write('usage: writer-process DB_PATH [INTERVAL_MS] [DURATION_MS] [SEED] [USER_ID] [BUSY_TIMEOUT_MS] [SYNCHRONOUS]\n');
   process.exit(2);
 }
 const intervalMs = Number(intervalArg ?? 50);
 const durationMs = Number(durationArg ?? 0);
-const db = new Database(path, { timeout: 5000 });
-db.pragma('busy_timeout = 5000'); // what Open WebUI 0.9+ sets; journal_mode is left as the file has it
+// Open WebUI 0.9+ waits 5 s for a lock (busy_timeout); journal_mode is left as the file has it.
+const busyMs = Number(busyArg || 5000);
+const db = new Database(path, { timeout: busyMs });
+// Open WebUI 0.9+ uses synchronous=NORMAL; OFF takes the disk out of the measurement (tests).
+db.pragma(`synchronous = ${syncArg === 'off' ? 'OFF' : 'NORMAL'}`);
 const r = rng(Number(seedArg ?? Date.now() % 100000));
-const user = userId ?? (db.prepare('SELECT id FROM "user" LIMIT 1').get() as { id: string } | undefined)?.id ?? 'writer';
+const user = userId || ((db.prepare('SELECT id FROM "user" LIMIT 1').get() as { id: string } | undefined)?.id ?? 'writer');
 const lat: number[] = [];
 let errors = 0;
 let stopping = false;

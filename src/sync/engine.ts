@@ -1,4 +1,4 @@
-import type { Sql } from '../pg/connect.ts';
+import { isTransientPgError, type Sql, type Tx } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { blockingDrift, diffSchema, readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { fingerprint } from '../sqlite/fingerprint.ts';
@@ -106,52 +106,84 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
   const started = Date.now();
   const fpBefore = fingerprint(dep.sqlite_path);
   const db = openTenant(dep.sqlite_path);
+  const lock: LockState = { pid: null };
   try {
     const plan = introspect(db);
-    const target = await readTargetSchema(sql, dep.client_name);
-    if (target.size === 0) {
-      throw new ConfigError(`client "${dep.client_name}" has no mirror tables in PostgreSQL`, `create them: owui-sync schema apply ${dep.client_name} (with the admin connection)`);
-    }
-    const drift = diffSchema(plan, target);
-    if (blockingDrift(drift)) {
-      const what = [
-        ...drift.missingTables.map((t) => `table ${t.table}`),
-        ...drift.missingColumns.map((c) => `column ${c.table}.${c.column}`),
-      ];
-      throw new ConfigError(
-        `schema drift: the SQLite database of "${dep.client_name}" has ${what.length} ${what.length === 1 ? 'item' : 'items'} the mirror lacks (${what.slice(0, 5).join(', ')}${what.length > 5 ? ', ...' : ''}); nothing was synced`,
-        `review with: owui-sync schema diff ${dep.client_name}; then apply with: owui-sync schema apply ${dep.client_name} (admin connection)`,
-      );
-    }
-    // Values are shaped for the column type the mirror really has.
-    for (const t of plan.tables) {
-      const types = targetTypes(target, t.name);
-      for (const c of t.columns) c.pgType = types.get(c.name) ?? c.pgType;
-    }
-
-    const locked = await sql<{ ok: boolean }[]>`select pg_try_advisory_lock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id})) as ok`;
-    if (!locked[0]!.ok) {
-      throw new OwuiError(`another sync of "${dep.client_name}" is running`, { hint: 'wait for it to finish (owui-sync status shows running jobs), then run again' });
-    }
-    try {
-      return await runLocked(sql, db, dep, plan, fpBefore, o, started);
-    } finally {
-      await sql`select pg_advisory_unlock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id}))`.catch(() => {});
-    }
+    // A connection lost while preparing is retried like one lost in a batch: nothing is written yet.
+    const prep = await retry(() => prepare(sql, dep, plan, fpBefore, o, lock), { isTransient: isTransientPgError, onRetry: o.hooks?.onRetry, signal: o.signal });
+    return await execute(sql, db, dep, plan, prep, { ...o, hooks: keepLock(dep, lock, o.hooks) }, started);
   } finally {
     db.close();
+    if (lock.pid !== null) await sql`select pg_advisory_unlock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id}))`.catch(() => {});
   }
 }
 
-async function runLocked(
-  sql: Sql,
-  db: TenantDb,
-  dep: Deployment,
-  plan: SourcePlan,
-  fpBefore: string,
-  o: SyncOptions & typeof DEFAULTS,
-  started: number,
-): Promise<SyncResult> {
+/** Which backend holds the deployment's lock (a session lock: a new connection does not). */
+interface LockState {
+  pid: number | null;
+}
+
+async function takeLock(q: Sql | Tx, dep: Deployment, lock: LockState): Promise<boolean> {
+  const [{ pid, ok }] = (await q`
+    select pg_backend_pid() as pid,
+           case when ${lock.pid} = pg_backend_pid() then true
+                else pg_try_advisory_lock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id})) end as ok`) as unknown as [{ pid: number; ok: boolean }];
+  if (ok) lock.pid = pid;
+  return ok;
+}
+
+/**
+ * The deployment lock is a session lock, so it is gone after a reconnect (a transient error). Every
+ * batch transaction checks that its connection is the one holding it, and takes it again if not;
+ * if another run has it by then, this run stops before writing.
+ */
+function keepLock(dep: Deployment, lock: LockState, hooks: WriterHooks | undefined): WriterHooks {
+  return {
+    ...hooks,
+    beforeWrite: async (tx) => {
+      if (!(await takeLock(tx, dep, lock))) {
+        throw new OwuiError(`another sync of "${dep.client_name}" started while this one was reconnecting; this run stops`, { hint: 'nothing is lost: the other run carries on from the last committed batch' });
+      }
+      await hooks?.beforeWrite?.(tx);
+    },
+  };
+}
+
+interface Prepared {
+  fpBefore: string;
+  jobId: string;
+  kind: RunKind;
+  cps: Map<string, Checkpoint>;
+  pending: Map<string, Set<string>>;
+}
+
+/** Everything before the first batch: drift check, lock, abandoned jobs, checkpoints, the job row. */
+async function prepare(sql: Sql, dep: Deployment, plan: SourcePlan, fpBefore: string, o: SyncOptions & typeof DEFAULTS, lock: LockState): Promise<Prepared> {
+  const target = await readTargetSchema(sql, dep.client_name);
+  if (target.size === 0) {
+    throw new ConfigError(`client "${dep.client_name}" has no mirror tables in PostgreSQL`, `create them: owui-sync schema apply ${dep.client_name} (with the admin connection)`);
+  }
+  const drift = diffSchema(plan, target);
+  if (blockingDrift(drift)) {
+    const what = [...drift.missingTables.map((t) => `table ${t.table}`), ...drift.missingColumns.map((c) => `column ${c.table}.${c.column}`)];
+    throw new ConfigError(
+      `schema drift: the SQLite database of "${dep.client_name}" has ${what.length} ${what.length === 1 ? 'item' : 'items'} the mirror lacks (${what.slice(0, 5).join(', ')}${what.length > 5 ? ', ...' : ''}); nothing was synced`,
+      `review with: owui-sync schema diff ${dep.client_name}; then apply with: owui-sync schema apply ${dep.client_name} (admin connection)`,
+    );
+  }
+  // Values are shaped for the column type the mirror really has.
+  for (const t of plan.tables) {
+    const types = targetTypes(target, t.name);
+    for (const c of t.columns) c.pgType = types.get(c.name) ?? c.pgType;
+  }
+  if (!(await takeLock(sql, dep, lock))) {
+    throw new OwuiError(`another sync of "${dep.client_name}" is running`, { hint: 'wait for it to finish (owui-sync status shows running jobs), then run again' });
+  }
+  // We hold the deployment's lock, so a job still marked running was abandoned (its process died).
+  await sql`
+    update sync_metadata.sync_jobs set status = 'failed',
+      error_message = 'abandoned: the process running it ended before it finished (killed or crashed); the next run resumed from its last committed batch'
+    where deployment_id = ${dep.deployment_id} and status = 'running'`;
   const cps = new Map(
     (
       await sql<Checkpoint[]>`
@@ -162,17 +194,33 @@ async function runLocked(
   const reconcileDue = dep.runs_since_reconcile + 1 >= dep.reconcile_every;
   // The first run of a deployment is a full one whatever was asked.
   let kind: RunKind = o.full || cps.size === 0 ? 'full' : reconcileDue ? 'reconcile' : 'incremental';
+  const pending = new Map<string, Set<string>>();
+  for (const r of await sql<{ table_name: string; record_id: unknown }[]>`
+      select table_name, record_id from sync_metadata.rejected_rows
+      where deployment_id = ${dep.deployment_id} and resolved_at is null and jsonb_typeof(record_id->0) = 'string'`) {
+    if (!pending.has(r.table_name)) pending.set(r.table_name, new Set());
+    pending.get(r.table_name)!.add(JSON.stringify(r.record_id));
+  }
   const allCheckpointed = plan.tables.every((t) => cps.has(t.name) && !cps.get(t.name)!.scan_key);
-  if (kind === 'incremental' && allCheckpointed && dep.last_sync_status === 'success' && dep.source_fingerprint === fpBefore) kind = 'unchanged';
-
-  const job = await sql<{ job_id: string }[]>`
+  if (kind === 'incremental' && allCheckpointed && pending.size === 0 && dep.last_sync_status === 'success' && dep.source_fingerprint === fpBefore) kind = 'unchanged';
+  const [job] = await sql<{ job_id: string }[]>`
     insert into sync_metadata.sync_jobs (deployment_id, client_name, status, tables_total, triggered_by, sync_type, metadata)
     values (${dep.deployment_id}, ${dep.client_name}, 'running', ${plan.tables.length}, ${o.triggeredBy ?? 'manual'},
             ${kind === 'full' ? 'full' : 'incremental'}, ${JSON.stringify({ kind, skipped_tables: plan.skipped })}::text::jsonb)
     returning job_id`;
-  const jobId = job[0]!.job_id;
   await sql`update sync_metadata.client_deployments set last_sync_status = 'running', updated_at = now() where deployment_id = ${dep.deployment_id}`;
+  return { fpBefore, jobId: job!.job_id, kind, cps, pending };
+}
 
+async function execute(
+  sql: Sql,
+  db: TenantDb,
+  dep: Deployment,
+  plan: SourcePlan,
+  { fpBefore, jobId, kind, cps, pending }: Prepared,
+  o: SyncOptions & typeof DEFAULTS,
+  started: number,
+): Promise<SyncResult> {
   const result: SyncResult = {
     client: dep.client_name,
     job_id: jobId,
@@ -184,14 +232,17 @@ async function runLocked(
     rejected_pending: 0,
     duration_ms: 0,
   };
-  const writer = new BatchWriter(sql, { schema: dep.client_name, deploymentId: dep.deployment_id, clientName: dep.client_name, jobId, signal: o.signal }, o.hooks);
+  const writer = new BatchWriter(sql, { schema: dep.client_name, deploymentId: dep.deployment_id, clientName: dep.client_name, jobId, signal: o.signal }, o.hooks, pending);
   let failure: unknown;
   if (kind !== 'unchanged') {
     for (let i = 0; i < plan.tables.length; i++) {
       const t = plan.tables[i]!;
       try {
         if (o.signal?.aborted) throw new OwuiError('cancelled');
-        const r = await syncTable({ sql, db, dep, t, cp: cps.get(t.name), kind, writer, o, index: i, count: plan.tables.length });
+        const ctx: TableCtx = { sql, db, dep, t, cp: cps.get(t.name), kind, writer, o, index: i, count: plan.tables.length };
+        const retried = pending.get(t.name)?.size ? await retrySetAside(ctx, [...pending.get(t.name)!].map((k) => JSON.parse(k) as string[])) : null;
+        const r = await syncTable(ctx);
+        if (retried) add(r, retried, retried.rowsRead);
         result.tables.push(r);
         for (const k of Object.keys(result.totals) as (keyof SyncResult['totals'])[]) {
           result.totals[k] += k === 'rows_read' ? r.rows_read : (r as unknown as Record<string, number>)[k] ?? 0;
@@ -205,9 +256,9 @@ async function runLocked(
   result.status = failure ? (o.signal?.aborted ? 'cancelled' : 'failed') : 'success';
   result.error = failure ? messageOf(failure) : undefined;
   result.duration_ms = Date.now() - started;
-  const pending = await sql<{ n: number }[]>`
+  const [unresolved] = await sql<{ n: number }[]>`
     select count(*)::int as n from sync_metadata.rejected_rows where deployment_id = ${dep.deployment_id} and resolved_at is null`;
-  result.rejected_pending = pending[0]!.n;
+  result.rejected_pending = unresolved!.n;
   const runsSince = kind === 'full' || kind === 'reconcile' ? 0 : dep.runs_since_reconcile + (kind === 'unchanged' ? 0 : 1);
   await retry(
     () =>
@@ -252,6 +303,13 @@ interface TableCtx {
 
 function emptyResult(table: string, mode: TableMode): TableResult {
   return { table, mode, rows_read: 0, inserted: 0, updated: 0, tombstoned: 0, rejected: 0, raw_values: 0, bytes: 0, batches: 0 };
+}
+
+/** Rows set aside by earlier runs are tried again first: once the cause is fixed, they land. */
+async function retrySetAside(c: TableCtx, keys: string[][]): Promise<BatchOutcome & { rowsRead: number }> {
+  const { page, missing } = new TableReader(c.db, c.t).readKeys(keys);
+  const out = await c.writer.write({ table: c.t, rows: page.rows, unkeyable: [], tombstones: [], checkpoint: {}, rowsRead: page.rows.length, goneKeys: missing });
+  return { ...out, rowsRead: page.rows.length };
 }
 
 function add(r: TableResult, b: BatchOutcome, rowsRead: number) {
@@ -308,7 +366,11 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
     const unkeyable = after === null ? reader.readUnkeyable().concat(page.unkeyable) : page.unkeyable;
     // Mirror side of the same key range (after, last key of the page], or to the end when done.
     const params = [...(afterText ?? []), ...(hiText ?? [])];
-    const targetRows = await sql.unsafe(targetRangeSql(dep.client_name, t, afterText !== null, hiText !== null, false), params);
+    const targetRows = await retry(() => sql.unsafe(targetRangeSql(dep.client_name, t, afterText !== null, hiText !== null, false), params), {
+      isTransient: isTransientPgError,
+      onRetry: o.hooks?.onRetry,
+      signal: o.signal,
+    });
     const nk = t.key.length;
     const targetByKey = new Map<string, { hash: string; dead: boolean }>();
     for (const r of targetRows) {

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Sql, Tx } from '../pg/connect.ts';
-import { isDataPgError, isTransientPgError } from '../pg/connect.ts';
+import { isDataPgError, isTransientPgError, poolSocketEvents } from '../pg/connect.ts';
 import type { TablePlan } from '../sqlite/introspect.ts';
 import { messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
@@ -27,6 +27,8 @@ export interface Batch {
   tombstones: string[][];
   checkpoint: CheckpointPatch;
   rowsRead: number;
+  /** Keys of set-aside rows that are gone from SQLite: their entries are resolved. */
+  goneKeys?: string[][];
 }
 
 export interface BatchOutcome {
@@ -72,6 +74,8 @@ export class BatchWriter {
     private readonly sql: Sql,
     private readonly ctx: { schema: string; deploymentId: string; clientName: string; jobId: string; signal?: AbortSignal },
     private readonly hooks: WriterHooks = {},
+    /** Keys (JSON of canonical key text) of rows set aside earlier and not yet stored, per table. */
+    private readonly pending: Map<string, Set<string>> = new Map(),
   ) {}
 
   async write(b: Batch): Promise<BatchOutcome> {
@@ -97,6 +101,7 @@ export class BatchWriter {
             const res = await t.unsafe(tombstoneSql(this.ctx.schema, b.table), [JSON.stringify(b.tombstones)]);
             out.tombstoned = res.count;
           }
+          await this.resolveStored(t, b, rejected);
           if (rejected.length > 0) await this.setAside(t, b.table, rejected);
           out.rejected = rejected.length;
           await this.saveCheckpoint(t, b.table.name, b.checkpoint, out);
@@ -111,12 +116,30 @@ export class BatchWriter {
 
   private async copyMerge(tx: Tx, t: TablePlan, rows: NormRow[], isolated: boolean) {
     const writable = await tx.unsafe(copyStageSql(t)).writable();
-    await pipeline(Readable.from(copyLines(rows)), writable);
+    await this.copyOrFail(writable, rows);
     const res = await tx.unsafe(mergeSql(this.ctx.schema, t));
     if (isolated) await tx.unsafe(truncateStageSql(t));
     let inserted = 0;
     for (const r of res) if (r.inserted) inserted++;
     return { inserted, updated: res.length - inserted };
+  }
+
+  /** COPY the rows; if the connection dies meanwhile, fail (as a transient error) instead of waiting forever. */
+  private async copyOrFail(writable: NodeJS.WritableStream, rows: NormRow[]) {
+    const events = poolSocketEvents(this.sql);
+    let onClose: (() => void) | undefined;
+    const lost = new Promise<never>((_, reject) => {
+      onClose = () => reject(Object.assign(new Error('connection lost during COPY'), { code: 'CONNECTION_CLOSED' }));
+      events?.once('close', onClose);
+    });
+    try {
+      await Promise.race([pipeline(Readable.from(copyLines(rows)), writable as NodeJS.WritableStream & import('node:stream').Writable), lost]);
+    } catch (err) {
+      (writable as import('node:stream').Writable).destroy();
+      throw err;
+    } finally {
+      if (onClose) events?.off('close', onClose);
+    }
   }
 
   /** Merge rows; on a data error, split the batch until the rows PostgreSQL refuses are isolated. */
@@ -170,6 +193,22 @@ export class BatchWriter {
       }
     }
     return { inserted: 0, updated: 0, rejected: [{ row, reason: messageOf(first) }] };
+  }
+
+  /** Rows set aside by an earlier run that this batch stored (or that are gone from SQLite) are resolved. */
+  private async resolveStored(tx: Tx, b: Batch, rejected: Rejected[]) {
+    const pending = this.pending.get(b.table.name);
+    if (!pending || pending.size === 0) return;
+    const refused = new Set(rejected.map((r) => JSON.stringify(r.row.key)));
+    const keys = b.rows.map((r) => JSON.stringify(r.key)).concat((b.goneKeys ?? []).map((k) => JSON.stringify(k)));
+    const done = keys.filter((k) => pending.has(k) && !refused.has(k));
+    if (done.length === 0) return;
+    await tx`
+      update sync_metadata.rejected_rows set resolved_at = now()
+      where deployment_id = ${this.ctx.deploymentId} and table_name = ${b.table.name} and resolved_at is null
+        and record_id in (select value from jsonb_array_elements(${'[' + done.join(',') + ']'}::text::jsonb))`;
+    // Forgotten only after the commit would be exact; a retried batch just updates nothing.
+    for (const k of done) pending.delete(k);
   }
 
   private async setAside(tx: Tx, t: TablePlan, rejected: Rejected[]) {

@@ -1,0 +1,38 @@
+// Patches postgres.js 3.4.9 (porsager/postgres) for two connection-loss defects, until upstream merges
+// a fix (issues #1066, #1154, #1208; pull requests #1168, #1176, #1209):
+//  1. nextWrite() runs from setImmediate after closed() has set socket = null, and throws a TypeError
+//     no caller can catch: the process dies. The guard settles the pending query with CONNECTION_CLOSED
+//     instead, so the caller's retry sees an ordinary transient error.
+//  2. closed() clears the scheduled flush but leaves nextWriteTimer set, so after a reconnect write()
+//     believes a flush is pending and never sends the startup message: the connection hangs.
+//  3. closed(hadError) rejects nothing, trusting the earlier 'error' event to have done it. A query
+//     started between that 'error' and the 'close' (a quick retry) goes out on the dying socket and is
+//     never settled: the caller waits forever. closed() now settles whatever is still in flight.
+// Idempotent; fails loudly if the driver's code no longer looks as expected (after an upgrade).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'postgres');
+const MARK = '/* owui-sync patch: connection loss */';
+const files = ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'].map((f) => path.join(root, f)).filter((f) => fs.existsSync(f));
+if (files.length === 0) {
+  console.error('patch-postgres: node_modules/postgres not found; run npm ci');
+  process.exit(1);
+}
+for (const file of files) {
+  let s = fs.readFileSync(file, 'utf8');
+  if (s.includes(MARK)) continue;
+  const guard = `  function nextWrite(fn) {\n    ${MARK}\n    if (socket === null) {\n      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return false\n    }\n`;
+  const closedOld = '    incomings = null\n    clearImmediate(nextWriteTimer)\n';
+  const closedNew = `    incomings = null\n    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null ${MARK}\n    chunk = null\n`;
+  const settleOld = "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n";
+  const settleNew = "    ;(query || initial || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket)) " + MARK + "\n";
+  if (!s.includes('  function nextWrite(fn) {\n') || !s.includes(closedOld) || !s.includes(settleOld)) {
+    console.error(`patch-postgres: ${file} does not look like postgres.js 3.4.9; review scripts/patch-postgres.mjs`);
+    process.exit(1);
+  }
+  s = s.replace('  function nextWrite(fn) {\n', guard).replace(closedOld, closedNew).replace(settleOld, settleNew);
+  fs.writeFileSync(file, s);
+}
+console.log(`patch-postgres: ${files.length} files patched`);
