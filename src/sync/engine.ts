@@ -71,8 +71,12 @@ export interface SyncResult {
 }
 
 const DEFAULTS = { batchRows: 1000, batchBytes: 16 << 20, overlapSeconds: 60 };
-/** A read statement is smaller than a batch: in rollback-journal mode it holds Open WebUI's writer back. */
-const READ_BYTES = 4 << 20;
+/**
+ * Bytes per read statement. In rollback-journal mode a reader's shared lock keeps Open WebUI's writer
+ * from committing for as long as the statement runs, so pages are small there; in WAL mode readers
+ * never block the writer and larger pages cost fewer round trips.
+ */
+const READ_BYTES = { wal: 4 << 20, rollback: 1 << 20 };
 
 interface Checkpoint {
   table_name: string;
@@ -232,6 +236,8 @@ async function execute(
     rejected_pending: 0,
     duration_ms: 0,
   };
+  // Reading journal_mode only reports it; it never changes it.
+  const readBytes = String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal' ? READ_BYTES.wal : READ_BYTES.rollback;
   const writer = new BatchWriter(sql, { schema: dep.client_name, deploymentId: dep.deployment_id, clientName: dep.client_name, jobId, signal: o.signal }, o.hooks, pending);
   let failure: unknown;
   if (kind !== 'unchanged') {
@@ -239,7 +245,7 @@ async function execute(
       const t = plan.tables[i]!;
       try {
         if (o.signal?.aborted) throw new OwuiError('cancelled');
-        const ctx: TableCtx = { sql, db, dep, t, cp: cps.get(t.name), kind, writer, o, index: i, count: plan.tables.length };
+        const ctx: TableCtx = { readBytes, sql, db, dep, t, cp: cps.get(t.name), kind, writer, o, index: i, count: plan.tables.length };
         const retried = pending.get(t.name)?.size ? await retrySetAside(ctx, [...pending.get(t.name)!].map((k) => JSON.parse(k) as string[])) : null;
         const r = await syncTable(ctx);
         if (retried) add(r, retried, retried.rowsRead);
@@ -289,6 +295,7 @@ async function execute(
 }
 
 interface TableCtx {
+  readBytes: number;
   sql: Sql;
   db: TenantDb;
   dep: Deployment;
@@ -357,10 +364,10 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
   const startedRowid = resume ? big(cp!.scan_started_rowid) : reader.maxRowid();
   let maxUpd = resume ? big(cp!.scan_max_updated_at) : null;
   const total = o.onProgress ? reader.count() : null;
-  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, READ_BYTES) };
+  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.readBytes) };
+  let page = await readPage(reader, { kind: 'key', after }, limits, o.signal);
   for (;;) {
     if (o.signal?.aborted) throw new OwuiError('cancelled');
-    const page = await readPage(reader, { kind: 'key', after }, limits, o.signal);
     maxUpd = maxBig(maxUpd, page.maxUpdatedAt);
     const hiText = page.done ? null : page.lastKey!.map(keyText);
     const unkeyable = after === null ? reader.readUnkeyable().concat(page.unkeyable) : page.unkeyable;
@@ -377,10 +384,12 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
       const vals = Object.values(r) as unknown[];
       targetByKey.set(JSON.stringify(vals.slice(0, nk)), { hash: r._sync_hash as string, dead: r.dead as boolean });
     }
+    let absent = 0;
     const changed = page.rows.filter((row) => {
       const k = JSON.stringify(row.key);
       const tr = targetByKey.get(k);
       targetByKey.delete(k);
+      if (!tr) absent++;
       return !tr || tr.dead || tr.hash !== row.hash;
     });
     const tombstones: string[][] = [];
@@ -390,12 +399,17 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
           cursor_updated_at: maxBig(maxUpd, big(cp?.cursor_updated_at)) }
       : { scan_key: page.lastKey, scan_started_rowid: startedRowid, scan_max_updated_at: maxUpd };
     const n = page.rows.length + page.unkeyable.length;
-    const out = await c.writer.write({ table: t, rows: changed, unkeyable, tombstones, checkpoint, rowsRead: n });
+    const writing = c.writer.write({ table: t, rows: changed, unkeyable, tombstones, checkpoint, rowsRead: n, allNew: changed.length > 0 && absent === changed.length });
+    // Read the next page while PostgreSQL works on this batch (a short statement of its own).
+    const next = page.done ? null : readPage(reader, { kind: 'key', after: page.lastKey }, limits, o.signal);
+    next?.catch(() => {});
+    const out = await writing;
     add(res, out, n);
     o.onProgress?.({ table: t.name, tableIndex: c.index, tableCount: c.count, mode, rowsRead: res.rows_read, rowsTotal: total, rowsWritten: res.inserted + res.updated, bytes: res.bytes });
-    if (page.done) return res;
+    if (!next) return res;
     after = page.lastKey;
     afterText = hiText;
+    page = await next;
   }
 }
 
@@ -410,7 +424,7 @@ async function incremental(c: TableCtx): Promise<TableResult> {
   const res = emptyResult(t.name, 'incremental');
   const cursor = big(cp!.cursor_updated_at)!;
   const lower = cursor - overlapFor(cursor, o.overlapSeconds);
-  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, READ_BYTES) };
+  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.readBytes) };
   const emit = (b: Omit<Batch, 'table' | 'unkeyable'> & { page: Page }) =>
     c.writer.write({ table: t, rows: b.rows, unkeyable: b.page.unkeyable, tombstones: [], checkpoint: b.checkpoint, rowsRead: b.rowsRead });
   const progress = () =>

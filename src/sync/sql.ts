@@ -19,6 +19,12 @@ export function copyStageSql(t: TablePlan): string {
   return `COPY pg_temp.${ident(stageName(t.name))} FROM STDIN`;
 }
 
+/** COPY straight into the mirror table: only for rows known to be new (a full scan found no such key). */
+export function copyDirectSql(schema: string, t: TablePlan): string {
+  const cols = t.columns.map((c) => ident(c.name)).concat(['_sync_hash', '_sync_raw']);
+  return `COPY ${ident(schema)}.${ident(t.name)} (${cols.join(', ')}) FROM STDIN`;
+}
+
 export function truncateStageSql(t: TablePlan): string {
   return `TRUNCATE pg_temp.${ident(stageName(t.name))}`;
 }

@@ -7,7 +7,7 @@ import type { TablePlan } from '../sqlite/introspect.ts';
 import { messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { makeRow, rawJson, type NormRow } from './normalise.ts';
-import { copyField, copyStageSql, createStageSql, mergeSql, tombstoneSql, truncateStageSql } from './sql.ts';
+import { copyDirectSql, copyField, copyStageSql, createStageSql, mergeSql, tombstoneSql, truncateStageSql } from './sql.ts';
 
 
 /** Checkpoint fields a batch moves, in the same transaction as its rows. */
@@ -27,6 +27,11 @@ export interface Batch {
   tombstones: string[][];
   checkpoint: CheckpointPatch;
   rowsRead: number;
+  /**
+   * Every row is new: a full scan found none of these keys in the mirror. They are copied straight
+   * into the mirror table (no staging, no merge); a key that appeared meanwhile falls back to the merge.
+   */
+  allNew?: boolean;
   /** Keys of set-aside rows that are gone from SQLite: their entries are resolved. */
   goneKeys?: string[][];
 }
@@ -87,8 +92,7 @@ export class BatchWriter {
           const out: BatchOutcome = { inserted: 0, updated: 0, tombstoned: 0, rejected: 0, rawValues: 0, bytes: 0 };
           const rejected: Rejected[] = b.unkeyable.map((u) => ({ row: { key: [], values: u.values }, reason: u.reason }));
           if (b.rows.length > 0) {
-            await t.unsafe(createStageSql(b.table));
-            const r = await this.mergeRows(t, b.table, b.rows, false);
+            const r = (b.allNew && (await this.copyNew(t, b.table, b.rows))) || (await t.unsafe(createStageSql(b.table)), await this.mergeRows(t, b.table, b.rows, false));
             out.inserted = r.inserted;
             out.updated = r.updated;
             rejected.push(...r.rejected);
@@ -139,6 +143,19 @@ export class BatchWriter {
       throw err;
     } finally {
       if (onClose) events?.off('close', onClose);
+    }
+  }
+
+  /** The fast path for new rows: COPY into the mirror table itself. Null when it must fall back. */
+  private async copyNew(tx: Tx, t: TablePlan, rows: NormRow[]) {
+    try {
+      return await tx.savepoint(async (sp: Tx) => {
+        await this.copyOrFail(await sp.unsafe(copyDirectSql(this.ctx.schema, t)).writable(), rows);
+        return { inserted: rows.length, updated: 0, rejected: [] as Rejected[] };
+      });
+    } catch (err) {
+      if (!isDataPgError(err)) throw err;
+      return null;
     }
   }
 
@@ -259,7 +276,11 @@ export class BatchWriter {
   }
 }
 
-/** COPY text lines for staged rows, yielded in chunks of about 1 MB. */
+/**
+ * COPY text lines, yielded in chunks of about 256 KB (larger chunks only raise peak memory). The
+ * same lines serve the staging table (all text) and the mirror table itself: canonical values are
+ * valid input for their column types (booleans as true/false, JSON as written).
+ */
 function* copyLines(rows: NormRow[]): Generator<string> {
   let chunk = '';
   for (const r of rows) {
@@ -267,7 +288,7 @@ function* copyLines(rows: NormRow[]): Generator<string> {
     for (const v of r.values) line += copyField(v) + '\t';
     line += copyField(r.hash) + '\t' + copyField(rawJson(r.raw)) + '\n';
     chunk += line;
-    if (chunk.length > 1 << 20) {
+    if (chunk.length > 1 << 18) {
       yield chunk;
       chunk = '';
     }
