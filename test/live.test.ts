@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -79,4 +80,26 @@ describe('a lost PostgreSQL connection in the middle of a run', () => {
     expect(res.status).toBe('success');
     expect((await t.verify()).identical).toBe(true);
   });
+});
+
+describe('Open WebUI holding its write lock longer than the busy timeout', () => {
+  it('makes the sync wait and retry (SQLITE_BUSY), then finish', async () => {
+    const t = await setupTenant({ name: 'busy', journal: 'delete', seed: { users: 1, chatsPerUser: 5 } });
+    // Another process takes the exclusive lock of the rollback journal for 6.5 s (the busy timeout is 5 s).
+    const holder = spawn(process.execPath, ['-e', `
+      const D = require(${JSON.stringify(path.join(ROOT, 'node_modules/better-sqlite3'))});
+      const db = new D(${JSON.stringify(t.sqlitePath)});
+      db.exec('BEGIN EXCLUSIVE'); db.prepare("UPDATE chat SET title = 'locked' WHERE rowid = 1").run();
+      console.log('locked');
+      setTimeout(() => { db.exec('COMMIT'); db.close(); }, 6500);
+    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    trackChild(holder.pid);
+    await waitForLine(holder, (l) => l === 'locked');
+    const started = Date.now();
+    const res = await t.sync();
+    expect(res.status).toBe('success');
+    expect(Date.now() - started).toBeGreaterThan(5000);
+    const [row] = await t.check`select count(*)::int as n from busy.chat where title = 'locked'`;
+    expect(row!.n).toBe(1);
+  }, 60_000);
 });

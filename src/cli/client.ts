@@ -17,7 +17,8 @@ export function clientCommand(io: Io): Command {
     .option('--json', 'print the result as JSON')
     .addOption(adminUrlOption())
     .addHelpText('after', '\nIdempotent: running it again updates the path and interval and creates what is missing.\nExample:\n  owui-sync client add chat-example-com --sqlite /opt/openwebui/chat-example-com/data/webui.db --interval 5m')
-    .action(async (name: string, opts: { sqlite: string; interval: string; container?: string; reconcileEvery: number; json?: boolean; adminUrl?: string }) => {
+    .action(async (name: string, opts: { sqlite: string; interval: string; container?: string; reconcileEvery: number; json?: boolean; adminUrl?: string }, cmd: Command) => {
+      const json = !!cmd.optsWithGlobals().json;
       const r = await clientAdd({
         name,
         sqlitePath: opts.sqlite,
@@ -26,7 +27,7 @@ export function clientCommand(io: Io): Command {
         containerName: opts.container,
         reconcileEvery: Number.isInteger(opts.reconcileEvery) && opts.reconcileEvery >= 1 ? opts.reconcileEvery : 12,
       });
-      if (opts.json) printJson(io, r);
+      if (json) printJson(io, r);
       else {
         io.out(`${r.created ? 'registered' : 'updated'} client ${r.client} (deployment ${r.deployment_id}): ${r.sqlite_path}, every ${formatInterval(r.sync_interval)}`);
         io.out(`mirror schema "${r.client}": ${r.tables_created} tables created, ${r.columns_added} columns added`);

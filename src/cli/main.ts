@@ -16,6 +16,7 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   const program = new Command('owui-sync')
     .description('Copies every Open WebUI tenant (SQLite) one way and continuously into its own PostgreSQL schema.')
     .version(pkg.version, '-V, --version')
+    .option('--json', 'print results as JSON (every command; also accepted after the verb)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 finished but rows await manual review, 4 verify found differences.\nConnections: OWUI_SYNC_DATABASE_URL (runtime) and OWUI_SYNC_ADMIN_URL (DDL), or their _FILE variants.');

@@ -9,9 +9,10 @@ export function provisionCommand(io: Io): Command {
     .option('--json', 'print the result as JSON')
     .addOption(adminUrlOption())
     .addHelpText('after', '\nAn existing sync_metadata made by the legacy toolkit is upgraded in place; every row is kept.')
-    .action(async (opts: { json?: boolean; adminUrl?: string }) => {
+    .action(async (opts: { json?: boolean; adminUrl?: string }, cmd: Command) => {
+      const json = !!cmd.optsWithGlobals().json;
       const r = await provision(adminUrl(io, opts.adminUrl));
-      if (opts.json) printJson(io, r);
+      if (json) printJson(io, r);
       else {
         if (r.adoptedLegacy) io.out('found a sync_metadata schema made by the legacy toolkit: upgraded in place, rows kept');
         for (const m of r.applied) io.out(`applied ${m}`);

@@ -23,11 +23,12 @@ export function schemaCommand(io: Io, setExit: (c: number) => void): Command {
     .option('--json', 'print the result as JSON')
     .addOption(databaseUrlOption())
     .addHelpText('after', '\nExit codes: 0 in sync, 4 drift found (apply it with `owui-sync schema apply NAME`).')
-    .action(async (name: string, opts: { json?: boolean; databaseUrl?: string }) => {
+    .action(async (name: string, opts: { json?: boolean; databaseUrl?: string }, cmd: Command) => {
+      const json = !!cmd.optsWithGlobals().json;
       const sql = await openPg(databaseUrl(io, opts.databaseUrl), 'the database connection');
       try {
         const r = await schemaDiff(sql, name);
-        if (opts.json) printJson(io, r);
+        if (json) printJson(io, r);
         else {
           printDiff(io, r);
           io.out(r.in_sync ? `${name}: the mirror has every table and column of the SQLite database` : `${name}: ${r.statements.length} changes needed; apply with: owui-sync schema apply ${name}`);
@@ -43,9 +44,10 @@ export function schemaCommand(io: Io, setExit: (c: number) => void): Command {
     .argument('<name>', 'client name')
     .option('--json', 'print the result as JSON')
     .addOption(adminUrlOption())
-    .action(async (name: string, opts: { json?: boolean; adminUrl?: string }) => {
+    .action(async (name: string, opts: { json?: boolean; adminUrl?: string }, cmd: Command) => {
+      const json = !!cmd.optsWithGlobals().json;
       const r = await schemaApply(adminUrl(io, opts.adminUrl), name);
-      if (opts.json) printJson(io, r);
+      if (json) printJson(io, r);
       else {
         printDiff(io, r);
         io.out(r.applied ? `${name}: applied ${r.applied} changes` : `${name}: nothing to apply`);

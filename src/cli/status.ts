@@ -11,11 +11,12 @@ export function statusCommand(io: Io): Command {
     .argument('[name]', 'client name')
     .option('--json', 'print the result as JSON')
     .addOption(databaseUrlOption())
-    .action(async (name: string | undefined, opts: { json?: boolean; databaseUrl?: string }) => {
+    .action(async (name: string | undefined, opts: { json?: boolean; databaseUrl?: string }, cmd: Command) => {
+      const json = !!cmd.optsWithGlobals().json;
       const sql = await openPg(databaseUrl(io, opts.databaseUrl), 'the database connection');
       try {
         const rows = await status(sql, name);
-        if (opts.json) printJson(io, rows);
+        if (json) printJson(io, rows);
         else if (rows.length === 0) io.out('no clients registered yet: owui-sync client add NAME --sqlite PATH');
         else
           io.out(

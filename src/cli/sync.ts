@@ -16,7 +16,8 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
     .option('--json', 'print the result as JSON')
     .addOption(databaseUrlOption())
     .addHelpText('after', '\nExit codes: 0 synced, 1 failed, 2 usage/configuration (incl. schema drift), 3 synced but rows were set aside for review.\nExample:\n  owui-sync sync chat-example-com --json')
-    .action(async (name: string, opts: { full?: boolean; batchSize: number; triggeredBy: string; json?: boolean; databaseUrl?: string }) => {
+    .action(async (name: string, opts: { full?: boolean; batchSize: number; triggeredBy: string; json?: boolean; databaseUrl?: string }, cmd: Command) => {
+      const json = !!cmd.optsWithGlobals().json;
       if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1 || opts.batchSize > 1000) {
         throw new OwuiError(`--batch-size must be a whole number from 1 to 1000`, { exitCode: ExitCode.usage });
       }
@@ -40,7 +41,7 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
           triggeredBy: opts.triggeredBy,
           signal: ac.signal,
           hooks: { onRetry: (err, attempt, ms) => io.err(`retrying after a transient error (attempt ${attempt}, in ${ms} ms): ${(err as Error).message}`) },
-          onProgress: io.isTTY && !opts.json
+          onProgress: io.isTTY && !json
             ? (p) => {
                 const frac = p.rowsTotal ? p.rowsRead / p.rowsTotal : (p.tableIndex + 1) / p.tableCount;
                 const of = p.rowsTotal ? `/${fmtInt(p.rowsTotal)}` : '';
@@ -49,7 +50,7 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
             : undefined,
         });
         progress.done();
-        if (opts.json) printJson(io, result);
+        if (json) printJson(io, result);
         else printSummary(io, result);
         setExit(result.status !== 'success' ? ExitCode.failed : result.rejected_pending > 0 ? ExitCode.conflicts : ExitCode.ok);
       } finally {

@@ -14,15 +14,16 @@ export function verifyCommand(io: Io, setExit: (c: number) => void): Command {
     .option('--json', 'print the result as JSON')
     .addOption(databaseUrlOption())
     .addHelpText('after', '\nRows Open WebUI changed after the last sync show as differences: run it right after a sync.\nExit codes: 0 identical, 4 differences found, 1 failed, 2 usage/configuration.')
-    .action(async (name: string, opts: { limit: number; json?: boolean; databaseUrl?: string }) => {
+    .action(async (name: string, opts: { limit: number; json?: boolean; databaseUrl?: string }, cmd: Command) => {
+      const json = !!cmd.optsWithGlobals().json;
       const sql = await openPg(databaseUrl(io, opts.databaseUrl), 'the database connection');
       const progress = new ProgressLine(io);
       try {
         await requireProvisioned(sql);
         const dep = await getDeployment(sql, name);
-        const r = await verify(sql, dep, { limit: opts.limit, onTable: opts.json ? undefined : (t, i, n) => progress.update(`verifying table ${i + 1}/${n} ${t}`) });
+        const r = await verify(sql, dep, { limit: opts.limit, onTable: json ? undefined : (t, i, n) => progress.update(`verifying table ${i + 1}/${n} ${t}`) });
         progress.done();
-        if (opts.json) printJson(io, r);
+        if (json) printJson(io, r);
         else {
           if (r.differences.length) {
             io.out(table(r.differences.map((d) => [d.table, d.kind, d.key ? JSON.stringify(d.key) : '', d.columns?.join(',') ?? d.detail ?? '']), ['TABLE', 'DIFFERENCE', 'KEY', 'COLUMNS / DETAIL']));

@@ -35,19 +35,29 @@ export function openTenant(path: string, opts: { requireOpenWebUI?: boolean } = 
   if (st.size > 0 && !head.equals(SQLITE_MAGIC)) {
     throw new ConfigError(`${path} is not a SQLite database (bad header)`, 'check the path; an Open WebUI database is data/webui.db');
   }
-  let db: TenantDb;
+  let db: TenantDb | undefined;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
     db.defaultSafeIntegers(true);
     // Touch the schema now so a corrupt file fails here, not half-way through a sync.
     db.prepare("SELECT count(*) FROM sqlite_master").get();
   } catch (err) {
+    // Locked by Open WebUI (a long migration, say): the caller retries; nothing else to say.
+    if (isSqliteBusy(err)) {
+      try {
+        db!.close();
+      } catch {
+        /* not open */
+      }
+      throw err;
+    }
     throw new OwuiError(`cannot read ${path} as SQLite: ${messageOf(err)}`, {
       hint: 'the file may be corrupt or not a database; restore it from a backup or check the path',
       exitCode: 2,
       cause: err,
     });
   }
+  if (!db) throw new OwuiError(`cannot open ${path}`);
   if (opts.requireOpenWebUI !== false) {
     const names = new Set(
       (db.prepare("SELECT name FROM sqlite_master WHERE type='table'").all() as { name: string }[]).map((r) => r.name),
@@ -61,4 +71,10 @@ export function openTenant(path: string, opts: { requireOpenWebUI?: boolean } = 
     }
   }
   return db;
+}
+
+/** SQLite could not get its lock within the busy timeout: worth another try a little later. */
+export function isSqliteBusy(err: unknown): boolean {
+  const code = (err as { code?: string })?.code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_BUSY_RECOVERY' || code === 'SQLITE_BUSY_SNAPSHOT';
 }

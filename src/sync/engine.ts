@@ -3,7 +3,7 @@ import type { Deployment } from '../pg/deployments.ts';
 import { blockingDrift, diffSchema, readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { fingerprint } from '../sqlite/fingerprint.ts';
 import { introspect, type SourcePlan, type TablePlan } from '../sqlite/introspect.ts';
-import { openTenant, type TenantDb } from '../sqlite/open.ts';
+import { isSqliteBusy, openTenant, type TenantDb } from '../sqlite/open.ts';
 import { TableReader, type Page, type PageLimits } from '../sqlite/reader.ts';
 import { ConfigError, OwuiError, messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
@@ -109,10 +109,9 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
   if (o.batchRows > 1000 || o.batchRows < 1) throw new ConfigError(`batch size ${o.batchRows} is out of range`, 'use 1 to 1000 rows per batch');
   const started = Date.now();
   const fpBefore = fingerprint(dep.sqlite_path);
-  const db = openTenant(dep.sqlite_path);
+  const { db, plan } = await openAndIntrospect(dep.sqlite_path, o.signal);
   const lock: LockState = { pid: null };
   try {
-    const plan = introspect(db);
     // A connection lost while preparing is retried like one lost in a batch: nothing is written yet.
     const prep = await retry(() => prepare(sql, dep, plan, fpBefore, o, lock), { isTransient: isTransientPgError, onRetry: o.hooks?.onRetry, signal: o.signal });
     return await execute(sql, db, dep, plan, prep, { ...o, hooks: keepLock(dep, lock, o.hooks) }, started);
@@ -120,6 +119,22 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
     db.close();
     if (lock.pid !== null) await sql`select pg_advisory_unlock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id}))`.catch(() => {});
   }
+}
+
+/** Open a tenant and read its schema, retrying while Open WebUI holds its lock past the busy timeout. */
+export function openAndIntrospect(path: string, signal?: AbortSignal): Promise<{ db: TenantDb; plan: SourcePlan }> {
+  return retry(
+    async () => {
+      const db = openTenant(path);
+      try {
+        return { db, plan: introspect(db) };
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    },
+    { isTransient: isSqliteBusy, signal, attempts: 4 },
+  );
 }
 
 /** Which backend holds the deployment's lock (a session lock: a new connection does not). */
@@ -342,10 +357,7 @@ async function syncTable(c: TableCtx): Promise<TableResult> {
 
 /** SQLite reads retry on SQLITE_BUSY (Open WebUI holding its write lock longer than the busy timeout). */
 function readPage(reader: TableReader, q: Parameters<TableReader['read']>[0], limits: PageLimits, signal?: AbortSignal): Promise<Page> {
-  return retry(async () => reader.read(q, limits), {
-    isTransient: (e) => (e as { code?: string })?.code === 'SQLITE_BUSY' || (e as { code?: string })?.code === 'SQLITE_LOCKED',
-    signal,
-  });
+  return retry(async () => reader.read(q, limits), { isTransient: isSqliteBusy, signal });
 }
 
 /**
