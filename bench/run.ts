@@ -82,7 +82,7 @@ const pg = await startEmbedded({ dataDir: path.join(dir, 'pg') });
 try {
   report(`owui-sync benchmarks, ${new Date().toISOString()}`);
   report(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), ${fmt(os.totalmem() / 2 ** 30, 0)} GiB RAM, Node ${process.version}; PostgreSQL 17 (embedded, default durability) on 127.0.0.1`);
-  await provision(pg.url);
+  await provision({ adminUrl: pg.url });
 
   // 1. Full sync against plain COPY, and peak RSS.
   const big = path.join(dir, 'big', 'webui.db');

@@ -78,14 +78,27 @@ describe('the command line', () => {
 describe('the command line against a database', () => {
   let url: string;
   let check: Awaited<ReturnType<typeof freshDatabase>>['sql'];
+  let dbName: string;
+  let roles: string[];
   let dir: string;
   let good: string;
-  const env = () => ({ OWUI_SYNC_DATABASE_URL: url, OWUI_SYNC_ADMIN_URL: url });
+  let host: string;
+  let secretFile: string;
+  let hostUrl: string;
+  // The runtime commands log in as the host role over TCP: URL without password, password from its file.
+  const env = () => ({ OWUI_SYNC_DATABASE_URL: hostUrl, OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile, OWUI_SYNC_ADMIN_URL: url });
   const jobs = async () => (await check`select count(*)::int as n from sync_metadata.sync_jobs`)[0]!.n;
 
   beforeAll(async () => {
-    ({ url, sql: check } = await freshDatabase());
+    ({ url, sql: check, name: dbName, roles } = await freshDatabase());
     dir = tmpDir();
+    host = `h-${dbName.slice(2)}`;
+    secretFile = path.join(dir, 'db_sync_password');
+    roles.push(`sync_service_${host}`);
+    const u = new URL(url);
+    u.username = `sync_service_${host}`;
+    u.password = '';
+    hostUrl = u.toString();
     good = path.join(dir, 'webui.db');
     const db = createTenantDb(good);
     seedTenant(db, { users: 2, chatsPerUser: 3, adversarial: true });
@@ -95,10 +108,15 @@ describe('the command line against a database', () => {
   it('provisions idempotently, and says so the second time', async () => {
     const a = await runCli(['provision', '--json'], env());
     expect(a.code).toBe(0);
-    expect(JSON.parse(a.stdout)).toMatchObject({ applied: ['001_sync_metadata.sql', '002_engine_state.sql'], schema_version: 2 });
-    const b = await runCli(['provision'], env());
-    expect(b.code).toBe(0);
-    expect(b.stdout).toContain('already up to date');
+    expect(JSON.parse(a.stdout)).toMatchObject({ applied: ['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql'], schema_version: 3 });
+    const b = await runCli(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
+    expect(b.code, b.stderr).toBe(0);
+    expect(JSON.parse(b.stdout)).toMatchObject({ applied: [], host: { name: host, role: `sync_service_${host}`, password: 'created', secret: { kind: 'file', path: secretFile } } });
+    expect(fs.statSync(secretFile).mode & 0o777).toBe(0o600);
+    const c = await runCli(['provision', '--host', host], env());
+    expect(c.code).toBe(0);
+    expect(c.stdout).toContain('already up to date');
+    expect(c.stdout).toContain('password unchanged');
   });
 
   it('refuses reserved and invalid client names', async () => {
@@ -140,9 +158,9 @@ describe('the command line against a database', () => {
   });
 
   it('registers a client, syncs it, verifies it, and reports status as JSON', async () => {
-    const add = await runCli(['client', 'add', 'cli-tenant', '--sqlite', good, '--interval', '1h', '--json'], env());
-    expect(add.code).toBe(0);
-    expect(JSON.parse(add.stdout)).toMatchObject({ client: 'cli-tenant', created: true, tables_created: 43, sync_interval: 3600 });
+    const add = await runCli(['client', 'add', 'cli-tenant', '--sqlite', good, '--interval', '1h', '--host', host, '--json'], env());
+    expect(add.code, add.stderr).toBe(0);
+    expect(JSON.parse(add.stdout)).toMatchObject({ client: 'cli-tenant', created: true, tables_created: 43, sync_interval: 3600, role: `sync_service_${host}` });
     const sync = await runCli(['sync', 'cli-tenant', '--json'], env());
     expect(sync.code).toBe(0);
     const res = JSON.parse(sync.stdout);

@@ -5,7 +5,7 @@ import { runCli, setupTenant, trackChild } from './helpers.ts';
 describe('a sync killed with SIGKILL in the middle of a run', () => {
   it('resumes from its last committed batch and converges with no duplicates', async () => {
     const t = await setupTenant({ name: 'crash', seed: { users: 4, chatsPerUser: 400, messagesPerChat: 4 } });
-    const env = { OWUI_SYNC_DATABASE_URL: t.url };
+    const env = t.hostEnv;
     let pid = 0;
     const run = runCli(['sync', 'crash', '--batch-size', '20'], env, { onSpawn: (p) => (trackChild(p), (pid = p)) });
     // Wait until some batches are committed in the middle of a table, then kill without warning.

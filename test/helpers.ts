@@ -11,7 +11,7 @@ export const ROOT = path.resolve(import.meta.dirname, '..');
 export const BIN = path.join(ROOT, 'bin', 'owui-sync.js');
 
 /** A database of its own for one test file, dropped after the file (with every connection to it). */
-export async function freshDatabase(): Promise<{ url: string; sql: postgres.Sql; name: string }> {
+export async function freshDatabase(): Promise<{ url: string; sql: postgres.Sql; name: string; roles: string[] }> {
   const base = inject('pgUrl');
   const name = 't_' + crypto.randomBytes(6).toString('hex');
   const admin = postgres(base, { max: 1, onnotice: () => {} });
@@ -20,12 +20,15 @@ export async function freshDatabase(): Promise<{ url: string; sql: postgres.Sql;
   u.pathname = '/' + name;
   const url = u.toString();
   const sql = postgres(url, { max: 2, onnotice: () => {} });
+  // Roles belong to the whole server: the ones a file creates are dropped with its database.
+  const roles: string[] = [];
   afterAll(async () => {
     await sql.end({ timeout: 5 });
     await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    for (const r of roles) await admin.unsafe(`DROP ROLE IF EXISTS "${r}"`).catch(() => {});
     await admin.end({ timeout: 5 });
   });
-  return { url, sql, name };
+  return { url, sql, name, roles };
 }
 
 /** A temporary folder removed after the file. */
@@ -76,8 +79,15 @@ import { verify } from '../src/sync/verify.ts';
 
 export interface Tenant {
   name: string;
+  /** Superuser URL (admin connection). */
   url: string;
-  /** The owui-sync connection (postgres.js through owui-sync's own connect). */
+  /** The host role's URL, password included (for in-process use). */
+  hostUrl: string;
+  /** Environment for the CLI as a host runs it: URL without password + OWUI_SYNC_DATABASE_PASSWORD_FILE. */
+  hostEnv: Record<string, string>;
+  host: string;
+  role: string;
+  /** The owui-sync connection as the host role, over TCP with a password (postgres.js through owui-sync's connect). */
   sql: Sql;
   /** A plain superuser connection to the same database, for checks. */
   check: postgres.Sql;
@@ -92,15 +102,15 @@ export interface Tenant {
 
 /** A provisioned database with one registered tenant, built with Open WebUI's real schema. */
 export async function setupTenant(opts: { name?: string; style?: SchemaStyle; journal?: JournalMode; seed?: SeedOptions; reconcileEvery?: number } = {}): Promise<Tenant> {
-  const { url, sql: check } = await freshDatabase();
+  const { url, sql: check, name: dbName, roles } = await freshDatabase();
   const dir = tmpDir();
   const sqlitePath = path.join(dir, 'webui.db');
   const db = createTenantDb(sqlitePath, { style: opts.style, journal: opts.journal });
   const seeded = seedTenant(db, { style: opts.style, ...opts.seed });
-  await provision(url);
+  const host = await provisionHost(url, dbName, roles, dir);
   const name = opts.name ?? 'acme';
-  await clientAdd({ name, sqlitePath, adminUrl: url, reconcileEvery: opts.reconcileEvery });
-  const sql = await openPg(url, 'test');
+  await clientAdd({ name, sqlitePath, adminUrl: url, reconcileEvery: opts.reconcileEvery, host: host.host });
+  const sql = await openPg(host.url, 'test');
   afterAll(async () => {
     db.close();
     await sql.end({ timeout: 5 });
@@ -108,6 +118,10 @@ export async function setupTenant(opts: { name?: string; style?: SchemaStyle; jo
   return {
     name,
     url,
+    hostUrl: host.url,
+    hostEnv: host.env,
+    host: host.host,
+    role: host.role,
     sql,
     check,
     sqlitePath,
@@ -135,3 +149,20 @@ export function trackChild(pid: number | undefined): void {
   }
 }
 const tracked: number[] = [];
+
+/**
+ * Provision sync_metadata and a host of this test file (host names are unique per database, since
+ * roles are shared by the whole server). Returns how that host connects: over TCP, with its password.
+ */
+export async function provisionHost(adminUrl: string, dbName: string, roles: string[], dir: string, suffix = '') {
+  const host = `h-${dbName.slice(2)}${suffix}`;
+  const secretFile = path.join(dir, `db_sync_password${suffix}`);
+  const r = await provision({ adminUrl, host, secretFile });
+  roles.push(r.host!.role);
+  const u = new URL(adminUrl);
+  u.username = r.host!.role;
+  u.password = '';
+  const bare = u.toString();
+  u.password = encodeURIComponent(fs.readFileSync(secretFile, 'utf8').trim());
+  return { host, role: r.host!.role, url: u.toString(), secretFile, env: { OWUI_SYNC_DATABASE_URL: bare, OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile } };
+}

@@ -3,7 +3,12 @@ import { validateClientName } from '../src/pg/tenant.ts';
 import { copyField } from '../src/sync/sql.ts';
 import { normaliseValue, canonicalTargetText } from '../src/sync/normalise.ts';
 import { overlapFor } from '../src/sync/engine.ts';
-import { parseInterval, formatInterval, resolveSetting } from '../src/util/config.ts';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sslFor } from '../src/pg/connect.ts';
+import { describeChanges } from '../src/ops/provision.ts';
+import { parseInterval, formatInterval, resolveSetting, withPasswordFile } from '../src/util/config.ts';
 import { redactText, redactUrl } from '../src/util/redact.ts';
 import { pyJson } from '../src/sqlite/sample.ts';
 
@@ -59,6 +64,20 @@ describe('values', () => {
   });
 });
 
+describe('what provision reports when it adopts a legacy schema', () => {
+  it('names the role change, the replaced policies, the added columns and the kept rows', () => {
+    const before = { rows: new Map([['hosts', 2]]), columns: new Set(['hosts.host_id']), tables: new Set(['hosts']), policies: ['hosts.sync_host_isolation'], groupCanLogin: true };
+    const after = { rows: new Map([['hosts', 2]]), columns: new Set(['hosts.host_id', 'hosts.role_name']), tables: new Set(['hosts', 'table_checkpoints']), policies: ['hosts.own_host'], groupCanLogin: false };
+    const c = describeChanges(before, after);
+    expect(c).toContain('added table_checkpoints');
+    expect(c).toContain('added columns hosts.role_name');
+    expect(c.join('\n')).toContain('role sync_service can no longer log in');
+    expect(c.join('\n')).toContain('(hosts.sync_host_isolation)');
+    expect(c).toContain('kept all 2 rows of hosts');
+    expect(describeChanges(before, { ...after, rows: new Map([['hosts', 1]]) })).toContain('ROW COUNT CHANGED in hosts: 2 before, 1 after');
+  });
+});
+
 describe('names, intervals and settings', () => {
   it('accepts legacy CLIENT_IDs and refuses reserved schemas', () => {
     expect(validateClientName('chat-example-com')).toBe('chat-example-com');
@@ -86,6 +105,27 @@ describe('names, intervals and settings', () => {
   it('redacts passwords from URLs and free text', () => {
     expect(redactUrl('postgresql://u:p%40ss@h:5432/db?sslmode=require&password=x')).toBe('postgresql://u:***@h:5432/db?sslmode=require&password=***');
     expect(redactText('failed for postgres://sync:hunter2@db:5432/x')).toBe('failed for postgres://sync:***@db:5432/x');
+  });
+
+  it('requires TLS for any host not on this machine, unless the URL says otherwise', () => {
+    expect(sslFor(new URL('postgresql://u@127.0.0.1:5432/db'))).toBe(false);
+    expect(sslFor(new URL('postgresql://u@localhost/db'))).toBe(false);
+    expect(sslFor(new URL('postgresql://u@[::1]/db'))).toBe(false);
+    expect(sslFor(new URL('postgresql://sync_service_h.abcdefgh@aws-1-us-east-2.pooler.supabase.com:5432/postgres'))).toBe('require');
+    expect(sslFor(new URL('postgresql://u@db.abcdefgh.supabase.co:5432/postgres'))).toBe('require');
+    expect(sslFor(new URL('postgresql://u@10.0.0.5/db?sslmode=disable'))).toBeUndefined();
+  });
+
+  it('reads the password from OWUI_SYNC_DATABASE_PASSWORD_FILE when the URL has none, and keeps one that is there', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-'));
+    const file = path.join(dir, 'pw');
+    fs.writeFileSync(file, 'p@ss/word\n');
+    const u = new URL(withPasswordFile('postgresql://sync_service_h.ref@pooler.example.com:5432/postgres', { OWUI_SYNC_DATABASE_PASSWORD_FILE: file }));
+    expect(decodeURIComponent(u.password)).toBe('p@ss/word');
+    expect(decodeURIComponent(u.username)).toBe('sync_service_h.ref');
+    expect(withPasswordFile('postgresql://u:given@h/db', { OWUI_SYNC_DATABASE_PASSWORD_FILE: file })).toBe('postgresql://u:given@h/db');
+    expect(() => withPasswordFile('postgresql://u@h/db', { OWUI_SYNC_DATABASE_PASSWORD_FILE: path.join(dir, 'missing') })).toThrow(/cannot read OWUI_SYNC_DATABASE_PASSWORD_FILE/);
+    fs.rmSync(dir, { recursive: true });
   });
 
   it("computes the overlap window in each table's unit", () => {

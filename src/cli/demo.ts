@@ -18,6 +18,7 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
         io.out(`Where to look (PostgreSQL was stopped; its files are in ${r.data_dir}/postgres until the next demo):`);
         io.out(`  tenant database   ${r.sqlite_path}`);
         io.out(`  admin URL         ${r.admin_url_file} (mode 0600; the password is never printed)`);
+        io.out(`  host role         sync_service_demo-host, password in ${r.data_dir}/db_sync_password (mode 0600)`);
         io.out(`  sync history      sync_metadata.sync_jobs, sync_metadata.sync_progress, sync_metadata.table_checkpoints`);
         io.out(`  the mirror        schema "${r.tenant}": every Open WebUI table plus _sync_hash, _sync_raw, _synced_at, _deleted_at`);
         io.out(`Try it on your own tenant: owui-sync provision; owui-sync client add NAME --sqlite PATH; owui-sync sync NAME; owui-sync verify NAME`);

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { ExitCode } from '../util/errors.ts';
 import { clientCommand } from './client.ts';
 import { demoCommand } from './demo.ts';
+import { hostCommand } from './host.ts';
 import { printError, processIo, type Io } from './output.ts';
 import { provisionCommand } from './provision.ts';
 import { schemaCommand } from './schema.ts';
@@ -22,6 +23,7 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
     .addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 finished but rows await manual review, 4 verify found differences.\nConnections: OWUI_SYNC_DATABASE_URL (runtime) and OWUI_SYNC_ADMIN_URL (DDL), or their _FILE variants.');
   program.addCommand(provisionCommand(io));
   program.addCommand(clientCommand(io));
+  program.addCommand(hostCommand(io));
   program.addCommand(syncCommand(io, setExit));
   program.addCommand(verifyCommand(io, setExit));
   program.addCommand(schemaCommand(io, setExit));

@@ -3,6 +3,7 @@ import { openPg } from '../pg/connect.ts';
 import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { runSync, type SyncResult } from '../sync/engine.ts';
 import { ExitCode, OwuiError } from '../util/errors.ts';
+import { redactText } from '../util/redact.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { bar, fmtBytes, fmtInt, printJson, ProgressLine, table, type Io } from './output.ts';
 
@@ -40,7 +41,7 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
           batchRows: opts.batchSize,
           triggeredBy: opts.triggeredBy,
           signal: ac.signal,
-          hooks: { onRetry: (err, attempt, ms) => io.err(`retrying after a transient error (attempt ${attempt}, in ${ms} ms): ${(err as Error).message}`) },
+          hooks: { onRetry: (err, attempt, ms) => io.err(redactText(`retrying after a transient error (attempt ${attempt}, in ${ms} ms): ${(err as Error).message}`)) },
           onProgress: io.isTTY && !json
             ? (p) => {
                 const frac = p.rowsTotal ? p.rowsRead / p.rowsTotal : (p.tableIndex + 1) / p.tableCount;

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { ident, openPg, type Sql } from '../pg/connect.ts';
+import { ident, openPg, type Sql, type Tx } from '../pg/connect.ts';
+import { grantClientSchema, roleExists } from '../pg/roles.ts';
 import { findDeployment, getDeployment, requireProvisioned, type Deployment } from '../pg/deployments.ts';
 import { applySql, diffSchema, readTargetSchema, validateClientName, type SchemaDiff } from '../pg/tenant.ts';
 import { introspect } from '../sqlite/introspect.ts';
@@ -13,6 +14,8 @@ export interface ClientAddInput {
   intervalSeconds?: number;
   containerName?: string;
   reconcileEvery?: number;
+  /** The host whose agents sync this client: only its role gets the client's schema. */
+  host?: string;
 }
 
 export interface ClientAddResult {
@@ -23,6 +26,8 @@ export interface ClientAddResult {
   tables_created: number;
   columns_added: number;
   sync_interval: number;
+  host: string | null;
+  role: string | null;
 }
 
 /**
@@ -51,16 +56,21 @@ export async function clientAdd(input: ClientAddInput): Promise<ClientAddResult>
       const diff = diffSchema(plan, await readTargetSchema(tx as unknown as Sql, name));
       for (const stmt of applySql(name, plan, diff)) await tx.unsafe(stmt);
       const interval = input.intervalSeconds ?? existing?.sync_interval ?? 300;
+      const host = input.host === undefined ? null : await findHost(tx as unknown as Sql, input.host);
+      const hostId = host?.host_id ?? existing?.host_id ?? null;
+      const previousRole = existing?.host_id ? (await tx<{ role_name: string | null }[]>`select role_name from sync_metadata.hosts where host_id = ${existing.host_id}`)[0]?.role_name ?? null : null;
       const rows = await tx<{ deployment_id: string; created: boolean }[]>`
-        insert into sync_metadata.client_deployments (client_name, container_name, database_type, sync_enabled, sync_interval,
+        insert into sync_metadata.client_deployments (client_name, container_name, host_id, database_type, sync_enabled, sync_interval,
                last_sync_status, status, config, reconcile_every)
-        values (${name}, ${container}, 'sqlite', true, ${interval}, 'pending', 'active',
+        values (${name}, ${container}, ${hostId}, 'sqlite', true, ${interval}, 'pending', 'active',
                 ${JSON.stringify({ sqlite_path: sqlitePath })}::text::jsonb, ${input.reconcileEvery ?? 12})
         on conflict (client_name) do update set
-          container_name = excluded.container_name, sync_interval = excluded.sync_interval,
+          container_name = excluded.container_name, sync_interval = excluded.sync_interval, host_id = excluded.host_id,
           config = coalesce(client_deployments.config, '{}'::jsonb) || excluded.config,
           reconcile_every = ${input.reconcileEvery ?? existing?.reconcile_every ?? 12}, updated_at = now()
         returning deployment_id, (xmax = 0) as created`;
+      const role = host?.role_name ?? (hostId ? previousRole : null);
+      await grantClientSchema(tx as unknown as Tx, name, role, previousRole);
       result = {
         client: name,
         deployment_id: rows[0]!.deployment_id,
@@ -69,6 +79,8 @@ export async function clientAdd(input: ClientAddInput): Promise<ClientAddResult>
         tables_created: diff.missingTables.length,
         columns_added: diff.missingColumns.length,
         sync_interval: interval,
+        host: host?.hostname ?? null,
+        role,
       };
     });
     return result;
@@ -77,6 +89,44 @@ export async function clientAdd(input: ClientAddInput): Promise<ClientAddResult>
       throw new ConfigError(`container name of client "${name}" is already used by another client`, 'pass --container with the Open WebUI container of this client');
     }
     throw withContext(`client add ${name}`, err);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function findHost(sql: Sql, name: string): Promise<{ host_id: string; hostname: string; role_name: string }> {
+  const rows = await sql<{ host_id: string; hostname: string; role_name: string | null; cluster_name: string }[]>`
+    select host_id, hostname, role_name, cluster_name from sync_metadata.hosts where hostname = ${name}`;
+  const withRole = rows.filter((r) => r.role_name);
+  if (withRole.length === 0) throw new ConfigError(`host "${name}" is not provisioned`, `provision it first: owui-sync provision --host ${name} --secret-file PATH`);
+  if (withRole.length > 1) throw new ConfigError(`host "${name}" is registered in several clusters (${withRole.map((r) => r.cluster_name).join(', ')})`, 'remove the stale one: owui-sync host remove');
+  return withRole[0] as { host_id: string; hostname: string; role_name: string };
+}
+
+export interface ClientRemoveResult {
+  client: string;
+  removed: boolean;
+  schema_dropped: boolean;
+  jobs_removed: number;
+}
+
+/** Unregister a client (its job history goes with it); with dropSchema also its mirror. Admin only. */
+export async function clientRemove(adminUrl: string, name: string, dropSchema: boolean): Promise<ClientRemoveResult> {
+  validateClientName(name);
+  const sql = await openPg(adminUrl, 'the admin connection');
+  try {
+    await requireProvisioned(sql);
+    let out!: ClientRemoveResult;
+    await sql.begin(async (tx) => {
+      const [jobs] = await tx<{ n: number }[]>`
+        select count(*)::int as n from sync_metadata.sync_jobs j join sync_metadata.client_deployments d using (deployment_id) where d.client_name = ${name}`;
+      const del = await tx`delete from sync_metadata.client_deployments where client_name = ${name}`;
+      const exists = (await tx`select 1 from pg_namespace where nspname = ${name}`).length > 0;
+      if (del.count === 0 && !(dropSchema && exists)) throw new ConfigError(`client "${name}" is not registered`, 'owui-sync status lists the registered clients');
+      if (dropSchema && exists) await tx.unsafe(`DROP SCHEMA ${ident(name)} CASCADE`);
+      out = { client: name, removed: del.count > 0, schema_dropped: dropSchema && exists, jobs_removed: jobs!.n };
+    });
+    return out;
   } finally {
     await sql.end({ timeout: 5 });
   }

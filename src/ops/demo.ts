@@ -54,11 +54,17 @@ export async function runDemo(opts: { dataDir: string; log: (s: string) => void;
     const seeded = seedTenant(db, { users: 5, chatsPerUser: 40, messagesPerChat: 6, adversarial: true, bigChatBytes: 2_000_000 });
     db.close();
     say('tenant', `generated Open WebUI v0.11 tenant ${sqlitePath} (${seeded.userIds.length} users, ${seeded.chatIds.length} chats, NUL bytes, emoji, a 2 MB chat)`);
-    const p = await provision(pg.url);
-    say('provision', `sync_metadata at version ${p.schema_version} (${p.applied.length} migrations applied)`);
-    const add = await clientAdd({ name: tenant, sqlitePath, adminUrl: pg.url });
-    say('client', `registered "${tenant}": schema with ${add.tables_created} mirror tables`);
-    const sql = await openPg(pg.url, 'the demo database');
+    const secretFile = path.join(dataDir, 'db_sync_password');
+    fs.rmSync(secretFile, { force: true });
+    const p = await provision({ adminUrl: pg.url, host: 'demo-host', secretFile });
+    say('provision', `sync_metadata at version ${p.schema_version}; host demo-host with role ${p.host!.role} (password in ${secretFile}, mode 0600)`);
+    const add = await clientAdd({ name: tenant, sqlitePath, adminUrl: pg.url, host: 'demo-host' });
+    say('client', `registered "${tenant}": schema with ${add.tables_created} mirror tables, granted to ${add.role} only`);
+    // The syncs run as the host role, as the agents do: no DELETE, no DDL, only this host's rows.
+    const hostUrl = new URL(pg.url);
+    hostUrl.username = p.host!.role;
+    hostUrl.password = encodeURIComponent(fs.readFileSync(secretFile, 'utf8').trim());
+    const sql = await openPg(hostUrl.toString(), 'the demo host role');
     try {
       const dep = () => getDeployment(sql, tenant);
       const first = await runSync(sql, await dep(), { triggeredBy: 'demo' });

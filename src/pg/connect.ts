@@ -31,15 +31,20 @@ export function parsePgUrl(url: string, what: string): URL {
   return u;
 }
 
+/** TLS unless the server is on this machine, or the URL's sslmode decides (then postgres.js follows it). */
+export function sslFor(u: URL): false | 'require' | undefined {
+  if (u.searchParams.get('sslmode')) return undefined;
+  const host = u.hostname;
+  if (LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '' || decodeURIComponent(host).startsWith('/')) return false;
+  return 'require';
+}
+
 /**
  * A connection pool for one purpose. TLS is required for non-loopback hosts unless the URL's
  * sslmode says otherwise. Notices (e.g. "already exists, skipping") are not printed.
  */
 export function connect(url: string, opts: { what: string; max?: number; applicationName?: string }): Sql {
-  const u = parsePgUrl(url, opts.what);
-  const sslmode = u.searchParams.get('sslmode');
-  const host = u.hostname;
-  const ssl = sslmode ? undefined : LOOPBACK.has(host) || host.startsWith('/') || host === '' ? false : 'require';
+  const ssl = sslFor(parsePgUrl(url, opts.what));
   const events = new EventEmitter();
   events.setMaxListeners(0);
   const sql = postgres(url, {

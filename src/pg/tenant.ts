@@ -5,6 +5,8 @@ import { ConfigError } from '../util/errors.ts';
 
 /** Sync columns every mirror table has besides Open WebUI's own. */
 export const SYNC_COLUMNS = ['_sync_hash', '_sync_raw', '_synced_at', '_deleted_at'] as const;
+/** Their types when added to an existing table (nullable: existing rows have no hash yet and get one). */
+const SYNC_COLUMN_TYPES: [string, string][] = [['_sync_hash', 'text'], ['_sync_raw', 'jsonb'], ['_synced_at', 'timestamptz'], ['_deleted_at', 'timestamptz']];
 
 const RESERVED_EXACT = new Set(['public', 'auth', 'storage', 'extensions', 'realtime', 'vault', 'information_schema', 'sync_metadata', 'graphql', 'pgbouncer', 'cron', 'net']);
 const RESERVED_PREFIX = ['graphql', 'pgsodium', 'supabase_', 'pg_'];
@@ -85,7 +87,7 @@ export async function schemaExists(sql: Sql, schema: string): Promise<boolean> {
 
 export interface SchemaDiff {
   missingTables: { table: string; columns: number }[];
-  missingColumns: { table: string; column: string; type: PgType }[];
+  missingColumns: { table: string; column: string; type: PgType | string }[];
   /** Present in PostgreSQL only (Open WebUI dropped them): kept, never dropped. */
   targetOnlyTables: string[];
   targetOnlyColumns: { table: string; column: string }[];
@@ -108,6 +110,8 @@ export function diffSchema(source: SourcePlan, target: TargetSchema): SchemaDiff
       if (!tc) d.missingColumns.push({ table: t.name, column: c.name, type: c.pgType });
       else if (PG_TYPE_BY_INFO[tc.dataType] !== c.pgType) d.typeDifferences.push({ table: t.name, column: c.name, source: c.pgType, target: tc.dataType });
     }
+    // A mirror made before owui-sync (the legacy toolkit's schema-init) lacks the sync columns.
+    for (const [col, type] of SYNC_COLUMN_TYPES) if (!byName.has(col)) d.missingColumns.push({ table: t.name, column: col, type });
     const srcCols = new Set(t.columns.map((c) => c.name));
     for (const tc of cols) {
       if (!srcCols.has(tc.name) && !(SYNC_COLUMNS as readonly string[]).includes(tc.name)) d.targetOnlyColumns.push({ table: t.name, column: tc.name });

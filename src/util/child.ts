@@ -6,10 +6,29 @@ const require = createRequire(import.meta.url);
 /** tsx's loader by absolute URL, so a child runs TypeScript whatever its working directory. */
 export const TSX_IMPORT = pathToFileURL(require.resolve('tsx/esm')).href;
 
-/** Start a TypeScript file of this package as a child Node process. */
+const SECRET_NAME = /(URL|PASSWORD|SECRET|TOKEN|KEY)(_FILE)?$/i;
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^@\s]+@/i;
+
+/**
+ * The environment for a child process: this process's, minus owui-sync's connection settings and
+ * anything else that names or holds a secret. A child gets what it needs through its arguments.
+ */
+export function scrubbedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) continue;
+    if (k.startsWith('OWUI_SYNC_') && SECRET_NAME.test(k)) continue;
+    if (SECRET_NAME.test(k) && /PASSWORD|SECRET|TOKEN/i.test(k)) continue;
+    if (URL_WITH_PASSWORD.test(v)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Start a TypeScript file of this package as a child Node process (with a scrubbed environment). */
 export function spawnTs(file: string | URL, args: string[], opts: SpawnOptions = {}): ChildProcess {
   const path = file instanceof URL ? file.pathname : file;
-  return spawn(process.execPath, ['--import', TSX_IMPORT, path, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  return spawn(process.execPath, ['--import', TSX_IMPORT, path, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: scrubbedEnv(), ...opts });
 }
 
 /** Wait for a line on a child's stdout that matches. */

@@ -28,11 +28,40 @@ export interface Connections {
   adminUrl?: string;
 }
 
-/** The runtime connection (sync, verify, status): --database-url, OWUI_SYNC_DATABASE_URL(_FILE). */
+/** Where a container finds the host role's password (a Docker secret or a bind-mounted file). */
+export const DEFAULT_PASSWORD_FILE = '/run/secrets/db_sync_password';
+
+/**
+ * The runtime connection (sync, verify, status): --database-url, OWUI_SYNC_DATABASE_URL(_FILE).
+ * The URL may leave the password out: it then comes from OWUI_SYNC_DATABASE_PASSWORD_FILE, or from
+ * /run/secrets/db_sync_password when that file exists, so no secret sits in an environment variable.
+ */
 export function requireDatabaseUrl(flag: string | undefined, env: Env = process.env): string {
   const v = resolveSetting('OWUI_SYNC_DATABASE_URL', flag, env);
   if (!v) throw new ConfigError('no database connection given', 'pass --database-url, or set OWUI_SYNC_DATABASE_URL or OWUI_SYNC_DATABASE_URL_FILE');
-  return v;
+  return withPasswordFile(v, env);
+}
+
+export function withPasswordFile(url: string, env: Env = process.env): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url; // reported by the connection with its own message
+  }
+  if (u.password) return url;
+  const named = env.OWUI_SYNC_DATABASE_PASSWORD_FILE;
+  const file = named || (fs.existsSync(DEFAULT_PASSWORD_FILE) ? DEFAULT_PASSWORD_FILE : undefined);
+  if (!file) return url;
+  let pw: string;
+  try {
+    pw = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new ConfigError(`cannot read OWUI_SYNC_DATABASE_PASSWORD_FILE (${file}): ${(err as NodeJS.ErrnoException).code ?? err}`, 'check that the file exists and is readable by this user');
+  }
+  if (!pw) throw new ConfigError(`the password file ${file} is empty`, 'provision --host NAME --secret-file PATH writes it; check the path');
+  u.password = encodeURIComponent(pw);
+  return u.toString();
 }
 
 /** The admin connection (provision, client add, schema apply): --admin-url, OWUI_SYNC_ADMIN_URL(_FILE). */
