@@ -1,6 +1,7 @@
 import { openPg, type Sql, type Tx } from '../pg/connect.ts';
 import { migrate, type MigrateResult } from '../pg/migrate.ts';
 import { GROUP_ROLE, generatePassword, grantClientSchema, hostRole, roleExists, stageSecretFile, upsertHostRole, validateHostName } from '../pg/roles.ts';
+import { SwarmSecrets } from '../docker/secrets.ts';
 import { ConfigError, OwuiError } from '../util/errors.ts';
 
 export interface ProvisionInput {
@@ -11,6 +12,8 @@ export interface ProvisionInput {
   cluster?: string;
   /** Where the host role's password goes (mode 0600). Needed when the role is created or rotated. */
   secretFile?: string;
+  /** Or: a Docker swarm secret of this name receives it (the engine must be in swarm mode). */
+  dockerSecret?: string;
   /** Replace the host role's password. */
   rotate?: boolean;
 }
@@ -25,7 +28,7 @@ export interface ProvisionResult extends MigrateResult {
     host_id: string;
     role: string;
     password: 'created' | 'rotated' | 'unchanged';
-    secret: { kind: 'file'; path: string } | null;
+    secret: { kind: 'file'; path: string } | { kind: 'docker'; name: string; id: string } | null;
   };
 }
 
@@ -93,21 +96,61 @@ export async function provision(input: ProvisionInput): Promise<ProvisionResult>
   }
 }
 
+/**
+ * Where a new password goes. Prepared before the database changes; written inside the transaction
+ * that sets the password, so either both change or neither; finished after the commit.
+ */
+interface SecretSink {
+  write: () => Promise<NonNullable<NonNullable<ProvisionResult['host']>['secret']>>;
+  commit: () => void;
+  discard: () => Promise<void>;
+}
+
+async function secretSink(input: ProvisionInput, roleIsNew: boolean, password: string): Promise<SecretSink> {
+  if (input.secretFile) {
+    const staged = stageSecretFile(input.secretFile, password);
+    return { write: async () => ({ kind: 'file', path: input.secretFile! }), commit: staged.commit, discard: async () => staged.discard() };
+  }
+  const name = input.dockerSecret!;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name)) throw new ConfigError(`invalid Docker secret name ${JSON.stringify(name)}`, 'use letters, digits, "-", "_" and "."');
+  const swarm = new SwarmSecrets();
+  await swarm.requireSwarm();
+  const existing = await swarm.find(name);
+  if (existing && roleIsNew && !input.rotate) {
+    throw new ConfigError(`Docker secret ${name} already exists, but role for it is new`, `it holds some other password: remove it (docker secret rm ${name}) or choose another --docker-secret`);
+  }
+  let created: string | undefined;
+  return {
+    write: async () => {
+      if (existing) await swarm.remove(name, existing.id);
+      created = await swarm.create(name, password, { 'owui-sync.role': hostRole(input.host!) });
+      return { kind: 'docker', name, id: created };
+    },
+    commit: () => {},
+    discard: async () => {
+      // Created but the password change did not commit: it would hold a password nobody accepts.
+      if (created) await swarm.remove(name, created).catch(() => {});
+    },
+  };
+}
+
 async function provisionHost(sql: Sql, host: string, cluster: string, input: ProvisionInput): Promise<NonNullable<ProvisionResult['host']>> {
   const role = hostRole(host);
   const { exists } = await roleExists(sql, role);
   const needPassword = !exists || !!input.rotate;
-  if (needPassword && !input.secretFile) {
+  if (input.secretFile && input.dockerSecret) throw new ConfigError('--secret-file and --docker-secret both given', 'choose one place for the password');
+  if (needPassword && !input.secretFile && !input.dockerSecret) {
     throw new ConfigError(
       exists ? `--rotate needs a place for the new password of ${role}` : `host role ${role} is new: its password needs a place to go`,
-      'pass --secret-file PATH (written with mode 0600; mount it as /run/secrets/db_sync_password for the agents)',
+      'pass --secret-file PATH (written with mode 0600) or --docker-secret NAME (swarm); the agents read it as /run/secrets/db_sync_password',
     );
   }
   const password = needPassword ? generatePassword() : null;
-  const staged = password ? stageSecretFile(input.secretFile!, password) : null;
+  const sink = password ? await secretSink(input, !exists, password) : null;
   try {
     let outcome!: 'created' | 'rotated' | 'unchanged';
     let hostId!: string;
+    let secret: NonNullable<ProvisionResult['host']>['secret'] = null;
     await sql.begin(async (t) => {
       const tx = t as Tx;
       outcome = await upsertHostRole(tx, role, password);
@@ -127,11 +170,12 @@ async function provisionHost(sql: Sql, host: string, cluster: string, input: Pro
         const s = await tx`select 1 from pg_namespace where nspname = ${d.client_name}`;
         if (s.length) await grantClientSchema(tx, d.client_name, role, null);
       }
+      if (sink) secret = await sink.write();
     });
-    staged?.commit();
-    return { name: host, cluster, host_id: hostId, role, password: outcome, secret: staged ? { kind: 'file', path: input.secretFile! } : null };
+    sink?.commit();
+    return { name: host, cluster, host_id: hostId, role, password: outcome, secret };
   } catch (err) {
-    staged?.discard();
+    await sink?.discard();
     if (err instanceof OwuiError) throw err;
     throw new OwuiError(`provisioning host ${host} failed: ${(err as Error).message}`, { hint: 'nothing was changed; check that the admin connection may create roles (CREATEROLE)', cause: err });
   }
