@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -8,7 +9,7 @@ import { getDeployment } from '../src/pg/deployments.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { runSync } from '../src/sync/engine.ts';
 import { spawnTs, waitForLine } from '../src/util/child.ts';
-import { freshDatabase, provisionHost, runCli, tmpDir, trackChild } from './helpers.ts';
+import { BIN, freshDatabase, provisionHost, runCli, tmpDir, trackChild } from './helpers.ts';
 
 type Host = Awaited<ReturnType<typeof provisionHost>>;
 
@@ -207,5 +208,41 @@ describe('restricted host roles and row level security', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ client: 'client-b', removed: true, schema_dropped: true });
     expect((await admin`select count(*)::int as n from pg_namespace where nspname = 'client-b'`)[0]!.n).toBe(0);
     expect((await admin`select count(*)::int as n from sync_metadata.client_deployments where client_name = 'client-a'`)[0]!.n).toBe(1);
+  });
+});
+
+describe('client remove at a terminal', () => {
+  // A real pseudo-terminal (util-linux script) so the command asks, as it does for an operator over SSH.
+  const atTerminal = (args: string[], typed: string, env: Record<string, string>) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const cmd = ['node', BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+      const c = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      trackChild(c.pid);
+      let out = '';
+      c.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('Type DELETE to confirm') && !c.stdin.writableEnded) c.stdin.end(typed + '\n');
+      });
+      c.stderr.on('data', (d) => (out += d));
+      c.on('exit', (code) => resolve({ code, out }));
+    });
+
+  it('removes nothing unless DELETE is typed, and removes the client when it is', async () => {
+    const fresh = await freshDatabase();
+    const dir = tmpDir();
+    const h = await provisionHost(fresh.url, fresh.name, fresh.roles, dir);
+    const file = path.join(dir, 'c.db');
+    const db = createTenantDb(file);
+    db.close();
+    await clientAdd({ name: 'typed', sqlitePath: file, adminUrl: fresh.url, host: h.host });
+    const env = { OWUI_SYNC_ADMIN_URL: fresh.url };
+    const no = await atTerminal(['client', 'remove', 'typed'], 'delete', env);
+    expect(no.code).toBe(2);
+    expect(no.out).toContain('not confirmed: nothing was removed');
+    expect((await fresh.sql`select count(*)::int as n from sync_metadata.client_deployments`)[0]!.n).toBe(1);
+    const yes = await atTerminal(['client', 'remove', 'typed'], 'DELETE', env);
+    expect(yes.code, yes.out).toBe(0);
+    expect(yes.out).toContain('client typed: unregistered');
+    expect((await fresh.sql`select count(*)::int as n from sync_metadata.client_deployments`)[0]!.n).toBe(0);
   });
 });
