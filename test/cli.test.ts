@@ -108,7 +108,7 @@ describe('the command line against a database', () => {
   it('provisions idempotently, and says so the second time', async () => {
     const a = await runCli(['provision', '--json'], env());
     expect(a.code).toBe(0);
-    expect(JSON.parse(a.stdout)).toMatchObject({ applied: ['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql'], schema_version: 3 });
+    expect(JSON.parse(a.stdout)).toMatchObject({ applied: ['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql', '004_conflicts.sql'], schema_version: 4 });
     const b = await runCli(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);
     expect(JSON.parse(b.stdout)).toMatchObject({ applied: [], host: { name: host, role: `sync_service_${host}`, password: 'created', secret: { kind: 'file', path: secretFile } } });
@@ -215,7 +215,8 @@ describe('the command line against a database', () => {
     expect(JSON.parse(diff.stdout).diff.missingColumns).toEqual([{ table: 'chat', column: 'timer_at', type: 'bigint' }]);
     const apply = await runCli(['schema', 'apply', 'cli-tenant'], env());
     expect(apply.code).toBe(0);
-    expect(apply.stdout).toContain('applied 2 changes');
+    // The new table, its change-marking trigger, and the new column.
+    expect(apply.stdout).toContain('applied 3 changes');
     const sync = await runCli(['sync', 'cli-tenant'], env());
     expect(sync.code).toBe(0);
     const [row] = await check`select count(*)::int as n from "cli-tenant".chat where timer_at = 1767000000`;

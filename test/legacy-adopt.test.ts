@@ -16,7 +16,7 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.adoptedLegacy).toBe(true);
-    expect(out.applied).toEqual(['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql']);
+    expect(out.applied).toEqual(['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql', '004_conflicts.sql']);
     for (const t of tables) expect(out.changes).toContain(`kept all ${before[t]} rows of ${t}`);
     expect(out.changes.join('\n')).toMatch(/replaced policies .*hosts\.sync_host_isolation/);
     // (That sync_service can no longer log in is checked below on the database itself: the role is shared
@@ -45,8 +45,8 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     expect((await runCli(['provision', '--host', host, '--secret-file', secret], { OWUI_SYNC_ADMIN_URL: url })).code).toBe(0);
     const add = await runCli(['client', 'add', 'chat-test', '--sqlite', file, '--host', host, '--json'], { OWUI_SYNC_ADMIN_URL: url });
     expect(add.code, add.stderr).toBe(0);
-    // 5 columns newer than the legacy schema-init's chat table, plus the 4 sync columns.
-    expect(JSON.parse(add.stdout)).toMatchObject({ created: false, tables_created: 42, columns_added: 9, role: `sync_service_${host}` });
+    // 5 columns newer than the legacy schema-init's chat table, plus the 5 sync columns.
+    expect(JSON.parse(add.stdout)).toMatchObject({ created: false, tables_created: 42, columns_added: 10, role: `sync_service_${host}` });
     const grants = await admin`select grantee from information_schema.role_table_grants where table_schema = 'chat-test' and table_name = 'chat' and privilege_type = 'SELECT' order by 1`;
     expect(grants.map((g) => g.grantee)).not.toContain('sync_service');
     const u = new URL(url);

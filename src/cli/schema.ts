@@ -11,6 +11,7 @@ function printDiff(io: Io, r: SchemaDiffResult) {
   for (const t of d.typeDifferences) io.out(`~ column ${t.table}.${t.column}: SQLite maps to ${t.source}, mirror has ${t.target} (kept; values are cast to the mirror's type)`);
   for (const t of d.targetOnlyTables) io.out(`= table ${t} exists only in the mirror (kept)`);
   for (const c of d.targetOnlyColumns) io.out(`= column ${c.table}.${c.column} exists only in the mirror (kept)`);
+  for (const t of d.missingTriggers) if (!d.missingTables.some((m) => m.table === t)) io.out(`+ trigger ${t}: marks rows changed by others (conflict detection)`);
   for (const s of d.skippedSourceTables) io.out(`! table ${s.table} is not synced: ${s.reason}`);
 }
 

@@ -4,9 +4,15 @@ import type { PgType, SourcePlan, TablePlan } from '../sqlite/introspect.ts';
 import { ConfigError } from '../util/errors.ts';
 
 /** Sync columns every mirror table has besides Open WebUI's own. */
-export const SYNC_COLUMNS = ['_sync_hash', '_sync_raw', '_synced_at', '_deleted_at'] as const;
+export const SYNC_COLUMNS = ['_sync_hash', '_sync_raw', '_synced_at', '_deleted_at', '_target_changed_at'] as const;
 /** Their types when added to an existing table (nullable: existing rows have no hash yet and get one). */
-const SYNC_COLUMN_TYPES: [string, string][] = [['_sync_hash', 'text'], ['_sync_raw', 'jsonb'], ['_synced_at', 'timestamptz'], ['_deleted_at', 'timestamptz']];
+const SYNC_COLUMN_TYPES: [string, string][] = [['_sync_hash', 'text'], ['_sync_raw', 'jsonb'], ['_synced_at', 'timestamptz'], ['_deleted_at', 'timestamptz'], ['_target_changed_at', 'timestamptz']];
+/** The trigger that marks rows changed by anyone but the sync (sql/004_conflicts.sql). */
+export const MARK_TRIGGER = 'owui_sync_mark_change';
+
+function markTriggerSql(schema: string, table: string): string {
+  return `CREATE OR REPLACE TRIGGER ${ident(MARK_TRIGGER)} BEFORE INSERT OR UPDATE ON ${ident(schema)}.${ident(table)} FOR EACH ROW EXECUTE FUNCTION sync_metadata.mark_target_change()`;
+}
 
 const RESERVED_EXACT = new Set(['public', 'auth', 'storage', 'extensions', 'realtime', 'vault', 'information_schema', 'sync_metadata', 'graphql', 'pgbouncer', 'cron', 'net']);
 const RESERVED_PREFIX = ['graphql', 'pgsodium', 'supabase_', 'pg_'];
@@ -38,7 +44,7 @@ function columnDef(c: { name: string; pgType: PgType }, isKey: boolean): string 
 
 export function createTableSql(schema: string, t: TablePlan): string {
   const cols = t.columns.map((c) => columnDef(c, t.key.includes(c.name)));
-  cols.push('_sync_hash text NOT NULL', '_sync_raw jsonb', '_synced_at timestamptz NOT NULL DEFAULT now()', '_deleted_at timestamptz');
+  cols.push('_sync_hash text NOT NULL', '_sync_raw jsonb', '_synced_at timestamptz NOT NULL DEFAULT now()', '_deleted_at timestamptz', '_target_changed_at timestamptz');
   return `CREATE TABLE IF NOT EXISTS ${ident(schema)}.${ident(t.name)} (\n  ${cols.join(',\n  ')},\n  PRIMARY KEY (${t.key.map(ident).join(', ')})\n)`;
 }
 
@@ -62,7 +68,7 @@ export interface TargetColumn {
   name: string;
   dataType: string;
 }
-export type TargetSchema = Map<string, TargetColumn[]>;
+export type TargetSchema = Map<string, TargetColumn[]> & { marked?: Set<string> };
 
 export async function readTargetSchema(sql: Sql, schema: string): Promise<TargetSchema> {
   const rows = await sql<{ table_name: string; column_name: string; data_type: string }[]>`
@@ -72,6 +78,13 @@ export async function readTargetSchema(sql: Sql, schema: string): Promise<Target
     where c.table_schema = ${schema} and t.table_type = 'BASE TABLE'
     order by c.table_name, c.ordinal_position`;
   const out: TargetSchema = new Map();
+  out.marked = new Set(
+    (
+      await sql<{ t: string }[]>`
+        select c.relname as t from pg_trigger g join pg_class c on c.oid = g.tgrelid join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = ${schema} and g.tgname = ${MARK_TRIGGER}`
+    ).map((r) => r.t),
+  );
   for (const r of rows) {
     let cols = out.get(r.table_name);
     if (!cols) out.set(r.table_name, (cols = []));
@@ -93,10 +106,12 @@ export interface SchemaDiff {
   targetOnlyColumns: { table: string; column: string }[];
   typeDifferences: { table: string; column: string; source: PgType; target: string }[];
   skippedSourceTables: { table: string; reason: string }[];
+  /** Mirror tables without the trigger that marks changes made by others (conflict detection). */
+  missingTriggers: string[];
 }
 
 export function diffSchema(source: SourcePlan, target: TargetSchema): SchemaDiff {
-  const d: SchemaDiff = { missingTables: [], missingColumns: [], targetOnlyTables: [], targetOnlyColumns: [], typeDifferences: [], skippedSourceTables: source.skipped };
+  const d: SchemaDiff = { missingTables: [], missingColumns: [], targetOnlyTables: [], targetOnlyColumns: [], typeDifferences: [], skippedSourceTables: source.skipped, missingTriggers: [] };
   const sourceNames = new Set(source.tables.map((t) => t.name));
   for (const t of source.tables) {
     const cols = target.get(t.name);
@@ -105,6 +120,7 @@ export function diffSchema(source: SourcePlan, target: TargetSchema): SchemaDiff
       continue;
     }
     const byName = new Map(cols.map((c) => [c.name, c]));
+    if (!target.marked?.has(t.name)) d.missingTriggers.push(t.name);
     for (const c of t.columns) {
       const tc = byName.get(c.name);
       if (!tc) d.missingColumns.push({ table: t.name, column: c.name, type: c.pgType });
@@ -123,7 +139,7 @@ export function diffSchema(source: SourcePlan, target: TargetSchema): SchemaDiff
 
 /** Drift that stops a sync: something in SQLite the mirror has no place for. */
 export function blockingDrift(d: SchemaDiff): boolean {
-  return d.missingTables.length > 0 || d.missingColumns.length > 0;
+  return d.missingTables.length > 0 || d.missingColumns.length > 0 || d.missingTriggers.length > 0;
 }
 
 /** The DDL that brings the mirror up to the source: new tables and new columns, never a drop. */
@@ -131,6 +147,8 @@ export function applySql(schema: string, source: SourcePlan, d: SchemaDiff): str
   const stmts: string[] = [];
   for (const m of d.missingTables) stmts.push(createTableSql(schema, source.tables.find((t) => t.name === m.table)!));
   for (const m of d.missingColumns) stmts.push(`ALTER TABLE ${ident(schema)}.${ident(m.table)} ADD COLUMN IF NOT EXISTS ${ident(m.column)} ${m.type}`);
+  for (const m of d.missingTables) stmts.push(markTriggerSql(schema, m.table));
+  for (const t of d.missingTriggers) stmts.push(markTriggerSql(schema, t));
   return stmts;
 }
 

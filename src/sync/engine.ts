@@ -184,7 +184,11 @@ async function prepare(sql: Sql, dep: Deployment, plan: SourcePlan, fpBefore: st
   }
   const drift = diffSchema(plan, target);
   if (blockingDrift(drift)) {
-    const what = [...drift.missingTables.map((t) => `table ${t.table}`), ...drift.missingColumns.map((c) => `column ${c.table}.${c.column}`)];
+    const what = [
+      ...drift.missingTables.map((t) => `table ${t.table}`),
+      ...drift.missingColumns.map((c) => `column ${c.table}.${c.column}`),
+      ...drift.missingTriggers.filter((t) => !drift.missingTables.some((m) => m.table === t)).map((t) => `change-marking trigger on ${t}`),
+    ];
     throw new ConfigError(
       `schema drift: the SQLite database of "${dep.client_name}" has ${what.length} ${what.length === 1 ? 'item' : 'items'} the mirror lacks (${what.slice(0, 5).join(', ')}${what.length > 5 ? ', ...' : ''}); nothing was synced`,
       `review with: owui-sync schema diff ${dep.client_name}; then apply with: owui-sync schema apply ${dep.client_name} (admin connection)`,
