@@ -178,22 +178,35 @@ describe('the command line against a database', () => {
   });
 
   it('exits 4 from verify when the mirror differs, and lists the difference', async () => {
-    const [{ id }] = (await check`select id from "cli-tenant".chat order by id limit 1`) as unknown as [{ id: string }];
+    const [{ id: inPg }, { id: inSqlite }] = (await check`select id from "cli-tenant".chat order by id limit 2`) as unknown as [{ id: string }, { id: string }];
     // Changed in PostgreSQL by someone else: verify sees it (resolving it is conflict handling).
-    await check`update "cli-tenant".chat set title = 'edited in PostgreSQL' where id = ${id}`;
+    await check`update "cli-tenant".chat set title = 'edited in PostgreSQL' where id = ${inPg}`;
     const v = await runCli(['verify', 'cli-tenant'], env());
     expect(v.code).toBe(4);
     expect(v.stdout).toMatch(/chat\s+different\s+\[".+"\]\s+title/);
     expect(v.stdout).toContain('hint: run owui-sync sync cli-tenant --full');
     // Changed in SQLite without an updated_at bump: verify sees it, and a full sync repairs it.
     const db = new Database(good);
-    db.prepare("UPDATE chat SET title = 'retitled in Open WebUI' WHERE id = ?").run(id);
+    db.prepare("UPDATE chat SET title = 'retitled in Open WebUI' WHERE id = ?").run(inSqlite);
     db.close();
     const v2 = await runCli(['verify', 'cli-tenant', '--json'], env());
     expect(v2.code).toBe(4);
-    expect(JSON.parse(v2.stdout).differences).toEqual([{ table: 'chat', kind: 'different', key: [id], columns: ['title'] }]);
+    expect(JSON.parse(v2.stdout).differences).toEqual([
+      { table: 'chat', kind: 'different', key: [inPg], columns: ['title'] },
+      { table: 'chat', kind: 'different', key: [inSqlite], columns: ['title'] },
+    ].sort((a, b) => (a.key[0]! < b.key[0]! ? -1 : 1)));
     const fix = await runCli(['sync', 'cli-tenant', '--full'], env());
     expect(fix.code).toBe(0);
+    const v3 = await runCli(['verify', 'cli-tenant', '--json'], env());
+    expect(JSON.parse(v3.stdout).differences).toEqual([{ table: 'chat', kind: 'different', key: [inPg], columns: ['title'] }]);
+    // The edit in PostgreSQL is no conflict until SQLite changes that row too; put it back as it was.
+    const src = new Database(good, { readonly: true });
+    const title = (src.prepare('SELECT title FROM chat WHERE id = ?').get(inPg) as { title: string }).title;
+    src.close();
+    await check.begin(async (tx) => {
+      await tx`select set_config('owui_sync.writer', 'sync', true)`;
+      await tx`update "cli-tenant".chat set title = ${title}, _target_changed_at = null where id = ${inPg}`;
+    });
     expect((await runCli(['verify', 'cli-tenant'], env())).code).toBe(0);
   });
 

@@ -53,7 +53,7 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
         progress.done();
         if (json) printJson(io, result);
         else printSummary(io, result);
-        setExit(result.status !== 'success' ? ExitCode.failed : result.rejected_pending > 0 ? ExitCode.conflicts : ExitCode.ok);
+        setExit(result.status !== 'success' ? ExitCode.failed : result.rejected_pending + result.conflicts_pending > 0 ? ExitCode.conflicts : ExitCode.ok);
       } finally {
         progress.done();
         process.off('SIGINT', stop);
@@ -77,6 +77,8 @@ function printSummary(io: Io, r: SyncResult) {
   io.out(`${r.client}: ${verb} (${r.kind}) in ${(r.duration_ms / 1000).toFixed(1)} s: ${fmtInt(t.rows_read)} rows read, ${fmtInt(t.inserted)} inserted, ${fmtInt(t.updated)} updated, ${fmtInt(t.tombstoned)} tombstoned, ${fmtBytes(t.bytes)} written; job ${r.job_id}`);
   if (t.raw_values > 0) io.out(`${fmtInt(t.raw_values)} values were stored in their lossless raw form (_sync_raw): see README "How values are stored"`);
   for (const s of r.skipped_tables) io.out(`skipped table ${s.table}: ${s.reason}`);
+  if (t.conflicts > 0) io.out(`${fmtInt(t.conflicts)} conflicts (changed in PostgreSQL by someone else too): ${fmtInt(t.conflicts_resolved)} resolved by their strategy, ${fmtInt(t.conflicts_pending)} left for review`);
   if (r.rejected_pending > 0) io.out(`${fmtInt(r.rejected_pending)} rows are set aside in sync_metadata.rejected_rows and await review (exit code 3)`);
+  if (r.conflicts_pending > 0) io.out(`${fmtInt(r.conflicts_pending)} conflicts await review: owui-sync conflicts list ${r.client} --pending (exit code 3)`);
   if (r.error) io.err(`error: ${r.error}\nhint: fix the cause and run the sync again; it resumes from the last committed batch`);
 }

@@ -11,7 +11,8 @@ const SYNC_COLUMN_TYPES: [string, string][] = [['_sync_hash', 'text'], ['_sync_r
 export const MARK_TRIGGER = 'owui_sync_mark_change';
 
 function markTriggerSql(schema: string, table: string): string {
-  return `CREATE OR REPLACE TRIGGER ${ident(MARK_TRIGGER)} BEFORE INSERT OR UPDATE ON ${ident(schema)}.${ident(table)} FOR EACH ROW EXECUTE FUNCTION sync_metadata.mark_target_change()`;
+  // The WHEN clause is evaluated without calling the function: the sync's own writes cost next to nothing.
+  return `CREATE OR REPLACE TRIGGER ${ident(MARK_TRIGGER)} BEFORE INSERT OR UPDATE ON ${ident(schema)}.${ident(table)} FOR EACH ROW WHEN (current_setting('owui_sync.writer', true) IS DISTINCT FROM 'sync') EXECUTE FUNCTION sync_metadata.mark_target_change()`;
 }
 
 const RESERVED_EXACT = new Set(['public', 'auth', 'storage', 'extensions', 'realtime', 'vault', 'information_schema', 'sync_metadata', 'graphql', 'pgbouncer', 'cron', 'net']);

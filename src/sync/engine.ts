@@ -9,6 +9,7 @@ import { ConfigError, OwuiError, messageOf, withContext } from '../util/errors.t
 import { retry } from '../util/retry.ts';
 import { BatchWriter, decodeKey, type Batch, type BatchOutcome, type CheckpointPatch, type WriterHooks } from './writer.ts';
 import { targetRangeSql } from './sql.ts';
+import { DEFAULT_CONFIG_FILE, parseConflictConfig, readConflictConfigFile, tablePolicy, type ConflictConfig } from '../conflicts/config.ts';
 
 export interface SyncOptions {
   /** Full scan of every table (also a reconciliation pass). */
@@ -54,6 +55,9 @@ export interface TableResult {
   raw_values: number;
   bytes: number;
   batches: number;
+  conflicts: number;
+  conflicts_resolved: number;
+  conflicts_pending: number;
 }
 
 export interface SyncResult {
@@ -63,9 +67,11 @@ export interface SyncResult {
   status: 'success' | 'failed' | 'cancelled';
   tables: TableResult[];
   skipped_tables: { table: string; reason: string }[];
-  totals: { rows_read: number; inserted: number; updated: number; tombstoned: number; rejected: number; raw_values: number; bytes: number };
+  totals: { rows_read: number; inserted: number; updated: number; tombstoned: number; rejected: number; raw_values: number; bytes: number; conflicts: number; conflicts_resolved: number; conflicts_pending: number };
   /** Rows set aside in sync_metadata.rejected_rows and still unresolved, over all runs. */
   rejected_pending: number;
+  /** Conflicts in conflict_log awaiting an operator (manual strategy, refused rows), over all runs. */
+  conflicts_pending: number;
   duration_ms: number;
   error?: string;
 }
@@ -169,11 +175,34 @@ function keepLock(dep: Deployment, lock: LockState, hooks: WriterHooks | undefin
 }
 
 interface Prepared {
+  conflicts: ConflictConfig;
   fpBefore: string;
   jobId: string;
   kind: RunKind;
   cps: Map<string, Checkpoint>;
   pending: Map<string, Set<string>>;
+}
+
+/** The deployment's conflict configuration (stored in PostgreSQL by conflicts config), or the shipped default. */
+export async function loadConflictConfig(sql: Sql, dep: Deployment): Promise<ConflictConfig> {
+  const [row] = await sql<{ c: unknown }[]>`select config->'conflict_resolution' as c from sync_metadata.client_deployments where deployment_id = ${dep.deployment_id}`;
+  if (row?.c) return parseConflictConfig({ conflict_resolution: row.c }, `the stored configuration of client "${dep.client_name}"`);
+  return readConflictConfigFile(DEFAULT_CONFIG_FILE);
+}
+
+/** newest_wins needs a compare field the table has, of a type that orders. */
+function checkCompareFields(cfg: ConflictConfig, plan: SourcePlan, client: string) {
+  for (const t of plan.tables) {
+    const p = tablePolicy(cfg, t.name);
+    if (p.strategy !== 'newest_wins') continue;
+    const col = t.columns.find((c) => c.name === p.compareField);
+    if (!col && cfg.conflict_resolution.table_strategies[t.name]) {
+      throw new ConfigError(`conflict configuration of "${client}": table ${t.name} has no column ${p.compareField} to compare`, `set compare_field of ${t.name} to one of its columns (owui-sync conflicts config ${client} --file FILE)`);
+    }
+    if (col && (col.pgType === 'json' || col.pgType === 'bytea')) {
+      throw new ConfigError(`conflict configuration of "${client}": ${t.name}.${p.compareField} is ${col.pgType} and cannot be compared`, 'choose a timestamp or number column as compare_field');
+    }
+  }
 }
 
 /** Everything before the first batch: drift check, lock, abandoned jobs, checkpoints, the job row. */
@@ -199,6 +228,8 @@ async function prepare(sql: Sql, dep: Deployment, plan: SourcePlan, fpBefore: st
     const types = targetTypes(target, t.name);
     for (const c of t.columns) c.pgType = types.get(c.name) ?? c.pgType;
   }
+  const conflicts = await loadConflictConfig(sql, dep);
+  checkCompareFields(conflicts, plan, dep.client_name);
   if (!(await takeLock(sql, dep, lock))) {
     throw new OwuiError(`another sync of "${dep.client_name}" is running`, { hint: 'wait for it to finish (owui-sync status shows running jobs), then run again' });
   }
@@ -232,7 +263,7 @@ async function prepare(sql: Sql, dep: Deployment, plan: SourcePlan, fpBefore: st
             ${kind === 'full' ? 'full' : 'incremental'}, ${JSON.stringify({ kind, skipped_tables: plan.skipped })}::text::jsonb)
     returning job_id`;
   await sql`update sync_metadata.client_deployments set last_sync_status = 'running', updated_at = now() where deployment_id = ${dep.deployment_id}`;
-  return { fpBefore, jobId: job!.job_id, kind, cps, pending };
+  return { conflicts, fpBefore, jobId: job!.job_id, kind, cps, pending };
 }
 
 async function execute(
@@ -240,7 +271,7 @@ async function execute(
   db: TenantDb,
   dep: Deployment,
   plan: SourcePlan,
-  { fpBefore, jobId, kind, cps, pending }: Prepared,
+  { conflicts, fpBefore, jobId, kind, cps, pending }: Prepared,
   o: SyncOptions & typeof DEFAULTS,
   started: number,
 ): Promise<SyncResult> {
@@ -251,13 +282,21 @@ async function execute(
     status: 'success',
     tables: [],
     skipped_tables: plan.skipped,
-    totals: { rows_read: 0, inserted: 0, updated: 0, tombstoned: 0, rejected: 0, raw_values: 0, bytes: 0 },
+    totals: { rows_read: 0, inserted: 0, updated: 0, tombstoned: 0, rejected: 0, raw_values: 0, bytes: 0, conflicts: 0, conflicts_resolved: 0, conflicts_pending: 0 },
     rejected_pending: 0,
+    conflicts_pending: 0,
     duration_ms: 0,
   };
   // Reading journal_mode only reports it; it never changes it.
   const readBytes = String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal' ? READ_BYTES.wal : READ_BYTES.rollback;
-  const writer = new BatchWriter(sql, { schema: dep.client_name, deploymentId: dep.deployment_id, clientName: dep.client_name, jobId, signal: o.signal }, o.hooks, pending);
+  const policies = new Map(
+    plan.tables.map((t) => {
+      const p = tablePolicy(conflicts, t.name);
+      return [t.name, t.columns.some((c) => c.name === p.compareField) ? p : { ...p, compareField: '' }];
+    }),
+  );
+  const conflictPolicy = { policy: (table: string) => policies.get(table)!, snapshots: conflicts.conflict_resolution.resolution_log.include_data_snapshot };
+  const writer = new BatchWriter(sql, { schema: dep.client_name, deploymentId: dep.deployment_id, clientName: dep.client_name, jobId, signal: o.signal, conflicts: conflictPolicy }, o.hooks, pending);
   let failure: unknown;
   if (kind !== 'unchanged') {
     for (let i = 0; i < plan.tables.length; i++) {
@@ -284,6 +323,9 @@ async function execute(
   const [unresolved] = await sql<{ n: number }[]>`
     select count(*)::int as n from sync_metadata.rejected_rows where deployment_id = ${dep.deployment_id} and resolved_at is null`;
   result.rejected_pending = unresolved!.n;
+  const [open] = await sql<{ n: number }[]>`
+    select count(*)::int as n from sync_metadata.conflict_log where deployment_id = ${dep.deployment_id} and resolved_at is null`;
+  result.conflicts_pending = open!.n;
   const runsSince = kind === 'full' || kind === 'reconcile' ? 0 : dep.runs_since_reconcile + (kind === 'unchanged' ? 0 : 1);
   await retry(
     () =>
@@ -292,11 +334,14 @@ async function execute(
           update sync_metadata.sync_jobs set status = ${result.status},
             tables_synced = ${result.tables.length}, rows_synced = ${result.totals.inserted + result.totals.updated + result.totals.tombstoned},
             rows_failed = ${result.totals.rejected}, bytes_transferred = ${result.totals.bytes},
+            conflicts_detected = ${result.totals.conflicts}, conflicts_resolved = ${result.totals.conflicts_resolved},
             error_message = ${result.error ?? null},
             metadata = metadata || ${JSON.stringify({ kind, totals: result.totals, tables: result.tables })}::text::jsonb
           where job_id = ${jobId}`;
         await tx`update sync_metadata.sync_progress set status = ${result.status}, completed_at = now() where job_id = ${jobId}`;
         if (result.status === 'success') {
+          // Retention of the audit log, through the purge function (the host role has no DELETE).
+          await tx`select sync_metadata.purge_conflict_log(${conflicts.conflict_resolution.resolution_log.retention_days})`;
           await tx`
             update sync_metadata.client_deployments set last_sync_at = now(), last_sync_status = 'success',
               source_fingerprint = ${fpBefore}, runs_since_reconcile = ${runsSince}, updated_at = now()
@@ -328,7 +373,7 @@ interface TableCtx {
 }
 
 function emptyResult(table: string, mode: TableMode): TableResult {
-  return { table, mode, rows_read: 0, inserted: 0, updated: 0, tombstoned: 0, rejected: 0, raw_values: 0, bytes: 0, batches: 0 };
+  return { table, mode, rows_read: 0, inserted: 0, updated: 0, tombstoned: 0, rejected: 0, raw_values: 0, bytes: 0, batches: 0, conflicts: 0, conflicts_resolved: 0, conflicts_pending: 0 };
 }
 
 /** Rows set aside by earlier runs are tried again first: once the cause is fixed, they land. */
@@ -346,6 +391,9 @@ function add(r: TableResult, b: BatchOutcome, rowsRead: number) {
   r.rejected += b.rejected;
   r.raw_values += b.rawValues;
   r.bytes += b.bytes;
+  r.conflicts += b.conflicts;
+  r.conflicts_resolved += b.conflictsResolved;
+  r.conflicts_pending += b.conflictsPending;
   r.batches++;
 }
 

@@ -31,21 +31,74 @@ export function truncateStageSql(t: TablePlan): string {
 
 const cast = (expr: string, type: PgType) => (type === 'text' ? expr : `${expr}::${type}`);
 
+/** How a table's conflicts are decided inside the merge (see src/conflicts/config.ts). */
+export interface MergePolicy {
+  strategy: 'newest_wins' | 'source_wins' | 'target_wins' | 'merge' | 'manual';
+  compareField: string;
+}
+
+/** SQL for "the source version wins this conflict", comparing source alias `s` with target alias `t`. */
+function sourceWins(p: MergePolicy, s: string): string {
+  if (p.strategy === 'source_wins') return 'true';
+  if (p.strategy !== 'newest_wins' || !p.compareField) return 'false';
+  // Newer compare field wins; a tie, or a source without the field, keeps the target (so does a
+  // table without the field at all: nothing to compare, nothing overwritten).
+  const f = ident(p.compareField);
+  return `coalesce(${s}.${f} > t.${f}, ${s}.${f} IS NOT NULL AND t.${f} IS NULL)`;
+}
+
+/** conflict_log.record_id: the key as text, or a JSON array of the key's texts for composite keys. */
+function recordId(t: TablePlan, alias: string): string {
+  return t.key.length === 1 ? `${alias}.${ident(t.key[0]!)}::text` : `json_build_array(${t.key.map((k) => `${alias}.${ident(k)}::text`).join(', ')})::text`;
+}
+
+const LOG_COLUMNS = 'deployment_id, client_name, table_name, record_id, conflict_type, source_data, target_data, resolution_strategy, resolved_at, resolved_by, winner, source_hash, sync_job_id';
+
 /**
- * Set-based merge of the staged rows: new rows are inserted, rows whose hash differs (or that were
- * tombstoned and came back) are updated, unchanged rows are not touched. Returns one row per row written.
+ * One statement per batch: detect conflicts, log them, merge. Parameters: $1 deployment, $2 client,
+ * $3 table, $4 job, $5 keep data snapshots, $6 strategy.
+ *  - A conflict: the mirror row was changed by someone else (_target_changed_at) and the source now
+ *    differs from what the sync last wrote (_sync_hash). insert_exists when the sync never wrote it.
+ *  - New rows are inserted; changed rows are updated unless they are conflicts the strategy gives to
+ *    the target; unchanged rows are not touched. A source win clears the marker.
+ *  - Conflicts are logged once per source version; manual ones stay pending; merge ones are resolved
+ *    by the caller (their keys come back in merge_keys).
  */
-export function mergeSql(schema: string, t: TablePlan): string {
+export function mergeSql(schema: string, t: TablePlan, p: MergePolicy): string {
   const target = `${ident(schema)}.${ident(t.name)}`;
   const names = t.columns.map((c) => ident(c.name));
-  const sel = t.columns.map((c, i) => cast(`s.c${i}`, c.pgType));
+  const sel = t.columns.map((c, i) => `${cast(`st.c${i}`, c.pgType)} AS ${ident(c.name)}`);
+  const on = t.key.map((k) => `t.${ident(k)} = s.${ident(k)}`).join(' AND ');
   const nonKey = t.columns.filter((c) => !t.key.includes(c.name)).map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`);
-  const sets = nonKey.concat(['_sync_hash = EXCLUDED._sync_hash', '_sync_raw = EXCLUDED._sync_raw', '_synced_at = EXCLUDED._synced_at', '_deleted_at = NULL']);
-  return `INSERT INTO ${target} AS t (${names.join(', ')}, _sync_hash, _sync_raw, _synced_at, _deleted_at)
-SELECT ${sel.join(', ')}, s.h, s.r::jsonb, now(), NULL FROM pg_temp.${ident(stageName(t.name))} s
-ON CONFLICT (${t.key.map(ident).join(', ')}) DO UPDATE SET ${sets.join(', ')}
-WHERE t._sync_hash IS DISTINCT FROM EXCLUDED._sync_hash OR t._deleted_at IS NOT NULL
-RETURNING (xmax = 0) AS inserted`;
+  const sets = nonKey.concat(['_sync_hash = EXCLUDED._sync_hash', '_sync_raw = EXCLUDED._sync_raw', '_synced_at = EXCLUDED._synced_at', '_deleted_at = NULL', '_target_changed_at = NULL']);
+  return `WITH s AS (
+  SELECT ${sel.join(', ')}, st.h AS _h, st.r::jsonb AS _r FROM pg_temp.${ident(stageName(t.name))} st
+), cf AS (
+  SELECT ${recordId(t, 's')} AS rid, s._h, t._sync_hash IS NULL AS ins, ${sourceWins(p, 's')} AS sw, row_to_json(s) AS sdata, row_to_json(t) AS tdata,
+         json_build_array(${t.key.map((k) => `s.${ident(k)}::text`).join(', ')}) AS k
+  FROM s JOIN ${target} t ON ${on}
+  WHERE t._target_changed_at IS NOT NULL AND t._deleted_at IS NULL AND t._sync_hash IS DISTINCT FROM s._h
+), lg AS (
+  INSERT INTO sync_metadata.conflict_log (${LOG_COLUMNS})
+  SELECT $1::uuid, $2, $3, cf.rid, CASE WHEN cf.ins THEN 'insert_exists' ELSE 'update_conflict' END,
+         CASE WHEN $5::boolean THEN sync_metadata.safe_jsonb(cf.sdata) END, CASE WHEN $5::boolean THEN sync_metadata.safe_jsonb(cf.tdata) END,
+         $6::text, CASE WHEN $6::text = 'manual' THEN NULL ELSE now() END, CASE WHEN $6::text = 'manual' THEN NULL ELSE 'sync' END,
+         CASE WHEN $6::text = 'manual' THEN NULL WHEN cf.sw THEN 'source' ELSE 'target' END, cf._h, $4::uuid
+  FROM cf WHERE $6::text <> 'merge'
+  ON CONFLICT (deployment_id, table_name, record_id, source_hash) WHERE source_hash IS NOT NULL DO NOTHING
+  RETURNING resolved_at IS NULL AS pending
+), up AS (
+  INSERT INTO ${target} AS t (${names.join(', ')}, _sync_hash, _sync_raw, _synced_at, _deleted_at, _target_changed_at)
+  SELECT ${names.map((n) => `s.${n}`).join(', ')}, s._h, s._r, now(), NULL, NULL FROM s
+  ON CONFLICT (${t.key.map(ident).join(', ')}) DO UPDATE SET ${sets.join(', ')}
+  WHERE (t._sync_hash IS DISTINCT FROM EXCLUDED._sync_hash OR t._deleted_at IS NOT NULL)
+    AND (t._target_changed_at IS NULL OR t._deleted_at IS NOT NULL OR ${sourceWins(p, 'EXCLUDED')})
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT (SELECT count(*) FROM up WHERE inserted)::int AS inserted, (SELECT count(*) FROM up WHERE NOT inserted)::int AS updated,
+       (SELECT count(*) FROM cf)::int AS conflicts, (SELECT count(*) FROM lg)::int AS logged,
+       (SELECT count(*) FROM lg WHERE pending)::int AS pending,
+       (SELECT coalesce(json_agg(cf.k), '[]') FROM cf WHERE $6::text = 'merge') AS merge_keys`;
 }
 
 function keyTuple(t: TablePlan, prefix = ''): string {
@@ -60,11 +113,35 @@ function paramTuple(t: TablePlan, first: number): string {
   return `(${keyTypes(t).map((ty, i) => `$${first + i}::${ty}`).join(', ')})`;
 }
 
-/** Tombstone rows that are gone from SQLite: an UPDATE, never a DELETE. $1 is a JSON array of key arrays. */
+/**
+ * Tombstone rows that are gone from SQLite: an UPDATE, never a DELETE. A row someone else changed in the
+ * mirror is a delete_conflict: tombstoned only under source_wins, otherwise kept (and logged).
+ * Parameters: $1 JSON array of key arrays, then $2..$6 as in mergeSql ($2 deployment ... $6 strategy).
+ */
 export function tombstoneSql(schema: string, t: TablePlan): string {
-  const elems = keyTypes(t).map((ty, i) => `(e->>${i})::${ty}`).join(', ');
-  return `UPDATE ${ident(schema)}.${ident(t.name)} SET _deleted_at = now(), _synced_at = now()
-WHERE _deleted_at IS NULL AND ${keyTuple(t)} IN (SELECT ${elems} FROM jsonb_array_elements($1::text::jsonb) e)`;
+  const target = `${ident(schema)}.${ident(t.name)}`;
+  const elems = keyTypes(t).map((ty, i) => `(e->>${i})::${ty} AS ${ident(t.key[i]!)}`).join(', ');
+  const on = t.key.map((k) => `t.${ident(k)} = d.${ident(k)}`).join(' AND ');
+  return `WITH d AS (SELECT ${elems} FROM jsonb_array_elements($1::text::jsonb) e
+), cf AS (
+  SELECT ${recordId(t, 't')} AS rid, t._sync_hash, row_to_json(t) AS tdata FROM ${target} t JOIN d ON ${on}
+  WHERE t._deleted_at IS NULL AND t._target_changed_at IS NOT NULL
+), lg AS (
+  INSERT INTO sync_metadata.conflict_log (${LOG_COLUMNS})
+  SELECT $2::uuid, $3, $4, cf.rid, 'delete_conflict', NULL, CASE WHEN $6::boolean THEN sync_metadata.safe_jsonb(cf.tdata) END,
+         $7::text, CASE WHEN $7::text = 'manual' THEN NULL ELSE now() END, CASE WHEN $7::text = 'manual' THEN NULL ELSE 'sync' END,
+         CASE WHEN $7::text = 'manual' THEN NULL WHEN $7::text = 'source_wins' THEN 'source' ELSE 'target' END,
+         'deleted:' || coalesce(cf._sync_hash, ''), $5::uuid
+  FROM cf
+  ON CONFLICT (deployment_id, table_name, record_id, source_hash) WHERE source_hash IS NOT NULL DO NOTHING
+  RETURNING resolved_at IS NULL AS pending
+), up AS (
+  UPDATE ${target} t SET _deleted_at = now(), _synced_at = now(), _target_changed_at = NULL FROM d
+  WHERE ${on} AND t._deleted_at IS NULL AND (t._target_changed_at IS NULL OR $7::text = 'source_wins')
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM up)::int AS tombstoned, (SELECT count(*) FROM cf)::int AS conflicts,
+       (SELECT count(*) FROM lg)::int AS logged, (SELECT count(*) FROM lg WHERE pending)::int AS pending`;
 }
 
 /**

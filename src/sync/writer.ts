@@ -7,6 +7,9 @@ import type { TablePlan } from '../sqlite/introspect.ts';
 import { messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { makeRow, rawJson, type NormRow } from './normalise.ts';
+import type { TablePolicy } from '../conflicts/config.ts';
+import { mergeColumn, resolveRuleColumns } from '../conflicts/merge.ts';
+import { ident } from '../pg/connect.ts';
 import { copyDirectSql, copyField, copyStageSql, createStageSql, mergeSql, tombstoneSql, truncateStageSql } from './sql.ts';
 
 
@@ -43,6 +46,16 @@ export interface BatchOutcome {
   rejected: number;
   rawValues: number;
   bytes: number;
+  /** Conflicts met in this batch; resolved by the strategy; left pending for an operator. */
+  conflicts: number;
+  conflictsResolved: number;
+  conflictsPending: number;
+}
+
+/** What a table does with conflicts, and whether the log keeps row snapshots. */
+export interface ConflictPolicyFor {
+  policy: (table: string) => TablePolicy;
+  snapshots: boolean;
 }
 
 export interface WriterHooks {
@@ -52,8 +65,21 @@ export interface WriterHooks {
 }
 
 interface Rejected {
-  row: { key: string[]; values: (string | null)[] };
+  row: { key: string[]; values: (string | null)[]; hash?: string };
   reason: string;
+  /** SQLSTATE: 23xxx is a constraint_violation, 22xxx a type_mismatch. */
+  code?: string;
+}
+
+type MergeOutcome = { inserted: number; updated: number; conflicts: number; pending: number; rejected: Rejected[] };
+
+/** Is the source's compare-field value newer than the target's? Numbers compare as numbers; a tie is not newer. */
+function newerThan(s: string | null, t: string | null): boolean {
+  if (s === null) return false;
+  if (t === null) return true;
+  if (/^-?\d+$/.test(s) && /^-?\d+$/.test(t)) return BigInt(s) > BigInt(t); // nanosecond epochs exceed 2^53
+  if (!isNaN(Number(s)) && !isNaN(Number(t))) return Number(s) > Number(t);
+  return s > t;
 }
 
 /** Encode SQLite key values for JSON (BigInt is not JSON). */
@@ -77,7 +103,7 @@ export function decodeKey(key: unknown[]): unknown[] {
 export class BatchWriter {
   constructor(
     private readonly sql: Sql,
-    private readonly ctx: { schema: string; deploymentId: string; clientName: string; jobId: string; signal?: AbortSignal },
+    private readonly ctx: { schema: string; deploymentId: string; clientName: string; jobId: string; signal?: AbortSignal; conflicts: ConflictPolicyFor },
     private readonly hooks: WriterHooks = {},
     /** Keys (JSON of canonical key text) of rows set aside earlier and not yet stored, per table. */
     private readonly pending: Map<string, Set<string>> = new Map(),
@@ -88,13 +114,18 @@ export class BatchWriter {
       () =>
         this.sql.begin(async (tx) => {
           const t = tx as Tx;
+          // Marks this transaction's writes as the sync's: the mirror's trigger leaves the marker alone.
+          await t`select set_config('owui_sync.writer', 'sync', true)`;
           await this.hooks.beforeWrite?.(t);
-          const out: BatchOutcome = { inserted: 0, updated: 0, tombstoned: 0, rejected: 0, rawValues: 0, bytes: 0 };
+          const out: BatchOutcome = { inserted: 0, updated: 0, tombstoned: 0, rejected: 0, rawValues: 0, bytes: 0, conflicts: 0, conflictsResolved: 0, conflictsPending: 0 };
           const rejected: Rejected[] = b.unkeyable.map((u) => ({ row: { key: [], values: u.values }, reason: u.reason }));
           if (b.rows.length > 0) {
             const r = (b.allNew && (await this.copyNew(t, b.table, b.rows))) || (await t.unsafe(createStageSql(b.table)), await this.mergeRows(t, b.table, b.rows, false));
             out.inserted = r.inserted;
             out.updated = r.updated;
+            out.conflicts += r.conflicts;
+            out.conflictsResolved += r.conflicts - r.pending;
+            out.conflictsPending += r.pending;
             rejected.push(...r.rejected);
             for (const row of b.rows) {
               out.bytes += row.bytes;
@@ -102,12 +133,18 @@ export class BatchWriter {
             }
           }
           if (b.tombstones.length > 0) {
-            const res = await t.unsafe(tombstoneSql(this.ctx.schema, b.table), [JSON.stringify(b.tombstones)]);
-            out.tombstoned = res.count;
+            const p = this.ctx.conflicts.policy(b.table.name);
+            const [res] = await t.unsafe(tombstoneSql(this.ctx.schema, b.table), [JSON.stringify(b.tombstones), ...this.logParams(b.table), p.strategy] as never[]);
+            out.tombstoned = res!.tombstoned as number;
+            out.conflicts += res!.conflicts as number;
+            out.conflictsPending += res!.pending as number;
+            out.conflictsResolved += (res!.conflicts as number) - (res!.pending as number);
           }
           await this.resolveStored(t, b, rejected);
           if (rejected.length > 0) await this.setAside(t, b.table, rejected);
           out.rejected = rejected.length;
+          out.conflicts += rejected.length;
+          out.conflictsPending += rejected.length;
           await this.saveCheckpoint(t, b.table.name, b.checkpoint, out);
           await this.saveProgress(t, b.table.name, b.rowsRead, out);
           return out;
@@ -118,14 +155,56 @@ export class BatchWriter {
     });
   }
 
+  /** $2.. of the conflict-logging statements: deployment, client, table, job, snapshots. */
+  private logParams(t: TablePlan): never[] {
+    return [this.ctx.deploymentId, this.ctx.clientName, t.name, this.ctx.jobId, this.ctx.conflicts.snapshots] as never[];
+  }
+
   private async copyMerge(tx: Tx, t: TablePlan, rows: NormRow[], isolated: boolean) {
     const writable = await tx.unsafe(copyStageSql(t)).writable();
     await this.copyOrFail(writable, rows);
-    const res = await tx.unsafe(mergeSql(this.ctx.schema, t));
+    const policy = this.ctx.conflicts.policy(t.name);
+    const [res] = await tx.unsafe(mergeSql(this.ctx.schema, t, policy), [...this.logParams(t), policy.strategy] as never[]);
     if (isolated) await tx.unsafe(truncateStageSql(t));
-    let inserted = 0;
-    for (const r of res) if (r.inserted) inserted++;
-    return { inserted, updated: res.length - inserted };
+    const mergeKeys = res!.merge_keys as string[][];
+    if (mergeKeys.length) await this.resolveMerges(tx, t, policy, mergeKeys, rows);
+    return { inserted: res!.inserted as number, updated: res!.updated as number, conflicts: res!.conflicts as number, pending: res!.pending as number };
+  }
+
+  /**
+   * Conflicts under the merge strategy: each column by its rule (the chat column merges its message
+   * tree), the rest from the newer side by the compare field. The merged row is written with the
+   * source's hash, so an unchanged source does not conflict again, and keeps its marker, so the next
+   * source change merges again instead of overwriting what only the mirror has.
+   */
+  private async resolveMerges(tx: Tx, t: TablePlan, policy: TablePolicy, keys: string[][], rows: NormRow[]) {
+    const bySource = new Map(rows.map((r) => [JSON.stringify(r.key), r]));
+    const where = keys.map((_, i) => `(${t.key.map((k, j) => `${ident(k)}::text = $${i * t.key.length + j + 1}`).join(' AND ')})`).join(' OR ');
+    const targets = await tx.unsafe(`SELECT ${t.columns.map((c) => `${ident(c.name)}::text`).join(', ')} FROM ${ident(this.ctx.schema)}.${ident(t.name)} WHERE ${where}`, keys.flat()).values();
+    const rules = resolveRuleColumns(t.name, policy.mergeRules);
+    const cmpIdx = t.columns.findIndex((c) => c.name === policy.compareField);
+    const keyIdx = t.key.map((k) => t.columns.findIndex((c) => c.name === k));
+    for (const tv of targets as unknown as (string | null)[][]) {
+      const src = bySource.get(JSON.stringify(keyIdx.map((i) => tv[i])));
+      if (!src) continue;
+      const newer = cmpIdx >= 0 && newerThan(src.values[cmpIdx]!, tv[cmpIdx]!) ? 'source' : 'target';
+      const merged = t.columns.map((c, i) => (t.key.includes(c.name) ? tv[i]! : mergeColumn(t.name, c.name, rules[c.name], tv[i]!, src.values[i]!, newer)));
+      const nonKey = t.columns.map((c, i) => [c, i] as const).filter(([c]) => !t.key.includes(c.name));
+      const sets = nonKey.map(([c], n) => `${ident(c.name)} = $${n + 1}::${c.pgType}`);
+      const params: unknown[] = nonKey.map(([, i]) => merged[i]);
+      const keyCond = t.key.map((k, j) => `${ident(k)}::text = $${params.length + 2 + j}`).join(' AND ');
+      await tx.unsafe(
+        `UPDATE ${ident(this.ctx.schema)}.${ident(t.name)} SET ${sets.join(', ')}, _sync_hash = $${params.length + 1}, _synced_at = now() WHERE ${keyCond}`,
+        [...params, src.hash, ...keyIdx.map((i) => tv[i])] as never[],
+      );
+      const snap = (vals: (string | null)[]) => (this.ctx.conflicts.snapshots ? JSON.stringify(Object.fromEntries(t.columns.map((c, i) => [c.name, vals[i]]))) : null);
+      await tx`
+        insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, source_data, target_data, resolved_data,
+          resolution_strategy, resolved_at, resolved_by, winner, source_hash, sync_job_id)
+        values (${this.ctx.deploymentId}, ${this.ctx.clientName}, ${t.name}, ${t.key.length === 1 ? src.key[0]! : JSON.stringify(src.key)}, 'update_conflict',
+          ${snap(src.values)}::text::jsonb, ${snap(tv)}::text::jsonb, ${snap(merged)}::text::jsonb, 'merge', now(), 'sync', 'merged', ${src.hash}, ${this.ctx.jobId})
+        on conflict (deployment_id, table_name, record_id, source_hash) where source_hash is not null do nothing`;
+    }
   }
 
   /** COPY the rows; if the connection dies meanwhile, fail (as a transient error) instead of waiting forever. */
@@ -151,7 +230,7 @@ export class BatchWriter {
     try {
       return await tx.savepoint(async (sp: Tx) => {
         await this.copyOrFail(await sp.unsafe(copyDirectSql(this.ctx.schema, t)).writable(), rows);
-        return { inserted: rows.length, updated: 0, rejected: [] as Rejected[] };
+        return { inserted: rows.length, updated: 0, conflicts: 0, pending: 0, rejected: [] as Rejected[] };
       });
     } catch (err) {
       if (!isDataPgError(err)) throw err;
@@ -160,7 +239,7 @@ export class BatchWriter {
   }
 
   /** Merge rows; on a data error, split the batch until the rows PostgreSQL refuses are isolated. */
-  private async mergeRows(tx: Tx, t: TablePlan, rows: NormRow[], isolated: boolean): Promise<{ inserted: number; updated: number; rejected: Rejected[] }> {
+  private async mergeRows(tx: Tx, t: TablePlan, rows: NormRow[], isolated: boolean): Promise<MergeOutcome> {
     try {
       const r = await tx.savepoint((sp: Tx) => this.copyMerge(sp as Tx, t, rows, isolated));
       return { ...r, rejected: [] };
@@ -170,7 +249,7 @@ export class BatchWriter {
       const mid = rows.length >> 1;
       const a = await this.mergeRows(tx, t, rows.slice(0, mid), true);
       const b = await this.mergeRows(tx, t, rows.slice(mid), true);
-      return { inserted: a.inserted + b.inserted, updated: a.updated + b.updated, rejected: a.rejected.concat(b.rejected) };
+      return { inserted: a.inserted + b.inserted, updated: a.updated + b.updated, conflicts: a.conflicts + b.conflicts, pending: a.pending + b.pending, rejected: a.rejected.concat(b.rejected) };
     }
   }
 
@@ -206,10 +285,10 @@ export class BatchWriter {
         return { ...r, rejected: [] };
       } catch (err) {
         if (!isDataPgError(err)) throw err;
-        return { inserted: 0, updated: 0, rejected: [{ row, reason: messageOf(err) }] };
+        return { inserted: 0, updated: 0, conflicts: 0, pending: 0, rejected: [{ row, reason: messageOf(err), code: (err as { code?: string }).code }] };
       }
     }
-    return { inserted: 0, updated: 0, rejected: [{ row, reason: messageOf(first) }] };
+    return { inserted: 0, updated: 0, conflicts: 0, pending: 0, rejected: [{ row, reason: messageOf(first), code: (first as { code?: string }).code }] };
   }
 
   /** Rows set aside by an earlier run that this batch stored (or that are gone from SQLite) are resolved. */
@@ -224,6 +303,16 @@ export class BatchWriter {
       update sync_metadata.rejected_rows set resolved_at = now()
       where deployment_id = ${this.ctx.deploymentId} and table_name = ${b.table.name} and resolved_at is null
         and record_id in (select value from jsonb_array_elements(${'[' + done.join(',') + ']'}::text::jsonb))`;
+    // Their audit entries too: the row is in the mirror now.
+    const ids = done.map((k) => {
+      const key = JSON.parse(k) as string[];
+      return b.table.key.length === 1 ? key[0]! : k;
+    });
+    await tx`
+      update sync_metadata.conflict_log set resolved_at = now(), resolved_by = 'sync', winner = 'source',
+        resolution_notes = coalesce(resolution_notes || '; ', '') || 'stored by a later run'
+      where deployment_id = ${this.ctx.deploymentId} and table_name = ${b.table.name} and resolved_at is null
+        and conflict_type in ('constraint_violation', 'type_mismatch') and record_id in ${tx(ids)}`;
     // Forgotten only after the commit would be exact; a retried batch just updates nothing.
     for (const k of done) pending.delete(k);
   }
@@ -240,6 +329,14 @@ export class BatchWriter {
         on conflict (deployment_id, table_name, record_id) do update
           set reason = excluded.reason, row_data = excluded.row_data, sync_job_id = excluded.sync_job_id,
               last_seen_at = now(), attempts = rejected_rows.attempts + 1, resolved_at = null`;
+      // Also an entry of the audit log, pending review, once per source version of the row.
+      const type = r.code?.startsWith('23') ? 'constraint_violation' : 'type_mismatch';
+      await tx`
+        insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, source_data,
+          resolution_strategy, resolution_notes, source_hash, sync_job_id)
+        values (${deploymentId}, ${clientName}, ${t.name}, ${t.key.length === 1 && r.row.key.length ? r.row.key[0]! : JSON.stringify(recordId)}, ${type},
+          ${this.ctx.conflicts.snapshots ? JSON.stringify(data) : null}::text::jsonb, 'manual', ${r.reason}, ${'rejected:' + (r.row.hash ?? JSON.stringify(recordId))}, ${jobId})
+        on conflict (deployment_id, table_name, record_id, source_hash) where source_hash is not null do nothing`;
     }
   }
 
