@@ -7,6 +7,8 @@
 //     believes a flush is pending and never sends the startup message: the connection hangs.
 //  4. closed() leaves the row counter of an interrupted result set as it was: the first query after the
 //     reconnect puts its rows behind that many holes (an array that starts with undefined entries).
+//  5. a COPY ... FROM STDIN the server refuses after CopyDone (a constraint, a bad value) never calls the
+//     stream's final callback, so whoever awaits the stream waits forever. errored() now settles it.
 //  3. closed(hadError) rejects nothing, trusting the earlier 'error' event to have done it. A query
 //     started between that 'error' and the 'close' (a quick retry) goes out on the dying socket and is
 //     never settled: the caller waits forever. closed() now settles whatever is still in flight.
@@ -30,11 +32,13 @@ for (const file of files) {
   const closedNew = `    incomings = null\n    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null ${MARK}\n    chunk = null\n    rows = 0\n    result = new Result()\n`;
   const settleOld = "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n";
   const settleNew = "    ;(query || initial || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket)) " + MARK + "\n";
-  if (!s.includes('  function nextWrite(fn) {\n') || !s.includes(closedOld) || !s.includes(settleOld)) {
+  const erroredOld = '  function errored(err) {\n';
+  const erroredNew = `  function errored(err) {\n    final && (final(err), final = null) ${MARK}\n`;
+  if (!s.includes('  function nextWrite(fn) {\n') || !s.includes(closedOld) || !s.includes(settleOld) || !s.includes(erroredOld)) {
     console.error(`patch-postgres: ${file} does not look like postgres.js 3.4.9; review scripts/patch-postgres.mjs`);
     process.exit(1);
   }
-  s = s.replace('  function nextWrite(fn) {\n', guard).replace(closedOld, closedNew).replace(settleOld, settleNew);
+  s = s.replace('  function nextWrite(fn) {\n', guard).replace(closedOld, closedNew).replace(settleOld, settleNew).replace(erroredOld, erroredNew);
   fs.writeFileSync(file, s);
 }
 console.log(`patch-postgres: ${files.length} files patched`);

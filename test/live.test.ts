@@ -41,7 +41,7 @@ describe.each(['wal', 'delete'] as const)('syncing while Open WebUI writes, %s j
 describe('a lost PostgreSQL connection in the middle of a run', () => {
   it('runs on the patched driver (scripts/patch-postgres.mjs, applied by npm install)', () => {
     const src = fs.readFileSync(path.join(ROOT, 'node_modules/postgres/src/connection.js'), 'utf8');
-    expect(src.split('owui-sync patch: connection loss').length - 1).toBe(3);
+    expect(src.split('owui-sync patch: connection loss').length - 1).toBe(4);
   });
 
   it('survives the backend being killed at random moments, run after run', async () => {

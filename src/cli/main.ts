@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../util/errors.ts';
 import { clientCommand } from './client.ts';
+import { conflictsCommand } from './conflicts.ts';
 import { demoCommand } from './demo.ts';
 import { hostCommand } from './host.ts';
 import { printError, processIo, type Io } from './output.ts';
@@ -28,6 +29,7 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   program.addCommand(verifyCommand(io, setExit));
   program.addCommand(schemaCommand(io, setExit));
   program.addCommand(statusCommand(io));
+  program.addCommand(conflictsCommand(io, setExit));
   program.addCommand(demoCommand(io, setExit));
   program.exitOverride();
   for (const c of program.commands) {

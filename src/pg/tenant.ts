@@ -45,7 +45,8 @@ function columnDef(c: { name: string; pgType: PgType }, isKey: boolean): string 
 
 export function createTableSql(schema: string, t: TablePlan): string {
   const cols = t.columns.map((c) => columnDef(c, t.key.includes(c.name)));
-  cols.push('_sync_hash text NOT NULL', '_sync_raw jsonb', '_synced_at timestamptz NOT NULL DEFAULT now()', '_deleted_at timestamptz', '_target_changed_at timestamptz');
+  // Nullable, no defaults: a row someone else inserts has no hash, which is how insert_exists is told apart.
+  cols.push('_sync_hash text', '_sync_raw jsonb', '_synced_at timestamptz', '_deleted_at timestamptz', '_target_changed_at timestamptz');
   return `CREATE TABLE IF NOT EXISTS ${ident(schema)}.${ident(t.name)} (\n  ${cols.join(',\n  ')},\n  PRIMARY KEY (${t.key.map(ident).join(', ')})\n)`;
 }
 

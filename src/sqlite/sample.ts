@@ -22,6 +22,8 @@ export function createTenantDb(path: string, opts: { style?: SchemaStyle; journa
   const db = new Database(path);
   db.pragma(`journal_mode = ${opts.journal === 'delete' ? 'DELETE' : 'WAL'}`);
   db.pragma('busy_timeout = 5000');
+  // Open WebUI never turns foreign keys on (better-sqlite3 does by default): orphans are normal data.
+  db.pragma('foreign_keys = OFF');
   if ((opts.style ?? 'v0.11') === 'v0.11') {
     db.exec(openWebUISchemaSql());
     db.prepare('INSERT INTO alembic_version VALUES (?)').run('f0bd01a18a3d');

@@ -15,6 +15,7 @@ const durationMs = Number(durationArg ?? 0);
 // Open WebUI 0.9+ waits 5 s for a lock (busy_timeout); journal_mode is left as the file has it.
 const busyMs = Number(busyArg || 5000);
 const db = new Database(path, { timeout: busyMs });
+db.pragma('foreign_keys = OFF'); // as Open WebUI
 // Open WebUI 0.9+ uses synchronous=NORMAL; OFF takes the disk out of the measurement (tests).
 db.pragma(`synchronous = ${syncArg === 'off' ? 'OFF' : 'NORMAL'}`);
 const r = rng(Number(seedArg ?? Date.now() % 100000));

@@ -190,7 +190,7 @@ export class BatchWriter {
       const newer = cmpIdx >= 0 && newerThan(src.values[cmpIdx]!, tv[cmpIdx]!) ? 'source' : 'target';
       const merged = t.columns.map((c, i) => (t.key.includes(c.name) ? tv[i]! : mergeColumn(t.name, c.name, rules[c.name], tv[i]!, src.values[i]!, newer)));
       const nonKey = t.columns.map((c, i) => [c, i] as const).filter(([c]) => !t.key.includes(c.name));
-      const sets = nonKey.map(([c], n) => `${ident(c.name)} = $${n + 1}::${c.pgType}`);
+      const sets = nonKey.map(([c], n) => `${ident(c.name)} = $${n + 1}::text::${c.pgType}`);
       const params: unknown[] = nonKey.map(([, i]) => merged[i]);
       const keyCond = t.key.map((k, j) => `${ident(k)}::text = $${params.length + 2 + j}`).join(' AND ');
       await tx.unsafe(
@@ -261,17 +261,19 @@ export class BatchWriter {
     const values = row.values.slice();
     const raw = { ...(row.raw ?? {}) };
     let moved = 0;
+    const movedCols: string[] = [];
     for (let i = 0; i < t.columns.length; i++) {
       const c = t.columns[i]!;
       const v = values[i];
       if (v === null || c.pgType === 'text' || t.key.includes(c.name)) continue;
       try {
-        await tx.savepoint((sp: Tx) => sp.unsafe(`SELECT $1::${c.pgType}`, [v]));
+        await tx.savepoint((sp: Tx) => sp.unsafe(`SELECT $1::text::${c.pgType}`, [v]));
       } catch (err) {
         if (!isDataPgError(err)) throw err;
         raw[c.name] = ['text', Buffer.from(v, 'utf8').toString('base64')];
         values[i] = null;
         moved++;
+        movedCols.push(c.name);
       }
     }
     if (moved > 0) {
@@ -282,6 +284,13 @@ export class BatchWriter {
         row.raw = fixed.raw;
         row.hash = fixed.hash;
         row.values = fixed.values;
+        // A type_mismatch, resolved: the value is in the mirror, in its raw form.
+        await tx`
+          insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, resolved_at, resolved_by,
+            winner, resolution_notes, source_hash, sync_job_id)
+          values (${this.ctx.deploymentId}, ${this.ctx.clientName}, ${t.name}, ${t.key.length === 1 ? fixed.key[0]! : JSON.stringify(fixed.key)}, 'type_mismatch',
+            now(), 'sync', 'source', ${`PostgreSQL refused ${movedCols.join(', ')} (${messageOf(first)}); stored in _sync_raw`}, ${fixed.hash}, ${this.ctx.jobId})
+          on conflict (deployment_id, table_name, record_id, source_hash) where source_hash is not null do nothing`;
         return { ...r, rejected: [] };
       } catch (err) {
         if (!isDataPgError(err)) throw err;
