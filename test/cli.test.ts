@@ -228,8 +228,8 @@ describe('the command line against a database', () => {
     expect(JSON.parse(diff.stdout).diff.missingColumns).toEqual([{ table: 'chat', column: 'timer_at', type: 'bigint' }]);
     const apply = await runCli(['schema', 'apply', 'cli-tenant'], env());
     expect(apply.code).toBe(0);
-    // The new table, its change-marking trigger, and the new column.
-    expect(apply.stdout).toContain('applied 3 changes');
+    // The new table, its change-marking trigger and partial index, and the new column.
+    expect(apply.stdout).toContain('applied 4 changes');
     const sync = await runCli(['sync', 'cli-tenant'], env());
     expect(sync.code).toBe(0);
     const [row] = await check`select count(*)::int as n from "cli-tenant".chat where timer_at = 1767000000`;

@@ -74,6 +74,7 @@ export interface TablePolicy {
   strategy: Strategy;
   compareField: string;
   mergeRules: Record<string, MergeRule>;
+  detect?: boolean;
 }
 
 /** What one table does with a conflict. compare_field defaults to updated_at. */

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import type { Sql } from './connect.ts';
 import { ident } from './connect.ts';
 import type { PgType, SourcePlan, TablePlan } from '../sqlite/introspect.ts';
@@ -9,6 +10,18 @@ export const SYNC_COLUMNS = ['_sync_hash', '_sync_raw', '_synced_at', '_deleted_
 const SYNC_COLUMN_TYPES: [string, string][] = [['_sync_hash', 'text'], ['_sync_raw', 'jsonb'], ['_synced_at', 'timestamptz'], ['_deleted_at', 'timestamptz'], ['_target_changed_at', 'timestamptz']];
 /** The trigger that marks rows changed by anyone but the sync (sql/004_conflicts.sql). */
 export const MARK_TRIGGER = 'owui_sync_mark_change';
+
+/**
+ * A partial index of the rows someone else changed: almost always empty, it lets the merge find the
+ * conflicts of a batch without probing the primary key once per staged row.
+ */
+export function markIndexName(table: string): string {
+  return 'owui_changed_' + crypto.createHash('sha1').update(table).digest('hex').slice(0, 16);
+}
+
+function markIndexSql(schema: string, t: TablePlan): string {
+  return `CREATE INDEX IF NOT EXISTS ${ident(markIndexName(t.name))} ON ${ident(schema)}.${ident(t.name)} (${t.key.map(ident).join(', ')}) WHERE _target_changed_at IS NOT NULL`;
+}
 
 function markTriggerSql(schema: string, table: string): string {
   // The WHEN clause is evaluated without calling the function: the sync's own writes cost next to nothing.
@@ -80,13 +93,16 @@ export async function readTargetSchema(sql: Sql, schema: string): Promise<Target
     where c.table_schema = ${schema} and t.table_type = 'BASE TABLE'
     order by c.table_name, c.ordinal_position`;
   const out: TargetSchema = new Map();
-  out.marked = new Set(
+  // A table is "marked" when it has both the trigger and the partial index of changed rows.
+  const triggers = new Set(
     (
       await sql<{ t: string }[]>`
         select c.relname as t from pg_trigger g join pg_class c on c.oid = g.tgrelid join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = ${schema} and g.tgname = ${MARK_TRIGGER}`
     ).map((r) => r.t),
   );
+  const indexes = new Set((await sql<{ i: string }[]>`select indexname as i from pg_indexes where schemaname = ${schema} and indexname like 'owui_changed_%'`).map((r) => r.i));
+  out.marked = new Set([...triggers].filter((t) => indexes.has(markIndexName(t))));
   for (const r of rows) {
     let cols = out.get(r.table_name);
     if (!cols) out.set(r.table_name, (cols = []));
@@ -149,8 +165,9 @@ export function applySql(schema: string, source: SourcePlan, d: SchemaDiff): str
   const stmts: string[] = [];
   for (const m of d.missingTables) stmts.push(createTableSql(schema, source.tables.find((t) => t.name === m.table)!));
   for (const m of d.missingColumns) stmts.push(`ALTER TABLE ${ident(schema)}.${ident(m.table)} ADD COLUMN IF NOT EXISTS ${ident(m.column)} ${m.type}`);
-  for (const m of d.missingTables) stmts.push(markTriggerSql(schema, m.table));
-  for (const t of d.missingTriggers) stmts.push(markTriggerSql(schema, t));
+  for (const t of new Set([...d.missingTables.map((m) => m.table), ...d.missingTriggers])) {
+    stmts.push(markTriggerSql(schema, t), markIndexSql(schema, source.tables.find((x) => x.name === t)!));
+  }
   return stmts;
 }
 

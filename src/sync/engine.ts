@@ -26,6 +26,8 @@ export interface SyncOptions {
    */
   overlapSeconds?: number;
   hooks?: WriterHooks;
+  /** Conflict detection (default on). Off only to measure its cost in bench/. */
+  detectConflicts?: boolean;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
@@ -292,7 +294,8 @@ async function execute(
   const policies = new Map(
     plan.tables.map((t) => {
       const p = tablePolicy(conflicts, t.name);
-      return [t.name, t.columns.some((c) => c.name === p.compareField) ? p : { ...p, compareField: '' }];
+      const q = t.columns.some((c) => c.name === p.compareField) ? p : { ...p, compareField: '' };
+      return [t.name, { ...q, detect: o.detectConflicts !== false }];
     }),
   );
   const conflictPolicy = { policy: (table: string) => policies.get(table)!, snapshots: conflicts.conflict_resolution.resolution_log.include_data_snapshot };

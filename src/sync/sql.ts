@@ -35,6 +35,8 @@ const cast = (expr: string, type: PgType) => (type === 'text' ? expr : `${expr}:
 export interface MergePolicy {
   strategy: 'newest_wins' | 'source_wins' | 'target_wins' | 'merge' | 'manual';
   compareField: string;
+  /** false only to measure what detection costs (bench/): the conflict CTE is folded away. */
+  detect?: boolean;
 }
 
 /** SQL for "the source version wins this conflict", comparing source alias `s` with target alias `t`. */
@@ -77,7 +79,7 @@ export function mergeSql(schema: string, t: TablePlan, p: MergePolicy): string {
   SELECT ${recordId(t, 's')} AS rid, s._h, t._sync_hash IS NULL AS ins, ${sourceWins(p, 's')} AS sw, row_to_json(s) AS sdata, row_to_json(t) AS tdata,
          json_build_array(${t.key.map((k) => `s.${ident(k)}::text`).join(', ')}) AS k
   FROM s JOIN ${target} t ON ${on}
-  WHERE t._target_changed_at IS NOT NULL AND t._deleted_at IS NULL AND t._sync_hash IS DISTINCT FROM s._h
+  WHERE ${p.detect === false ? 'false AND ' : ''}t._target_changed_at IS NOT NULL AND t._deleted_at IS NULL AND t._sync_hash IS DISTINCT FROM s._h
 ), lg AS (
   INSERT INTO sync_metadata.conflict_log (${LOG_COLUMNS})
   SELECT $1::uuid, $2, $3, cf.rid, CASE WHEN cf.ins THEN 'insert_exists' ELSE 'update_conflict' END,
