@@ -7,9 +7,9 @@ import { runCli, setupTenant, tmpDir, type Tenant } from './helpers.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
-async function withStrategy(t: Tenant, strategy: string, tables: Record<string, unknown> = {}, snapshots = true) {
+async function withStrategy(t: Tenant, strategy: string, tables: Record<string, unknown> = {}, snapshots = true, enabled = true) {
   const file = path.join(tmpDir(), 'conflicts.json');
-  fs.writeFileSync(file, JSON.stringify({ conflict_resolution: { default_strategy: strategy, table_strategies: tables, resolution_log: { enabled: true, retention_days: 30, include_data_snapshot: snapshots } } }));
+  fs.writeFileSync(file, JSON.stringify({ conflict_resolution: { default_strategy: strategy, table_strategies: tables, resolution_log: { enabled, retention_days: 30, include_data_snapshot: snapshots } } }));
   await setConflictConfig(t.sql, t.name, file);
 }
 
@@ -142,6 +142,21 @@ describe('strategies, on the specification test (Local in SQLite, Remote in Post
     expect(done.conflicts_pending).toBe(0);
     expect(await title(t, b!)).toBe('Remote'); // the seen source version does not conflict again
     expect((await listConflicts(t.sql, { client: 'c_manual' })).map((r) => r.resolved_by).sort()).toEqual(['alice', 'bob', 'carol']);
+  });
+});
+
+describe('the resolution log switched off', () => {
+  it('logs no conflict a strategy resolved, but still every one that waits for an operator', async () => {
+    const t = await setupTenant({ name: 'c_nolog', seed: { users: 1, chatsPerUser: 3 } });
+    await withStrategy(t, 'source_wins', { config: { strategy: 'manual' } }, true, false);
+    await t.sync();
+    const r = await localRemote(t, t.chatIds[0]!);
+    expect(r.totals.conflicts).toBe(1);
+    expect(await log(t)).toEqual([]);
+    await t.check`update c_nolog.config set value = '"edited in PostgreSQL"' where key = 'ui.name'`;
+    t.db.prepare(`UPDATE config SET value = ?, updated_at = ? WHERE "key" = 'ui.name'`).run('"edited in Open WebUI"', now());
+    await t.sync({ full: true });
+    expect((await log(t)).map((l) => [l.table_name, l.resolution_strategy, l.resolved])).toEqual([['config', 'manual', false]]);
   });
 });
 

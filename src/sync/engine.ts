@@ -298,7 +298,8 @@ async function execute(
       return [t.name, { ...q, detect: o.detectConflicts !== false }];
     }),
   );
-  const conflictPolicy = { policy: (table: string) => policies.get(table)!, snapshots: conflicts.conflict_resolution.resolution_log.include_data_snapshot };
+  const log = conflicts.conflict_resolution.resolution_log;
+  const conflictPolicy = { policy: (table: string) => policies.get(table)!, snapshots: log.include_data_snapshot, logResolved: log.enabled };
   const writer = new BatchWriter(sql, { schema: dep.client_name, deploymentId: dep.deployment_id, clientName: dep.client_name, jobId, signal: o.signal, conflicts: conflictPolicy }, o.hooks, pending);
   let failure: unknown;
   if (kind !== 'unchanged') {

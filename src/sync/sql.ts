@@ -58,7 +58,7 @@ const LOG_COLUMNS = 'deployment_id, client_name, table_name, record_id, conflict
 
 /**
  * One statement per batch: detect conflicts, log them, merge. Parameters: $1 deployment, $2 client,
- * $3 table, $4 job, $5 keep data snapshots, $6 strategy.
+ * $3 table, $4 job, $5 keep data snapshots, $6 strategy, $7 log conflicts the strategy resolved.
  *  - A conflict: the mirror row was changed by someone else (_target_changed_at) and the source now
  *    differs from what the sync last wrote (_sync_hash). insert_exists when the sync never wrote it.
  *  - New rows are inserted; changed rows are updated unless they are conflicts the strategy gives to
@@ -86,7 +86,7 @@ export function mergeSql(schema: string, t: TablePlan, p: MergePolicy): string {
          CASE WHEN $5::boolean THEN sync_metadata.safe_jsonb(cf.sdata) END, CASE WHEN $5::boolean THEN sync_metadata.safe_jsonb(cf.tdata) END,
          $6::text, CASE WHEN $6::text = 'manual' THEN NULL ELSE now() END, CASE WHEN $6::text = 'manual' THEN NULL ELSE 'sync' END,
          CASE WHEN $6::text = 'manual' THEN NULL WHEN cf.sw THEN 'source' ELSE 'target' END, cf._h, $4::uuid
-  FROM cf WHERE $6::text <> 'merge'
+  FROM cf WHERE $6::text <> 'merge' AND ($7::boolean OR $6::text = 'manual')
   ON CONFLICT (deployment_id, table_name, record_id, source_hash) WHERE source_hash IS NOT NULL DO NOTHING
   RETURNING resolved_at IS NULL AS pending
 ), up AS (
@@ -118,7 +118,7 @@ function paramTuple(t: TablePlan, first: number): string {
 /**
  * Tombstone rows that are gone from SQLite: an UPDATE, never a DELETE. A row someone else changed in the
  * mirror is a delete_conflict: tombstoned only under source_wins, otherwise kept (and logged).
- * Parameters: $1 JSON array of key arrays, then $2..$6 as in mergeSql ($2 deployment ... $6 strategy).
+ * Parameters: $1 JSON array of key arrays, then as in mergeSql: $2 deployment ... $7 strategy, $8 log resolved.
  */
 export function tombstoneSql(schema: string, t: TablePlan): string {
   const target = `${ident(schema)}.${ident(t.name)}`;
@@ -134,7 +134,7 @@ export function tombstoneSql(schema: string, t: TablePlan): string {
          $7::text, CASE WHEN $7::text = 'manual' THEN NULL ELSE now() END, CASE WHEN $7::text = 'manual' THEN NULL ELSE 'sync' END,
          CASE WHEN $7::text = 'manual' THEN NULL WHEN $7::text = 'source_wins' THEN 'source' ELSE 'target' END,
          'deleted:' || coalesce(cf._sync_hash, ''), $5::uuid
-  FROM cf
+  FROM cf WHERE $8::boolean OR $7::text = 'manual'
   ON CONFLICT (deployment_id, table_name, record_id, source_hash) WHERE source_hash IS NOT NULL DO NOTHING
   RETURNING resolved_at IS NULL AS pending
 ), up AS (

@@ -56,6 +56,8 @@ export interface BatchOutcome {
 export interface ConflictPolicyFor {
   policy: (table: string) => TablePolicy;
   snapshots: boolean;
+  /** resolution_log.enabled: log the conflicts a strategy resolved (pending ones are always logged). */
+  logResolved: boolean;
 }
 
 export interface WriterHooks {
@@ -134,7 +136,7 @@ export class BatchWriter {
           }
           if (b.tombstones.length > 0) {
             const p = this.ctx.conflicts.policy(b.table.name);
-            const [res] = await t.unsafe(tombstoneSql(this.ctx.schema, b.table), [JSON.stringify(b.tombstones), ...this.logParams(b.table), p.strategy] as never[]);
+            const [res] = await t.unsafe(tombstoneSql(this.ctx.schema, b.table), [JSON.stringify(b.tombstones), ...this.logParams(b.table), p.strategy, this.ctx.conflicts.logResolved] as never[]);
             out.tombstoned = res!.tombstoned as number;
             out.conflicts += res!.conflicts as number;
             out.conflictsPending += res!.pending as number;
@@ -164,7 +166,7 @@ export class BatchWriter {
     const writable = await tx.unsafe(copyStageSql(t)).writable();
     await this.copyOrFail(writable, rows);
     const policy = this.ctx.conflicts.policy(t.name);
-    const [res] = await tx.unsafe(mergeSql(this.ctx.schema, t, policy), [...this.logParams(t), policy.strategy] as never[]);
+    const [res] = await tx.unsafe(mergeSql(this.ctx.schema, t, policy), [...this.logParams(t), policy.strategy, this.ctx.conflicts.logResolved] as never[]);
     if (isolated) await tx.unsafe(truncateStageSql(t));
     const mergeKeys = res!.merge_keys as string[][];
     if (mergeKeys.length) await this.resolveMerges(tx, t, policy, mergeKeys, rows);
@@ -198,6 +200,7 @@ export class BatchWriter {
         [...params, src.hash, ...keyIdx.map((i) => tv[i])] as never[],
       );
       const snap = (vals: (string | null)[]) => (this.ctx.conflicts.snapshots ? JSON.stringify(Object.fromEntries(t.columns.map((c, i) => [c.name, vals[i]]))) : null);
+      if (!this.ctx.conflicts.logResolved) continue;
       await tx`
         insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, source_data, target_data, resolved_data,
           resolution_strategy, resolved_at, resolved_by, winner, source_hash, sync_job_id)
@@ -285,7 +288,7 @@ export class BatchWriter {
         row.hash = fixed.hash;
         row.values = fixed.values;
         // A type_mismatch, resolved: the value is in the mirror, in its raw form.
-        await tx`
+        if (this.ctx.conflicts.logResolved) await tx`
           insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, resolved_at, resolved_by,
             winner, resolution_notes, source_hash, sync_job_id)
           values (${this.ctx.deploymentId}, ${this.ctx.clientName}, ${t.name}, ${t.key.length === 1 ? fixed.key[0]! : JSON.stringify(fixed.key)}, 'type_mismatch',
