@@ -17,7 +17,14 @@ BEGIN
 EXCEPTION WHEN duplicate_object OR unique_violation THEN
     NULL; -- created meanwhile by a provision of another database of this cluster
 END $$;
-ALTER ROLE sync_service NOLOGIN PASSWORD NULL;
+-- Only when needed: roles are shared by every database of the server, and two sessions altering the
+-- same role at once fail ("tuple concurrently updated"). A NOLOGIN role's old password cannot be used.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sync_service' AND rolcanlogin) THEN
+        ALTER ROLE sync_service NOLOGIN PASSWORD NULL;
+    END IF;
+END $$;
 
 -- Which hosts (and clusters) the logged-in role belongs to. SECURITY DEFINER so the lookup itself is
 -- not filtered by the policies it serves; session_user is the role that logged in, whatever SET ROLE says.

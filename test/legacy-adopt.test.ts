@@ -2,12 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
+import { retry } from '../src/util/retry.ts';
 import { freshDatabase, runCli, tmpDir } from './helpers.ts';
 
 describe("adopting the legacy toolkit's sync_metadata", () => {
   it('upgrades it in place, keeps every row, says what changed, and syncs its client as a host role', async () => {
     const { url, sql: admin, name: dbName, roles } = await freshDatabase();
-    await admin.unsafe(fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'legacy-sync-metadata.sql'), 'utf8'));
+    // The shared sync_service role may be altered by another test file's provision at the same moment.
+    const legacySql = fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'legacy-sync-metadata.sql'), 'utf8');
+    await retry(() => admin.begin((tx) => tx.unsafe(legacySql)), { isTransient: (e) => /tuple concurrently/.test(String(e)), attempts: 5 });
     const before: Record<string, number> = {};
     const tables = ['hosts', 'client_deployments', 'leader_election', 'conflict_log', 'cache_events', 'sync_jobs', 'sync_progress'];
     for (const t of tables) before[t] = (await admin.unsafe(`select count(*)::int as n from sync_metadata.${t}`))[0]!.n;

@@ -4,6 +4,11 @@ import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Sql } from './connect.ts';
 import { withContext } from '../util/errors.ts';
+import { retry } from '../util/retry.ts';
+import { isTransientPgError } from './connect.ts';
+
+/** Roles are shared by the server's databases: provisioning two of them at once can collide on one. */
+const isConcurrentCatalogUpdate = (err: unknown) => isTransientPgError(err) || /tuple concurrently (updated|deleted)/.test(String((err as Error)?.message));
 
 export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
 
@@ -50,7 +55,7 @@ export async function migrate(sql: Sql): Promise<MigrateResult> {
   const result: MigrateResult = { applied: [], alreadyApplied: [], adoptedLegacy };
   for (const m of loadMigrations()) {
     try {
-      await sql.begin(async (tx) => {
+      await retry(() => sql.begin(async (tx) => {
         await tx`select pg_advisory_xact_lock(hashtext('owui-sync:migrate'))`;
         const done = await tx`select 1 from sync_metadata.schema_migrations where version = ${m.version}`;
         if (done.length > 0) {
@@ -60,7 +65,7 @@ export async function migrate(sql: Sql): Promise<MigrateResult> {
         await tx.unsafe(m.sql);
         await tx`insert into sync_metadata.schema_migrations (version, name, checksum) values (${m.version}, ${m.name}, ${m.checksum})`;
         result.applied.push(m.name);
-      });
+      }), { isTransient: isConcurrentCatalogUpdate, attempts: 5 });
     } catch (err) {
       throw withContext(`migration ${m.name}`, err);
     }
