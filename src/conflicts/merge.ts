@@ -1,4 +1,5 @@
-import type { MergeRule } from './config.ts';
+import type { MergeRule, TablePolicy } from './config.ts';
+import type { TablePlan } from '../sqlite/introspect.ts';
 
 /** The spec's example names chat fields by meaning: "messages" is the chat column's tree, "metadata" is meta. */
 const ALIASES: Record<string, Record<string, string>> = { chat: { messages: 'chat', metadata: 'meta' } };
@@ -74,4 +75,29 @@ export function mergeColumn(table: string, column: string, rule: MergeRule | und
     return JSON.stringify(rule === 'union' ? [...new Map(merged.map((x) => [JSON.stringify(x), x])).values()] : merged);
   }
   return fallback;
+}
+
+/** Is the source's compare-field value (canonical text) newer than the target's? A tie is not newer. */
+export function newerThan(s: string | null, t: string | null): boolean {
+  if (s === null) return false;
+  if (t === null) return true;
+  if (/^-?\d+$/.test(s) && /^-?\d+$/.test(t)) return BigInt(s) > BigInt(t); // nanosecond epochs exceed 2^53
+  if (!isNaN(Number(s)) && !isNaN(Number(t))) return Number(s) > Number(t);
+  return s > t;
+}
+
+/**
+ * A merged row (canonical text per column, plan order): key columns from the target, every other column
+ * by its merge rule, the newer side (by the compare field) where there is none. The chat column of the
+ * chat table always merges its message tree, under any rule but newest_wins.
+ */
+export function mergeRow(t: TablePlan, policy: TablePolicy, target: (string | null)[], source: (string | null)[]): (string | null)[] {
+  const rules = resolveRuleColumns(t.name, policy.strategy === 'merge' ? policy.mergeRules : {});
+  const ci = t.columns.findIndex((c) => c.name === policy.compareField);
+  const newer = ci >= 0 && newerThan(source[ci]!, target[ci]!) ? 'source' : 'target';
+  return t.columns.map((c, i) => {
+    if (t.key.includes(c.name)) return target[i]!;
+    const rule = rules[c.name] ?? (t.name === 'chat' && c.name === 'chat' ? 'union' : undefined);
+    return mergeColumn(t.name, c.name, rule, target[i]!, source[i]!, newer);
+  });
 }

@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { DEFAULT_CONFIG_FILE, readConflictConfigFile, tablePolicy, type ConflictConfig } from '../conflicts/config.ts';
-import { mergeColumn, resolveRuleColumns } from '../conflicts/merge.ts';
+import { mergeRow } from '../conflicts/merge.ts';
 import { ident, type Sql, type Tx } from '../pg/connect.ts';
-import { getDeployment, requireProvisioned, type Deployment } from '../pg/deployments.ts';
+import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { loadConflictConfig, openAndIntrospect } from '../sync/engine.ts';
 import { TableReader } from '../sqlite/reader.ts';
@@ -127,11 +127,7 @@ export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?:
         resolved = tv ? Object.fromEntries(t.columns.map((col, i) => [col.name, tv[i]])) : null;
       } else {
         if (!src || !tv) throw new ConfigError('a merge needs the row on both sides', src ? 'the mirror row is gone: use --use source' : 'the row is gone from SQLite: use --use source (tombstone) or --use target');
-        const p = tablePolicy(cfg, t.name);
-        const rules = resolveRuleColumns(t.name, p.strategy === 'merge' ? p.mergeRules : {});
-        const ci = t.columns.findIndex((col) => col.name === p.compareField);
-        const newer = ci >= 0 && src.values[ci] !== null && (tv[ci] === null || Number(src.values[ci]) > Number(tv[ci])) ? 'source' : 'target';
-        const merged = t.columns.map((col, i) => (t.key.includes(col.name) ? tv[i]! : mergeColumn(t.name, col.name, rules[col.name] ?? (t.name === 'chat' && col.name === 'chat' ? 'union' : undefined), tv[i]!, src.values[i]!, newer)));
+        const merged = mergeRow(t, tablePolicy(cfg, t.name), tv, src.values);
         await write(merged, src.hash, false);
         resolved = Object.fromEntries(t.columns.map((col, i) => [col.name, merged[i]]));
       }
@@ -156,4 +152,3 @@ function safeUser(): string {
   }
 }
 
-export type { Deployment };

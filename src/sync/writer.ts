@@ -1,17 +1,14 @@
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Sql, Tx } from '../pg/connect.ts';
-import { isDataPgError, isTransientPgError, poolSocketEvents } from '../pg/connect.ts';
+import { ident, isDataPgError, isTransientPgError, poolSocketEvents, type Sql, type Tx } from '../pg/connect.ts';
 import type { TablePlan } from '../sqlite/introspect.ts';
 import { messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { makeRow, rawJson, type NormRow } from './normalise.ts';
 import type { TablePolicy } from '../conflicts/config.ts';
-import { mergeColumn, resolveRuleColumns } from '../conflicts/merge.ts';
-import { ident } from '../pg/connect.ts';
+import { mergeRow } from '../conflicts/merge.ts';
 import { copyDirectSql, copyField, copyStageSql, createStageSql, mergeSql, tombstoneSql, truncateStageSql } from './sql.ts';
-
 
 /** Checkpoint fields a batch moves, in the same transaction as its rows. */
 export interface CheckpointPatch {
@@ -75,14 +72,6 @@ interface Rejected {
 
 type MergeOutcome = { inserted: number; updated: number; conflicts: number; pending: number; rejected: Rejected[] };
 
-/** Is the source's compare-field value newer than the target's? Numbers compare as numbers; a tie is not newer. */
-function newerThan(s: string | null, t: string | null): boolean {
-  if (s === null) return false;
-  if (t === null) return true;
-  if (/^-?\d+$/.test(s) && /^-?\d+$/.test(t)) return BigInt(s) > BigInt(t); // nanosecond epochs exceed 2^53
-  if (!isNaN(Number(s)) && !isNaN(Number(t))) return Number(s) > Number(t);
-  return s > t;
-}
 
 /** Encode SQLite key values for JSON (BigInt is not JSON). */
 export function encodeKey(key: unknown[]): unknown[] {
@@ -183,14 +172,11 @@ export class BatchWriter {
     const bySource = new Map(rows.map((r) => [JSON.stringify(r.key), r]));
     const where = keys.map((_, i) => `(${t.key.map((k, j) => `${ident(k)}::text = $${i * t.key.length + j + 1}`).join(' AND ')})`).join(' OR ');
     const targets = await tx.unsafe(`SELECT ${t.columns.map((c) => `${ident(c.name)}::text`).join(', ')} FROM ${ident(this.ctx.schema)}.${ident(t.name)} WHERE ${where}`, keys.flat()).values();
-    const rules = resolveRuleColumns(t.name, policy.mergeRules);
-    const cmpIdx = t.columns.findIndex((c) => c.name === policy.compareField);
     const keyIdx = t.key.map((k) => t.columns.findIndex((c) => c.name === k));
     for (const tv of targets as unknown as (string | null)[][]) {
       const src = bySource.get(JSON.stringify(keyIdx.map((i) => tv[i])));
       if (!src) continue;
-      const newer = cmpIdx >= 0 && newerThan(src.values[cmpIdx]!, tv[cmpIdx]!) ? 'source' : 'target';
-      const merged = t.columns.map((c, i) => (t.key.includes(c.name) ? tv[i]! : mergeColumn(t.name, c.name, rules[c.name], tv[i]!, src.values[i]!, newer)));
+      const merged = mergeRow(t, policy, tv, src.values);
       const nonKey = t.columns.map((c, i) => [c, i] as const).filter(([c]) => !t.key.includes(c.name));
       const sets = nonKey.map(([c], n) => `${ident(c.name)} = $${n + 1}::text::${c.pgType}`);
       const params: unknown[] = nonKey.map(([, i]) => merged[i]);
