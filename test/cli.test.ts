@@ -5,13 +5,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { freshDatabase, runCli, tmpDir } from './helpers.ts';
 
-const VERBS = [['provision'], ['client', 'add'], ['sync'], ['verify'], ['schema', 'diff'], ['schema', 'apply'], ['status'], ['demo']];
+const VERBS = [
+  ['provision'], ['client', 'add'], ['client', 'remove'], ['host', 'remove'], ['sync'], ['verify'], ['schema', 'diff'], ['schema', 'apply'], ['status'],
+  ['conflicts', 'config'], ['conflicts', 'list'], ['conflicts', 'show'], ['conflicts', 'resolve'], ['demo'],
+];
 
 describe('the command line', () => {
   it('has accurate --help for every verb and a --version', async () => {
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
-    for (const v of ['provision', 'client', 'sync', 'verify', 'schema', 'status', 'demo']) expect(top.stdout).toContain(v);
+    for (const v of ['provision', 'client', 'host', 'sync', 'verify', 'schema', 'status', 'conflicts', 'demo']) expect(top.stdout).toContain(v);
     expect(top.stdout).toContain('Exit codes');
     for (const verb of VERBS) {
       const r = await runCli([...verb, '--help']);

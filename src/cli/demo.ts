@@ -20,8 +20,10 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
         io.out(`  admin URL         ${r.admin_url_file} (mode 0600; the password is never printed)`);
         io.out(`  host role         sync_service_demo-host, password in ${r.data_dir}/db_sync_password (mode 0600)`);
         io.out(`  sync history      sync_metadata.sync_jobs, sync_metadata.sync_progress, sync_metadata.table_checkpoints`);
-        io.out(`  the mirror        schema "${r.tenant}": every Open WebUI table plus _sync_hash, _sync_raw, _synced_at, _deleted_at`);
-        io.out(`Try it on your own tenant: owui-sync provision; owui-sync client add NAME --sqlite PATH; owui-sync sync NAME; owui-sync verify NAME`);
+        io.out(`  conflicts         sync_metadata.conflict_log (the demo made one: a chat retitled on both sides)`);
+        io.out(`  the mirror        schema "${r.tenant}": every Open WebUI table plus _sync_hash, _sync_raw, _synced_at, _deleted_at, _target_changed_at`);
+        io.out(`Try it on your own tenant: owui-sync provision --host HOST --secret-file FILE; owui-sync client add NAME --sqlite PATH --host HOST;`);
+        io.out(`  then, as the host role: owui-sync sync NAME; owui-sync verify NAME; owui-sync conflicts list NAME (README: Commands, Security)`);
       }
       setExit(r.verify.identical ? ExitCode.ok : ExitCode.differences);
     });

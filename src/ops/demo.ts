@@ -7,7 +7,9 @@ import { createTenantDb, seedTenant } from '../sqlite/sample.ts';
 import { runSync, type SyncResult } from '../sync/engine.ts';
 import { verify, type VerifyResult } from '../sync/verify.ts';
 import { spawnTs, waitForLine } from '../util/child.ts';
+import Database from 'better-sqlite3';
 import { clientAdd } from './clients.ts';
+import { listConflicts, type ConflictRow } from './conflicts.ts';
 import { provision } from './provision.ts';
 
 export interface DemoStep {
@@ -26,6 +28,7 @@ export interface DemoResult {
   final_sync: SyncResult;
   verify: VerifyResult;
   writer: { writes: number; p99_ms: number; max_ms: number; errors: number };
+  conflict: ConflictRow | null;
 }
 
 /**
@@ -84,7 +87,21 @@ export async function runDemo(opts: { dataDir: string; log: (s: string) => void;
       say('sync', `${final.kind}: ${final.totals.inserted} inserted, ${final.totals.updated} updated, ${final.duration_ms} ms`);
       const v = await verify(sql, await dep());
       say('verify', `${v.identical ? 'identical' : `${v.differences_total} differences`}: ${v.rows_checked} rows in ${v.tables_checked} tables compared value by value`);
-      return { data_dir: dataDir, admin_url_file: adminUrlFile, tenant, sqlite_path: sqlitePath, steps, first_sync: first, live_sync: live, final_sync: final, verify: v, writer: writerStats };
+      // A conflict: the same chat retitled in PostgreSQL (by someone else) and in Open WebUI.
+      const chatId = seeded.chatIds[0]!;
+      const admin = await openPg(pg.url, 'the demo database');
+      try {
+        await admin.unsafe(`UPDATE ${JSON.stringify(tenant)}.chat SET title = 'Retitled in PostgreSQL' WHERE id = $1`, [chatId]);
+      } finally {
+        await admin.end({ timeout: 5 });
+      }
+      const w2 = new Database(sqlitePath);
+      w2.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run('Retitled in Open WebUI', Math.floor(Date.now() / 1000), chatId);
+      w2.close();
+      const conflictRun = await runSync(sql, await dep(), { triggeredBy: 'demo' });
+      const [c] = await listConflicts(sql, { client: tenant, limit: 1 });
+      say('conflict', `chat ${chatId} changed on both sides: ${conflictRun.totals.conflicts} conflict, strategy ${c?.resolution_strategy}, winner ${c?.winner} (owui-sync conflicts list ${tenant})`);
+      return { data_dir: dataDir, admin_url_file: adminUrlFile, tenant, sqlite_path: sqlitePath, steps, first_sync: first, live_sync: live, final_sync: final, verify: v, writer: writerStats, conflict: c ?? null };
     } finally {
       await sql.end({ timeout: 5 });
     }
