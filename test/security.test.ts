@@ -246,3 +246,35 @@ describe('client remove at a terminal', () => {
     expect((await fresh.sql`select count(*)::int as n from sync_metadata.client_deployments`)[0]!.n).toBe(0);
   });
 });
+
+describe('schema apply by another admin', () => {
+  it("grants the new tables to the client's host role, whoever creates them", async () => {
+    const fresh = await freshDatabase();
+    const dir = tmpDir();
+    const h = await provisionHost(fresh.url, fresh.name, fresh.roles, dir);
+    const file = path.join(dir, 'c.db');
+    const db = createTenantDb(file);
+    seedTenant(db, { users: 1, chatsPerUser: 1 });
+    await clientAdd({ name: 'c2', sqlitePath: file, adminUrl: fresh.url, host: h.host });
+    // A second admin (not the one whose default privileges the schema has) applies a new table.
+    const other = `admin2_${fresh.name}`;
+    fresh.roles.push(other);
+    await fresh.sql.unsafe(`CREATE ROLE ${other} LOGIN SUPERUSER PASSWORD 'x-${fresh.name}'`);
+    const u = new URL(fresh.url);
+    u.username = other;
+    u.password = `x-${fresh.name}`;
+    db.exec('CREATE TABLE chat_extra (id TEXT PRIMARY KEY, note TEXT, updated_at BIGINT)');
+    db.prepare("INSERT INTO chat_extra VALUES ('e1', 'made after client add', 1767000000)").run();
+    db.close();
+    const r = await runCli(['schema', 'apply', 'c2'], { OWUI_SYNC_ADMIN_URL: u.toString() });
+    expect(r.code, r.stderr).toBe(0);
+    const s = await openPg(h.url, 'test');
+    try {
+      const res = await runSync(s, await getDeployment(s, 'c2'));
+      expect(res.status, res.error).toBe('success');
+      expect((await fresh.sql`select note from c2.chat_extra`).map((x) => x.note)).toEqual(['made after client add']);
+    } finally {
+      await s.end();
+    }
+  });
+});

@@ -162,6 +162,11 @@ export async function schemaApply(adminUrl: string, name: string): Promise<Schem
     await sql.begin(async (tx) => {
       await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS ${ident(name)}`);
       for (const s of before.statements) await tx.unsafe(s);
+      // Default privileges follow the role that created the schema; another admin's new tables need
+      // the host role's grant spelled out.
+      const [owner] = await tx<{ role_name: string | null }[]>`
+        select h.role_name from sync_metadata.client_deployments d join sync_metadata.hosts h using (host_id) where d.client_name = ${name}`;
+      if (owner?.role_name) await grantClientSchema(tx as unknown as Tx, name, owner.role_name, null);
     });
     return { ...before, applied: before.statements.length };
   } finally {
@@ -186,13 +191,15 @@ export async function status(sql: Sql, name?: string): Promise<ClientStatus[]> {
   await requireProvisioned(sql);
   const deps = await sql<(Deployment & { last_sync_at: Date | null })[]>`
     select client_name, coalesce(config->>'sqlite_path', '') as sqlite_path, coalesce(sync_enabled, false) as sync_enabled,
-           coalesce(status, 'active') as status, coalesce(sync_interval, 300) as sync_interval, last_sync_at, last_sync_status, deployment_id
+           coalesce(status, 'active') as status, coalesce(sync_interval, 300) as sync_interval,
+           -- legacy columns are timestamp without time zone, written in the server's zone
+           last_sync_at at time zone current_setting('TimeZone') as last_sync_at, last_sync_status, deployment_id
     from sync_metadata.client_deployments ${name ? sql`where client_name = ${name}` : sql``} order by client_name`;
   if (name && deps.length === 0) await getDeployment(sql, name);
   const out: ClientStatus[] = [];
   for (const d of deps) {
     const job = await sql<{ job_id: string; status: string; sync_type: string; started_at: Date; duration_seconds: string | null; rows_synced: string; error_message: string | null }[]>`
-      select job_id, status, sync_type, started_at, duration_seconds, rows_synced, error_message
+      select job_id, status, sync_type, started_at at time zone current_setting('TimeZone') as started_at, duration_seconds, rows_synced, error_message
       from sync_metadata.sync_jobs where deployment_id = ${d.deployment_id} order by started_at desc limit 1`;
     const rej = await sql<{ n: number }[]>`select count(*)::int as n from sync_metadata.rejected_rows where deployment_id = ${d.deployment_id} and resolved_at is null`;
     const j = job[0];

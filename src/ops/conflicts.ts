@@ -35,7 +35,9 @@ export async function listConflicts(sql: Sql, opts: { client?: string; pending?:
   await requireProvisioned(sql);
   if (opts.client) await getDeployment(sql, opts.client);
   const rows = await sql<(Omit<ConflictRow, 'detected_at' | 'resolved_at'> & { detected_at: Date; resolved_at: Date | null })[]>`
-    select log_id, client_name, table_name, record_id, conflict_type, resolution_strategy, winner, detected_at, resolved_at, resolved_by, resolution_notes
+    select log_id, client_name, table_name, record_id, conflict_type, resolution_strategy, winner,
+           detected_at at time zone current_setting('TimeZone') as detected_at, resolved_at at time zone current_setting('TimeZone') as resolved_at,
+           resolved_by, resolution_notes
     from sync_metadata.conflict_log
     where true
       ${opts.client ? sql`and client_name = ${opts.client}` : sql``}
@@ -49,7 +51,9 @@ export async function listConflicts(sql: Sql, opts: { client?: string; pending?:
 export async function showConflict(sql: Sql, id: string): Promise<ConflictRow & { source_data: unknown; target_data: unknown; resolved_data: unknown; sync_job_id: string | null }> {
   await requireProvisioned(sql);
   if (!/^[0-9a-f-]{36}$/i.test(id)) throw new ConfigError(`invalid conflict id ${JSON.stringify(id)}`, 'use the log_id that owui-sync conflicts list shows');
-  const [r] = await sql<Record<string, unknown>[]>`select * from sync_metadata.conflict_log where log_id = ${id}`;
+  const [r] = await sql<Record<string, unknown>[]>`
+    select *, detected_at at time zone current_setting('TimeZone') as detected_at, resolved_at at time zone current_setting('TimeZone') as resolved_at
+    from sync_metadata.conflict_log where log_id = ${id}`;
   if (!r) throw new ConfigError(`no conflict ${id}`, 'owui-sync conflicts list shows the conflicts you may see');
   return { ...(r as Record<string, unknown>), detected_at: iso(r.detected_at as Date), resolved_at: iso(r.resolved_at as Date | null) } as never;
 }
