@@ -1,0 +1,76 @@
+import type { Sql, Tx } from '../pg/connect.ts';
+import { OwuiError } from '../util/errors.ts';
+
+/** A batch of a leader whose term is over: it must not land. Not transient: the run stops. */
+export class FencedError extends OwuiError {
+  constructor(message: string) {
+    super(message, { hint: 'another node leads this cluster now; it carries on from the last committed batch' });
+    this.name = 'FencedError';
+  }
+}
+
+export interface LeaseState {
+  term: number;
+  expiresAt: Date;
+}
+
+/**
+ * One node's view of its cluster's lease row. Every decision uses the database clock (now()), so nodes
+ * with skewed clocks agree. Acquire and renew are one statement: it succeeds when the lease is ours or
+ * has expired; taking it over from another node (or after a gap) grows the term.
+ */
+export class Lease {
+  private state: LeaseState | null = null;
+  constructor(
+    private readonly sql: Sql,
+    readonly cluster: string,
+    readonly nodeId: string,
+    private readonly leaseSeconds: number,
+    private readonly hostId: string | null = null,
+  ) {}
+
+  get current(): LeaseState | null {
+    return this.state;
+  }
+
+  /** Acquire or renew. Returns the lease, or null when another node holds a live one. */
+  async tryAcquire(): Promise<LeaseState | null> {
+    const rows = await this.sql<{ term: string; expires_at: Date }[]>`
+      insert into sync_metadata.leader_election as l (cluster_name, leader_id, leader_host_id, acquired_at, expires_at, term, heartbeat_count)
+      values (${this.cluster}, ${this.nodeId}, ${this.hostId}, now(), now() + make_interval(secs => ${this.leaseSeconds}), 1, 0)
+      on conflict (cluster_name) do update set
+        term = case when l.leader_id = excluded.leader_id and l.expires_at > now() then l.term else l.term + 1 end,
+        acquired_at = case when l.leader_id = excluded.leader_id and l.expires_at > now() then l.acquired_at else now() end,
+        leader_id = excluded.leader_id, leader_host_id = excluded.leader_host_id,
+        expires_at = now() + make_interval(secs => ${this.leaseSeconds}),
+        heartbeat_count = l.heartbeat_count + 1
+      where l.expires_at <= now() or l.leader_id = excluded.leader_id
+      returning term::text, expires_at`;
+    this.state = rows[0] ? { term: Number(rows[0].term), expiresAt: rows[0].expires_at } : null;
+    return this.state;
+  }
+
+  /** Give the lease up at once (SIGTERM), so a peer takes over in seconds rather than a lease. */
+  async resign(): Promise<void> {
+    if (!this.state) return;
+    await this.sql`
+      update sync_metadata.leader_election set expires_at = greatest(now(), acquired_at + interval '1 millisecond')
+      where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and term = ${this.state.term}`;
+    this.state = null;
+  }
+
+  /**
+   * The fencing check, first in every batch transaction: our term is current and unexpired. FOR SHARE
+   * holds the lease row until the batch commits, so a takeover (an UPDATE of that row) waits for the
+   * batch, and no batch of an old term can commit after a new term starts.
+   */
+  async fence(tx: Tx): Promise<void> {
+    const term = this.state?.term;
+    if (term === undefined) throw new FencedError(`node ${this.nodeId} holds no lease of cluster ${this.cluster}`);
+    const ok = await tx`
+      select 1 from sync_metadata.leader_election
+      where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and term = ${term} and expires_at > now()
+      for share`;
+    if (ok.length === 0) throw new FencedError(`node ${this.nodeId} lost the lease of cluster ${this.cluster} (term ${term} is over)`);
+  }
+}

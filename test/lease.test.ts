@@ -1,0 +1,87 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import { FencedError, Lease } from '../src/cluster/lease.ts';
+import { openPg, type Sql, type Tx } from '../src/pg/connect.ts';
+import { setupTenant } from './helpers.ts';
+
+describe('the leader lease (database clock, fencing term)', () => {
+  it('has exactly one holder; renewing keeps the term; a takeover after expiry grows it; resigning hands over at once', async () => {
+    const t = await setupTenant({ name: 'lease1' });
+    const a = new Lease(t.sql, t.host, 'node-a', 1);
+    const bSql = await openPg(t.hostUrl, 'test');
+    const b = new Lease(bSql, t.host, 'node-b', 1);
+    try {
+      expect(await a.tryAcquire()).toMatchObject({ term: 1 });
+      expect(await b.tryAcquire()).toBeNull();
+      expect(await a.tryAcquire()).toMatchObject({ term: 1 });
+      await sleep(1300); // a stops renewing: the lease runs out
+      expect(await b.tryAcquire()).toMatchObject({ term: 2 });
+      expect(await a.tryAcquire()).toBeNull();
+      await b.resign();
+      expect(await a.tryAcquire()).toMatchObject({ term: 3 });
+      const [row] = await t.check`select leader_id, term::int from sync_metadata.leader_election where cluster_name = ${t.host}`;
+      expect(row).toEqual({ leader_id: 'node-a', term: 3 });
+    } finally {
+      await bSql.end();
+    }
+  });
+
+  it("refuses a stale leader's batch after a takeover: nothing of it lands after the new term starts", async () => {
+    const t = await setupTenant({ name: 'lease2', seed: { users: 2, chatsPerUser: 200 } });
+    const old = new Lease(t.sql, t.host, 'node-old', 30);
+    const nSql = await openPg(t.hostUrl, 'test');
+    const next = new Lease(nSql, t.host, 'node-new', 30);
+    try {
+      expect(await old.tryAcquire()).toMatchObject({ term: 1 });
+      let batches = 0;
+      const res = await t.sync({
+        batchRows: 50,
+        hooks: { beforeWrite: (tx) => old.fence(tx) },
+        onProgress: () => {
+          batches++;
+          if (batches === 2) {
+            // The old leader is paused past its lease (as by SIGSTOP); the peer takes over.
+            void t.check`update sync_metadata.leader_election set expires_at = now() - interval '1 second', acquired_at = now() - interval '1 minute' where cluster_name = ${t.host}`.then(() => next.tryAcquire());
+          }
+        },
+      });
+      expect(res.status).toBe('failed');
+      expect(res.error).toContain('lost the lease');
+      expect(next.current).toMatchObject({ term: 2 });
+      // The run stopped at its last committed batch: the rest is left for the new leader.
+      const [n] = await t.check`select count(*)::int as n from lease2.chat_message`;
+      const src = (t.db.prepare('SELECT count(*) AS n FROM chat_message').get() as { n: number }).n;
+      expect(n!.n).toBeLessThan(src);
+      const resumed = await t.sync({ hooks: { beforeWrite: (tx) => next.fence(tx) } });
+      expect(resumed.status).toBe('success');
+      expect((await t.verify()).identical).toBe(true);
+    } finally {
+      await nSql.end();
+    }
+  });
+
+  it('makes a takeover wait for a batch in flight (the lease row is held until the batch commits)', async () => {
+    const t = await setupTenant({ name: 'lease3' });
+    const a = new Lease(t.sql, t.host, 'node-a', 1);
+    const bSql: Sql = await openPg(t.hostUrl, 'test');
+    const b = new Lease(bSql, t.host, 'node-b', 1);
+    try {
+      await a.tryAcquire();
+      let committedAt = 0;
+      let takenAt = 0;
+      const batch = t.sql.begin(async (tx) => {
+        await a.fence(tx as Tx);
+        await sleep(1800); // a long batch: the lease runs out meanwhile
+        committedAt = Date.now();
+      });
+      await sleep(1300);
+      const takeover = b.tryAcquire().then((s) => ((takenAt = Date.now()), s));
+      await batch;
+      expect(await takeover).toMatchObject({ term: 2 });
+      expect(takenAt).toBeGreaterThanOrEqual(committedAt);
+      await expect(t.sql.begin((tx) => a.fence(tx as Tx))).rejects.toBeInstanceOf(FencedError);
+    } finally {
+      await bSql.end();
+    }
+  });
+});
