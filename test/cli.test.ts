@@ -164,6 +164,11 @@ describe('the command line against a database', () => {
     const add = await runCli(['client', 'add', 'cli-tenant', '--sqlite', good, '--interval', '1h', '--host', host, '--json'], env());
     expect(add.code, add.stderr).toBe(0);
     expect(JSON.parse(add.stdout)).toMatchObject({ client: 'cli-tenant', created: true, tables_created: 43, sync_interval: 3600, role: `sync_service_${host}` });
+    // Registering again changes only what is passed: the interval stays 1h.
+    const again0 = await runCli(['client', 'add', 'cli-tenant', '--sqlite', good, '--host', host, '--json'], env());
+    expect(JSON.parse(again0.stdout)).toMatchObject({ created: false, sync_interval: 3600 });
+    const bad = await runCli(['client', 'add', 'cli-tenant', '--sqlite', good, '--reconcile-every', '0'], env());
+    expect(bad.code).toBe(2);
     const sync = await runCli(['sync', 'cli-tenant', '--json'], env());
     expect(sync.code).toBe(0);
     const res = JSON.parse(sync.stdout);

@@ -6,6 +6,11 @@ import { formatInterval, parseInterval } from '../util/config.ts';
 import { adminUrl, adminUrlOption } from './connections.ts';
 import { printJson, type Io } from './output.ts';
 
+function validReconcileEvery(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 10000) throw new ConfigError(`--reconcile-every must be a whole number from 1 to 10000`, 'e.g. 12: every 12th run is a full reconciliation pass');
+  return n;
+}
+
 export function clientCommand(io: Io): Command {
   const cmd = new Command('client').description('register and manage the Open WebUI tenants that are synced');
   cmd
@@ -13,23 +18,23 @@ export function clientCommand(io: Io): Command {
     .description('register a tenant: create schema NAME with a mirror of every Open WebUI table, record its SQLite path')
     .argument('<name>', 'client name = PostgreSQL schema name (e.g. the legacy CLIENT_ID chat-example-com)')
     .requiredOption('--sqlite <path>', "the tenant's webui.db (e.g. /opt/openwebui/<CLIENT_ID>/data/webui.db)")
-    .addOption(new Option('--interval <every>', 'sync interval: 1m, 5m, 1h, 1d or seconds (60/300/3600/14400/86400)').default('5m'))
+    .addOption(new Option('--interval <every>', 'sync interval: 1m, 5m, 1h, 1d or seconds (60/300/3600/14400/86400); default 5m for a new client, unchanged otherwise'))
     .option('--container <name>', 'the Open WebUI container of this tenant (default: openwebui-NAME)')
     .option('--host <name>', "the host whose agents sync it: only that host's role may read and write its schema")
-    .addOption(new Option('--reconcile-every <n>', 'every Nth scheduled run is a full reconciliation pass').default(12).argParser(Number))
+    .addOption(new Option('--reconcile-every <n>', 'every Nth run is a full reconciliation pass; default 12 for a new client, unchanged otherwise').argParser(Number))
     .option('--json', 'print the result as JSON')
     .addOption(adminUrlOption())
     .addHelpText('after', '\nIdempotent: running it again updates the path and interval and creates what is missing.\nExample:\n  owui-sync client add chat-example-com --sqlite /opt/openwebui/chat-example-com/data/webui.db --interval 5m')
-    .action(async (name: string, opts: { sqlite: string; interval: string; container?: string; host?: string; reconcileEvery: number; json?: boolean; adminUrl?: string }, cmd: Command) => {
+    .action(async (name: string, opts: { sqlite: string; interval?: string; container?: string; host?: string; reconcileEvery?: number; json?: boolean; adminUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
       const r = await clientAdd({
         name,
         sqlitePath: opts.sqlite,
         adminUrl: adminUrl(io, opts.adminUrl),
-        intervalSeconds: parseInterval(opts.interval),
+        intervalSeconds: opts.interval === undefined ? undefined : parseInterval(opts.interval),
         containerName: opts.container,
         host: opts.host,
-        reconcileEvery: Number.isInteger(opts.reconcileEvery) && opts.reconcileEvery >= 1 ? opts.reconcileEvery : 12,
+        reconcileEvery: opts.reconcileEvery === undefined ? undefined : validReconcileEvery(opts.reconcileEvery),
       });
       if (json) printJson(io, r);
       else {

@@ -63,7 +63,7 @@ export async function clientAdd(input: ClientAddInput): Promise<ClientAddResult>
         insert into sync_metadata.client_deployments (client_name, container_name, host_id, database_type, sync_enabled, sync_interval,
                last_sync_status, status, config, reconcile_every)
         values (${name}, ${container}, ${hostId}, 'sqlite', true, ${interval}, 'pending', 'active',
-                ${JSON.stringify({ sqlite_path: sqlitePath })}::text::jsonb, ${input.reconcileEvery ?? 12})
+                ${JSON.stringify({ sqlite_path: sqlitePath })}::text::jsonb, ${input.reconcileEvery ?? existing?.reconcile_every ?? 12})
         on conflict (client_name) do update set
           container_name = excluded.container_name, sync_interval = excluded.sync_interval, host_id = excluded.host_id,
           config = coalesce(client_deployments.config, '{}'::jsonb) || excluded.config,
