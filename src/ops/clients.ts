@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { ident, openPg, type Sql, type Tx } from '../pg/connect.ts';
-import { grantClientSchema, roleExists } from '../pg/roles.ts';
+import { grantClientSchema } from '../pg/roles.ts';
 import { findDeployment, getDeployment, requireProvisioned, type Deployment } from '../pg/deployments.ts';
 import { applySql, diffSchema, readTargetSchema, validateClientName, type SchemaDiff } from '../pg/tenant.ts';
 import { introspect } from '../sqlite/introspect.ts';

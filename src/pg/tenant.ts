@@ -111,11 +111,6 @@ export async function readTargetSchema(sql: Sql, schema: string): Promise<Target
   return out;
 }
 
-export async function schemaExists(sql: Sql, schema: string): Promise<boolean> {
-  const r = await sql`select 1 from pg_namespace where nspname = ${schema}`;
-  return r.length > 0;
-}
-
 export interface SchemaDiff {
   missingTables: { table: string; columns: number }[];
   missingColumns: { table: string; column: string; type: PgType | string }[];

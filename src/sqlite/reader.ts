@@ -26,7 +26,6 @@ export interface Page {
   maxUpdatedAt: bigint | null;
   /** Fewer rows than the limit came back: the scan is at its end. */
   done: boolean;
-  sourceBytes: number;
 }
 
 /** Limits of one read statement. Each statement is one short read transaction on the tenant. */
@@ -86,7 +85,7 @@ export class TableReader {
       if (r) found.push(r);
       else missing.push(k);
     }
-    return { page: this.finish(found, true, 0), missing };
+    return { page: this.finish(found, true), missing };
   }
 
   /** Rows whose key has a NULL (SQLite allows it in legacy tables): they cannot be mirrored. */
@@ -94,7 +93,7 @@ export class TableReader {
     const where = this.plan.key.map((k) => `${qi(k)} IS NULL`).join(' OR ');
     const withRowid = this.plan.hasRowid ? ', _rowid_' : '';
     const rows = this.db.prepare(`SELECT ${this.cols}${withRowid} FROM ${qi(this.plan.name)} WHERE ${where}`).raw(true).all() as unknown[][];
-    return this.finish(rows, true, 0).unkeyable;
+    return this.finish(rows, true).unkeyable;
   }
 
   /** max(rowid) now: where the insert cursor starts after a full scan. */
@@ -148,11 +147,11 @@ export class TableReader {
       if (bytes >= limits.bytes) break;
     }
     const done = rawRows.length < limits.rows && bytes < limits.bytes;
-    return this.finish(rawRows, done, bytes);
+    return this.finish(rawRows, done);
   }
 
-  private finish(rawRows: unknown[][], done: boolean, sourceBytes: number): Page {
-    const page: Page = { rows: [], unkeyable: [], lastKey: null, lastUpdatedAt: null, lastRowid: null, maxUpdatedAt: null, done, sourceBytes };
+  private finish(rawRows: unknown[][], done: boolean): Page {
+    const page: Page = { rows: [], unkeyable: [], lastKey: null, lastUpdatedAt: null, lastRowid: null, maxUpdatedAt: null, done };
     const ncols = this.plan.columns.length;
     for (const r of rawRows) {
       const values: (string | null)[] = new Array(ncols);

@@ -207,13 +207,13 @@ export function seedTenant(db: Database.Database, opts: SeedOptions = {}): SeedR
       db.prepare('INSERT INTO model (id, user_id, base_model_id, name, params, meta, updated_at, created_at, is_active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)').run('llama3:8b-custom', out.userIds[0], 'llama3:8b', 'Custom', 'null', pyJson({ description: null }), NOW_S, NOW_S);
       db.prepare('INSERT INTO access_grant (id, resource_type, resource_id, principal_type, principal_id, permission, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(r.uuid(), 'model', 'llama3:8b-custom', 'user', '*', 'read', NOW_S);
     }
-    if (opts.adversarial) addAdversarial(db, r, out, style);
+    if (opts.adversarial) addAdversarial(db, out, style);
   });
   tx();
   return out;
 }
 
-function addAdversarial(db: Database.Database, r: Rng, out: SeedResult, style: SchemaStyle) {
+function addAdversarial(db: Database.Database, out: SeedResult, style: SchemaStyle) {
   const u = out.userIds[0]!;
   // Raw NUL bytes in TEXT columns; escaped \u0000 and lone surrogate escapes inside JSON text.
   db.prepare('INSERT INTO memory (id, user_id, content, updated_at, created_at) VALUES (?, ?, ?, ?, ?)').run('mem-nul', u, 'before\0after', NOW_S, NOW_S);

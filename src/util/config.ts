@@ -23,11 +23,6 @@ export function resolveSetting(name: string, flag: string | undefined, env: Env 
   return undefined;
 }
 
-export interface Connections {
-  databaseUrl?: string;
-  adminUrl?: string;
-}
-
 /** Where a container finds the host role's password (a Docker secret or a bind-mounted file). */
 export const DEFAULT_PASSWORD_FILE = '/run/secrets/db_sync_password';
 
