@@ -111,7 +111,7 @@ describe('the command line against a database', () => {
   it('provisions idempotently, and says so the second time', async () => {
     const a = await runCli(['provision', '--json'], env());
     expect(a.code).toBe(0);
-    expect(JSON.parse(a.stdout)).toMatchObject({ applied: ['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql', '004_conflicts.sql', '005_leader_lease.sql'], schema_version: 5 });
+    expect(JSON.parse(a.stdout)).toMatchObject({ applied: ['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql', '004_conflicts.sql', '005_leader_lease.sql', '006_agent.sql'], schema_version: 6 });
     const b = await runCli(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);
     expect(JSON.parse(b.stdout)).toMatchObject({ applied: [], host: { name: host, role: `sync_service_${host}`, password: 'created', secret: { kind: 'file', path: secretFile } } });

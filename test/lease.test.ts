@@ -36,7 +36,7 @@ describe('the leader lease (database clock, fencing term)', () => {
       let batches = 0;
       const res = await t.sync({
         batchRows: 50,
-        hooks: { beforeWrite: (tx) => old.fence(tx) },
+        hooks: { beforeCommit: (tx) => old.fence(tx) },
         onProgress: () => {
           batches++;
           if (batches === 2) {
@@ -52,7 +52,7 @@ describe('the leader lease (database clock, fencing term)', () => {
       const [n] = await t.check`select count(*)::int as n from lease2.chat_message`;
       const src = (t.db.prepare('SELECT count(*) AS n FROM chat_message').get() as { n: number }).n;
       expect(n!.n).toBeLessThan(src);
-      const resumed = await t.sync({ hooks: { beforeWrite: (tx) => next.fence(tx) } });
+      const resumed = await t.sync({ hooks: { beforeCommit: (tx) => next.fence(tx) } });
       expect(resumed.status).toBe('success');
       expect((await t.verify()).identical).toBe(true);
     } finally {

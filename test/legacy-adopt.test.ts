@@ -19,7 +19,7 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.adoptedLegacy).toBe(true);
-    expect(out.applied).toEqual(['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql', '004_conflicts.sql', '005_leader_lease.sql']);
+    expect(out.applied).toEqual(['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql', '004_conflicts.sql', '005_leader_lease.sql', '006_agent.sql']);
     for (const t of tables) expect(out.changes).toContain(`kept all ${before[t]} rows of ${t}`);
     expect(out.changes.join('\n')).toMatch(/replaced policies .*hosts\.sync_host_isolation/);
     // (That sync_service can no longer log in is checked below on the database itself: the role is shared

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { ExitCode } from '../util/errors.ts';
+import { agentCommand } from './agent.ts';
 import { clientCommand } from './client.ts';
 import { conflictsCommand } from './conflicts.ts';
 import { demoCommand } from './demo.ts';
@@ -10,6 +11,7 @@ import { provisionCommand } from './provision.ts';
 import { schemaCommand } from './schema.ts';
 import { statusCommand } from './status.ts';
 import { syncCommand } from './sync.ts';
+import { tokenCommand } from './token.ts';
 import { verifyCommand } from './verify.ts';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -30,6 +32,8 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   program.addCommand(schemaCommand(io, setExit));
   program.addCommand(statusCommand(io));
   program.addCommand(conflictsCommand(io, setExit));
+  program.addCommand(agentCommand(io));
+  program.addCommand(tokenCommand(io));
   program.addCommand(demoCommand(io, setExit));
   program.exitOverride();
   for (const c of program.commands) {

@@ -9,6 +9,9 @@ export class FencedError extends OwuiError {
   }
 }
 
+/** NOTIFY channel on which a resigning leader wakes the followers. */
+export const LEASE_CHANNEL = 'owui_sync_lease';
+
 export interface LeaseState {
   term: number;
   expiresAt: Date;
@@ -27,6 +30,8 @@ export class Lease {
     readonly nodeId: string,
     private readonly leaseSeconds: number,
     private readonly hostId: string | null = null,
+    /** Where this node's API answers, recorded while it leads so followers can forward to it. */
+    private readonly url: string | null = null,
   ) {}
 
   get current(): LeaseState | null {
@@ -36,12 +41,12 @@ export class Lease {
   /** Acquire or renew. Returns the lease, or null when another node holds a live one. */
   async tryAcquire(): Promise<LeaseState | null> {
     const rows = await this.sql<{ term: string; expires_at: Date }[]>`
-      insert into sync_metadata.leader_election as l (cluster_name, leader_id, leader_host_id, acquired_at, expires_at, term, heartbeat_count)
-      values (${this.cluster}, ${this.nodeId}, ${this.hostId}, now(), now() + make_interval(secs => ${this.leaseSeconds}), 1, 0)
+      insert into sync_metadata.leader_election as l (cluster_name, leader_id, leader_host_id, leader_url, acquired_at, expires_at, term, heartbeat_count)
+      values (${this.cluster}, ${this.nodeId}, ${this.hostId}, ${this.url}, now(), now() + make_interval(secs => ${this.leaseSeconds}), 1, 0)
       on conflict (cluster_name) do update set
         term = case when l.leader_id = excluded.leader_id and l.expires_at > now() then l.term else l.term + 1 end,
         acquired_at = case when l.leader_id = excluded.leader_id and l.expires_at > now() then l.acquired_at else now() end,
-        leader_id = excluded.leader_id, leader_host_id = excluded.leader_host_id,
+        leader_id = excluded.leader_id, leader_host_id = excluded.leader_host_id, leader_url = excluded.leader_url,
         expires_at = now() + make_interval(secs => ${this.leaseSeconds}),
         heartbeat_count = l.heartbeat_count + 1
       where l.expires_at <= now() or l.leader_id = excluded.leader_id
@@ -50,17 +55,29 @@ export class Lease {
     return this.state;
   }
 
-  /** Give the lease up at once (SIGTERM), so a peer takes over in seconds rather than a lease. */
-  async resign(): Promise<void> {
-    if (!this.state) return;
-    await this.sql`
-      update sync_metadata.leader_election set expires_at = greatest(now(), acquired_at + interval '1 millisecond')
-      where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and term = ${this.state.term}`;
+  /** Forget the lease without touching the row (the leader stepped down: it could not renew in time). */
+  drop(): void {
     this.state = null;
   }
 
   /**
-   * The fencing check, first in every batch transaction: our term is current and unexpired. FOR SHARE
+   * Give the lease up at once (SIGTERM), so a peer takes over in seconds rather than a lease, and tell
+   * the followers on the lease channel so they try now instead of at their next retry.
+   */
+  async resign(): Promise<void> {
+    if (!this.state) return;
+    const term = this.state.term;
+    this.state = null;
+    await this.sql.begin(async (tx) => {
+      await tx`
+        update sync_metadata.leader_election set expires_at = greatest(now(), acquired_at + interval '1 millisecond')
+        where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and term = ${term}`;
+      await tx`select pg_notify(${LEASE_CHANNEL}, ${this.cluster})`;
+    });
+  }
+
+  /**
+   * The fencing check, last in every batch transaction (right before COMMIT): our term is current and unexpired. FOR SHARE
    * holds the lease row until the batch commits, so a takeover (an UPDATE of that row) waits for the
    * batch, and no batch of an old term can commit after a new term starts.
    */

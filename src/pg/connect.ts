@@ -43,7 +43,18 @@ export function sslFor(u: URL): false | 'require' | undefined {
  * A connection pool for one purpose. TLS is required for non-loopback hosts unless the URL's
  * sslmode says otherwise. Notices (e.g. "already exists, skipping") are not printed.
  */
-export function connect(url: string, opts: { what: string; max?: number; applicationName?: string }): Sql {
+export function connect(
+  url: string,
+  opts: {
+    what: string;
+    max?: number;
+    applicationName?: string;
+    /** Server settings for every session of the pool (e.g. idle_in_transaction_session_timeout). */
+    settings?: Record<string, string>;
+    /** More postgres.js options (onnotify, onclose, idle_timeout ...). */
+    options?: Record<string, unknown>;
+  },
+): Sql {
   const ssl = sslFor(parsePgUrl(url, opts.what));
   const events = new EventEmitter();
   events.setMaxListeners(0);
@@ -53,7 +64,8 @@ export function connect(url: string, opts: { what: string; max?: number; applica
     connect_timeout: CONNECT_TIMEOUT_S,
     idle_timeout: 30,
     ...(ssl === undefined ? {} : { ssl }),
-    connection: { application_name: opts.applicationName ?? 'owui-sync' },
+    connection: { application_name: opts.applicationName ?? 'owui-sync', ...opts.settings },
+    ...opts.options,
     // Not in the Options type of postgres.js 3.4, but supported: a factory for the socket.
     ...({ socket: (o: SocketOptions) => noDelaySocket(o, events) } as object),
   }) as unknown as Sql;

@@ -9,6 +9,7 @@ import { ConfigError, OwuiError, messageOf, withContext } from '../util/errors.t
 import { retry } from '../util/retry.ts';
 import { BatchWriter, decodeKey, type Batch, type BatchOutcome, type CheckpointPatch, type WriterHooks } from './writer.ts';
 import { targetRangeSql } from './sql.ts';
+import { FencedError } from '../cluster/lease.ts';
 import { DEFAULT_CONFIG_FILE, parseConflictConfig, readConflictConfigFile, tablePolicy, type ConflictConfig } from '../conflicts/config.ts';
 
 export interface SyncOptions {
@@ -30,6 +31,27 @@ export interface SyncOptions {
   detectConflicts?: boolean;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
+  /**
+   * A job the agent claimed from the queue: the run records itself in that row instead of a new one,
+   * and `fence` runs in every transaction that writes (last in each batch, right before COMMIT; first
+   * for the job row and the final bookkeeping). When it throws FencedError the run stops and writes
+   * nothing more.
+   */
+  job?: { id: string; fence: (tx: Tx) => Promise<void> };
+}
+
+/** The deployment's lock is held by another run: nothing was written; try again later. */
+export class SyncBusyError extends OwuiError {
+  constructor(client: string) {
+    super(`another sync of "${client}" is running`, { hint: 'wait for it to finish (owui-sync status shows running jobs), then run again' });
+    this.name = 'SyncBusyError';
+  }
+}
+
+/** Was this error, or one it wraps, a fencing refusal? */
+export function isFenced(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) if (e instanceof FencedError) return true;
+  return false;
 }
 
 export interface Progress {
@@ -76,6 +98,8 @@ export interface SyncResult {
   conflicts_pending: number;
   duration_ms: number;
   error?: string;
+  /** The run stopped because its job or its leader's term is no longer current: nothing more of it landed. */
+  fenced?: boolean;
 }
 
 const DEFAULTS = { batchRows: 1000, batchBytes: 16 << 20, overlapSeconds: 60 };
@@ -122,7 +146,8 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
   try {
     // A connection lost while preparing is retried like one lost in a batch: nothing is written yet.
     const prep = await retry(() => prepare(sql, dep, plan, fpBefore, o, lock), { isTransient: isTransientPgError, onRetry: o.hooks?.onRetry, signal: o.signal });
-    return await execute(sql, db, dep, plan, prep, { ...o, hooks: keepLock(dep, lock, o.hooks) }, started);
+    const hooks = o.job ? { ...o.hooks, beforeCommit: async (tx: Tx) => { await o.hooks?.beforeCommit?.(tx); await o.job!.fence(tx); } } : o.hooks;
+    return await execute(sql, db, dep, plan, prep, { ...o, hooks: keepLock(dep, lock, hooks) }, started);
   } finally {
     db.close();
     if (lock.pid !== null) await sql`select pg_advisory_unlock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id}))`.catch(() => {});
@@ -232,14 +257,12 @@ async function prepare(sql: Sql, dep: Deployment, plan: SourcePlan, fpBefore: st
   }
   const conflicts = await loadConflictConfig(sql, dep);
   checkCompareFields(conflicts, plan, dep.client_name);
-  if (!(await takeLock(sql, dep, lock))) {
-    throw new OwuiError(`another sync of "${dep.client_name}" is running`, { hint: 'wait for it to finish (owui-sync status shows running jobs), then run again' });
-  }
+  if (!(await takeLock(sql, dep, lock))) throw new SyncBusyError(dep.client_name);
   // We hold the deployment's lock, so a job still marked running was abandoned (its process died).
   await sql`
     update sync_metadata.sync_jobs set status = 'failed',
       error_message = 'abandoned: the process running it ended before it finished (killed or crashed); the next run resumed from its last committed batch'
-    where deployment_id = ${dep.deployment_id} and status = 'running'`;
+    where deployment_id = ${dep.deployment_id} and status = 'running' and job_id <> ${o.job?.id ?? '00000000-0000-0000-0000-000000000000'}::uuid`;
   const cps = new Map(
     (
       await sql<Checkpoint[]>`
@@ -259,13 +282,28 @@ async function prepare(sql: Sql, dep: Deployment, plan: SourcePlan, fpBefore: st
   }
   const allCheckpointed = plan.tables.every((t) => cps.has(t.name) && !cps.get(t.name)!.scan_key);
   if (kind === 'incremental' && allCheckpointed && pending.size === 0 && dep.last_sync_status === 'success' && dep.source_fingerprint === fpBefore) kind = 'unchanged';
-  const [job] = await sql<{ job_id: string }[]>`
-    insert into sync_metadata.sync_jobs (deployment_id, client_name, status, tables_total, triggered_by, sync_type, metadata)
-    values (${dep.deployment_id}, ${dep.client_name}, 'running', ${plan.tables.length}, ${o.triggeredBy ?? 'manual'},
-            ${kind === 'full' ? 'full' : 'incremental'}, ${JSON.stringify({ kind, skipped_tables: plan.skipped })}::text::jsonb)
-    returning job_id`;
-  await sql`update sync_metadata.client_deployments set last_sync_status = 'running', updated_at = now() where deployment_id = ${dep.deployment_id}`;
-  return { conflicts, fpBefore, jobId: job!.job_id, kind, cps, pending };
+  const meta = JSON.stringify({ kind, skipped_tables: plan.skipped });
+  const jobId = await sql.begin(async (tx) => {
+    let id: string;
+    if (o.job) {
+      await o.job.fence(tx);
+      await tx`
+        update sync_metadata.sync_jobs set tables_total = ${plan.tables.length}, sync_type = ${kind === 'full' ? 'full' : 'incremental'},
+          metadata = coalesce(metadata, '{}'::jsonb) || ${meta}::text::jsonb
+        where job_id = ${o.job.id}`;
+      id = o.job.id;
+    } else {
+      const [job] = await tx<{ job_id: string }[]>`
+        insert into sync_metadata.sync_jobs (deployment_id, client_name, status, tables_total, triggered_by, sync_type, metadata)
+        values (${dep.deployment_id}, ${dep.client_name}, 'running', ${plan.tables.length}, ${o.triggeredBy ?? 'manual'},
+                ${kind === 'full' ? 'full' : 'incremental'}, ${meta}::text::jsonb)
+        returning job_id`;
+      id = job!.job_id;
+    }
+    await tx`update sync_metadata.client_deployments set last_sync_status = 'running', updated_at = now() where deployment_id = ${dep.deployment_id}`;
+    return id;
+  });
+  return { conflicts, fpBefore, jobId, kind, cps, pending };
 }
 
 async function execute(
@@ -323,6 +361,7 @@ async function execute(
   }
   result.status = failure ? (o.signal?.aborted ? 'cancelled' : 'failed') : 'success';
   result.error = failure ? messageOf(failure) : undefined;
+  if (isFenced(failure)) result.fenced = true;
   result.duration_ms = Date.now() - started;
   const [unresolved] = await sql<{ n: number }[]>`
     select count(*)::int as n from sync_metadata.rejected_rows where deployment_id = ${dep.deployment_id} and resolved_at is null`;
@@ -334,6 +373,7 @@ async function execute(
   await retry(
     () =>
       sql.begin(async (tx) => {
+        await o.job?.fence(tx);
         await tx`
           update sync_metadata.sync_jobs set status = ${result.status},
             tables_synced = ${result.tables.length}, rows_synced = ${result.totals.inserted + result.totals.updated + result.totals.tombstoned},
@@ -354,8 +394,9 @@ async function execute(
           await tx`update sync_metadata.client_deployments set last_sync_status = 'failed', updated_at = now() where deployment_id = ${dep.deployment_id}`;
         }
       }),
-    { isTransient: () => true, attempts: 4 },
-  ).catch(() => {
+    { isTransient: (err) => !isFenced(err), attempts: 4 },
+  ).catch((err) => {
+    if (isFenced(err)) result.fenced = true;
     // The run's own outcome matters more than its bookkeeping: a job row left 'running' is
     // recognisable as abandoned (its deployment has no lock holder) and reported by status.
   });

@@ -58,8 +58,14 @@ export interface ConflictPolicyFor {
 }
 
 export interface WriterHooks {
-  /** Runs first in every batch transaction (the agent's fencing check goes here). */
+  /** Runs first in every batch transaction. */
   beforeWrite?: (tx: Tx) => Promise<void>;
+  /**
+   * Runs last in every batch transaction, right before COMMIT: the agent's fencing check goes here, so
+   * the lock it takes on the lease row is held only for the commit, never across a COPY (a process
+   * paused in the middle of one would hold it for as long as it is paused).
+   */
+  beforeCommit?: (tx: Tx) => Promise<void>;
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
 }
 
@@ -138,6 +144,7 @@ export class BatchWriter {
           out.conflictsPending += rejected.length;
           await this.saveCheckpoint(t, b.table.name, b.checkpoint, out);
           await this.saveProgress(t, b.table.name, b.rowsRead, out);
+          await this.hooks.beforeCommit?.(t);
           return out;
         }) as Promise<BatchOutcome>,
       { isTransient: isTransientPgError, onRetry: this.hooks.onRetry, signal: this.ctx.signal },

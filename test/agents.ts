@@ -1,0 +1,135 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { mintToken } from '../src/api/auth.ts';
+import { BIN, trackChild, type Tenant } from './helpers.ts';
+
+/** Short timings so failover tests take seconds: lease 2 s, renew 0.5 s, deadline 1.5 s, retry 0.3 s. */
+export const FAST = {
+  LEASE_DURATION: '2',
+  LEASE_RENEW_INTERVAL: '0.5',
+  LEASE_RENEW_DEADLINE: '1.5',
+  LEASE_RETRY_INTERVAL: '0.3',
+  HEARTBEAT_INTERVAL: '1',
+  OWUI_SYNC_POLL_INTERVAL: '0.2',
+};
+export const LEASE_PLUS_RETRY_MS = (2 + 0.3 * 1.2) * 1000;
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+/** A secret file for the API, shared by the agents of a test and by its token minting. */
+export function apiSecret(dir: string): { file: string; key: Uint8Array; token: (ttlSeconds?: number) => Promise<string> } {
+  const file = path.join(dir, 'api_jwt_secret');
+  const text = crypto.randomBytes(48).toString('base64');
+  fs.writeFileSync(file, text + '\n', { mode: 0o600 });
+  const key = new TextEncoder().encode(text);
+  return { file, key, token: (ttl = 600) => mintToken(key, { ttlSeconds: ttl, subject: 'test' }) };
+}
+
+/** A real agent process (the CLI shim, tsx and all), its JSON log lines, and its API address. */
+export class AgentProc {
+  readonly lines: LogLine[] = [];
+  url = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  stderr = '';
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly nodeId: string,
+  ) {
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const text = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        let line: LogLine;
+        try {
+          line = JSON.parse(text) as LogLine;
+        } catch {
+          line = { level: 0, msg: text };
+        }
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+  }
+
+  static async start(t: Tenant, o: { role: 'primary' | 'secondary'; nodeId: string; secretFile: string; env?: Record<string, string> }): Promise<AgentProc> {
+    const child = spawn(process.execPath, [BIN, 'agent', '--role', o.role, '--node-id', o.nodeId, '--port', '0', '--host', t.host], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', LOG_FORMAT: 'json', OWUI_SYNC_JWT_SECRET_FILE: o.secretFile, ...t.hostEnv, ...FAST, ...o.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    trackChild(child.pid);
+    const a = new AgentProc(child, o.nodeId);
+    const listening = await Promise.race([
+      a.waitFor((l) => l.msg === 'API listening', 30_000),
+      a.exited.then((e) => {
+        throw new Error(`agent ${o.nodeId} exited (${e.code ?? e.signal}) before listening: ${a.stderr}`);
+      }),
+    ]);
+    a.url = `http://${listening.address as string}`;
+    return a;
+  }
+
+  waitFor(pred: (l: LogLine) => boolean, timeoutMs = 20_000): Promise<LogLine> {
+    const seen = this.lines.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`agent ${this.nodeId}: no matching log line within ${timeoutMs} ms; last lines:\n${this.lines.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr}`)), timeoutMs);
+      this.waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
+    });
+  }
+
+  async health(): Promise<{ status: number; body: Record<string, unknown> }> {
+    const r = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+    return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+  }
+
+  /** Poll /health until pred holds; returns the milliseconds it took. */
+  async until(pred: (h: Record<string, unknown>) => boolean, timeoutMs = 20_000, stepMs = 50): Promise<number> {
+    const t0 = performance.now();
+    let last: unknown;
+    while (performance.now() - t0 < timeoutMs) {
+      try {
+        const h = await this.health();
+        last = h.body;
+        if (pred(h.body)) return performance.now() - t0;
+      } catch (err) {
+        last = String(err);
+      }
+      await new Promise((r) => setTimeout(r, stepMs));
+    }
+    throw new Error(`agent ${this.nodeId}: condition not met within ${timeoutMs} ms; last health: ${JSON.stringify(last)}`);
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.child.kill(sig);
+  }
+}
+
+export async function api(url: string, pathName: string, o: { method?: string; token?: string; body?: string; headers?: Record<string, string> } = {}) {
+  const r = await fetch(url + pathName, {
+    method: o.method ?? 'GET',
+    headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers },
+    body: o.body,
+    signal: AbortSignal.timeout(20_000),
+  });
+  const text = await r.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* metrics and the like */
+  }
+  return { status: r.status, headers: r.headers, body: body as Record<string, unknown>, text };
+}
