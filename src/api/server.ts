@@ -292,6 +292,8 @@ export class ApiServer {
 
   private async resolve(r: Req, id: string) {
     const b = parseBody(r.body, ResolveBody);
+    const found = await this.agent.sql`select 1 from sync_metadata.conflict_log where log_id = ${id}`;
+    if (found.length === 0) throw new NotFound(`no conflict ${id} (among the conflicts this host may see)`);
     const row = await resolveConflict(this.agent.sql, id, b.use, `api:${r.subject}`);
     this.agent.log.info({ log_id: id, use: b.use, by: r.subject }, 'conflict resolved');
     return { body: row };

@@ -25,6 +25,15 @@ export function statusCommand(io: Io): Command {
               ['CLIENT', 'STATE', 'EVERY', 'LAST SYNC', 'RESULT', 'LAST JOB', 'SET ASIDE'],
             ),
           );
+        if (!json) {
+          // Who leads each cluster this login may see (the agents' lease), for the operator at a glance.
+          const leases = await sql<{ cluster_name: string; leader_id: string; term: string; live: boolean; secs: number }[]>`
+            select cluster_name, leader_id, term::text, expires_at > now() as live, extract(epoch from (expires_at - now()))::float as secs
+            from sync_metadata.leader_election order by cluster_name`;
+          for (const l of leases) {
+            io.out(l.live ? `cluster ${l.cluster_name}: leader ${l.leader_id} (term ${l.term}, lease renews within ${Math.max(0, Math.round(l.secs))} s)` : `cluster ${l.cluster_name}: no leader (last: ${l.leader_id}, term ${l.term}); are the agents running?`);
+          }
+        }
       } finally {
         await sql.end({ timeout: 5 });
       }

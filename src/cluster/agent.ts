@@ -8,7 +8,7 @@ import type { Logger } from '../util/log.ts';
 import { redactText } from '../util/redact.ts';
 import { Metrics } from '../metrics/registry.ts';
 import { Lease, LEASE_CHANNEL } from './lease.ts';
-import { claim, enqueue, enqueueDue, failJob, jobFence, JOBS_CHANNEL, purgeHistory, releaseJob, renewJob, type ClaimedJob } from './queue.ts';
+import { claim, enqueue, enqueueDue, failJob, jobFence, JOBS_CHANNEL, nextDueInMs, purgeHistory, releaseJob, renewJob, type ClaimedJob } from './queue.ts';
 import type { AgentSettings } from './settings.ts';
 import { StateCache, STATE_CHANNEL } from './state.ts';
 
@@ -337,20 +337,26 @@ export class Agent {
     }
   }
 
-  /** The leader queues due jobs once a second (or at the poll interval when that is shorter). */
+  /**
+   * The leader queues due jobs, waking when the next deployment is due (at least once a second, so new
+   * deployments and changed intervals are seen); the NOTIFY of the queueing wakes idle workers at once.
+   */
   private async schedulerLoop(): Promise<void> {
-    const every = Math.min(1000, this.settings.pollSeconds * 1000);
+    const most = Math.min(1000, this.settings.pollSeconds * 1000);
     while (!this.stopping) {
+      let wait = most;
       if (this.isLeader) {
         try {
           const n = await enqueueDue(this.sql, this.cluster);
           if (n > 0) this.log.debug({ jobs: n }, 'queued due syncs');
+          const next = await nextDueInMs(this.sql, this.cluster);
+          if (next !== null) wait = Math.max(5, Math.min(most, next + 2));
         } catch (err) {
           this.markDb(false, err);
           this.log.warn({ err: redactText(messageOf(err)) }, 'scheduling failed; retrying');
         }
       }
-      await sleep(every, undefined, { signal: this.stop$.signal }).catch(() => {});
+      await sleep(wait, undefined, { signal: this.stop$.signal }).catch(() => {});
     }
   }
 
@@ -411,7 +417,7 @@ export class Agent {
         await releaseJob(this.sql, this.cluster, job, this.nodeId, s.retrySeconds, 'deployment busy').catch((e) => log.warn({ err: redactText(messageOf(e)) }, 'could not hand the job back; it returns when its visibility timeout ends'));
       } else if (isTransientPgError(err)) {
         this.markDb(false, err);
-        log.warn({ err: redactText(messageOf(err)) }, 'database unreachable before the run started; the job returns to the queue when its visibility timeout ends');
+        log.warn({ err: redactText(messageOf(err)) }, 'lost the database connection; the job returns to the queue when its claim runs out, and resumes from its last committed batch');
       } else {
         const msg = redactText(messageOf(err)) + ((err as OwuiError).hint ? ` (${(err as OwuiError).hint})` : '');
         log.error({ err: msg }, 'sync could not start');

@@ -34,8 +34,8 @@ const inCluster = (sql: Sql | Tx, cluster: string) => sql`
 
 /**
  * Queue a job for every deployment of the cluster whose time has come, and move its next time on by its
- * interval (from the time it was due, so the schedule does not drift; from now when it fell far behind).
- * A deployment that still has an active job is not queued twice. Returns how many were queued.
+ * interval, from the time it was due, so the schedule does not drift. A deployment that still has an
+ * active job is not queued twice. Returns how many were queued.
  */
 export async function enqueueDue(sql: Sql, cluster: string): Promise<number> {
   const rows = await sql.begin(async (tx) => {
@@ -56,7 +56,13 @@ export async function enqueueDue(sql: Sql, cluster: string): Promise<number> {
         returning 1
       ), moved as (
         update sync_metadata.client_deployments d
-        set next_sync_at = case when due.due_at + due.every <= localtimestamp then localtimestamp + due.every else due.due_at + due.every end
+        set next_sync_at = case
+          -- First schedule (the first run is now): the next one comes after half to all of the interval, by
+          -- a hash of the deployment, so deployments registered together do not stay due in the same second.
+          when d.next_sync_at is null then localtimestamp + due.every * (0.5 + 0.5 * ((hashtext(d.deployment_id::text) & 65535)::float8 / 65536))
+          -- Otherwise the next slot of the deployment's own phase (slots missed while behind are skipped).
+          else due.due_at + due.every * greatest(1, ceil(extract(epoch from (localtimestamp - due.due_at)) / extract(epoch from due.every)))
+        end
         from due where d.deployment_id = due.deployment_id
         returning 1
       )
@@ -65,6 +71,16 @@ export async function enqueueDue(sql: Sql, cluster: string): Promise<number> {
     return queued;
   });
   return rows[0]!.n;
+}
+
+/** Milliseconds until the cluster's next deployment is due (null when none is scheduled). */
+export async function nextDueInMs(sql: Sql, cluster: string): Promise<number | null> {
+  const [r] = await sql<{ ms: number | null }[]>`
+    select extract(epoch from (min(d.next_sync_at) - localtimestamp))::float * 1000 as ms
+    from sync_metadata.client_deployments d
+    where d.deployment_id in (${inCluster(sql, cluster)})
+      and coalesce(d.sync_enabled, false) and coalesce(d.status, 'active') = 'active' and d.next_sync_at is not null`;
+  return r?.ms ?? null;
 }
 
 export interface Enqueued {

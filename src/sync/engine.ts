@@ -363,12 +363,15 @@ async function execute(
   result.error = failure ? messageOf(failure) : undefined;
   if (isFenced(failure)) result.fenced = true;
   result.duration_ms = Date.now() - started;
-  const [unresolved] = await sql<{ n: number }[]>`
-    select count(*)::int as n from sync_metadata.rejected_rows where deployment_id = ${dep.deployment_id} and resolved_at is null`;
-  result.rejected_pending = unresolved!.n;
-  const [open] = await sql<{ n: number }[]>`
-    select count(*)::int as n from sync_metadata.conflict_log where deployment_id = ${dep.deployment_id} and resolved_at is null`;
-  result.conflicts_pending = open!.n;
+  // Reads: retried like a batch when the connection is lost (the run may have ended because it was).
+  const [counts] = await retry(
+    () => sql<{ rejected: number; conflicts: number }[]>`
+      select (select count(*)::int from sync_metadata.rejected_rows where deployment_id = ${dep.deployment_id} and resolved_at is null) as rejected,
+             (select count(*)::int from sync_metadata.conflict_log where deployment_id = ${dep.deployment_id} and resolved_at is null) as conflicts`,
+    { isTransient: isTransientPgError, attempts: 4 },
+  );
+  result.rejected_pending = counts!.rejected;
+  result.conflicts_pending = counts!.conflicts;
   const runsSince = kind === 'full' || kind === 'reconcile' ? 0 : dep.runs_since_reconcile + (kind === 'unchanged' ? 0 : 1);
   await retry(
     () =>
