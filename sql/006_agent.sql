@@ -23,8 +23,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS sync_jobs_one_active
 CREATE INDEX IF NOT EXISTS sync_jobs_queue
     ON sync_metadata.sync_jobs (queued_at) WHERE queued_at IS NOT NULL AND status IN ('pending', 'running');
 
--- Where the leader's API answers, so a follower can forward to it.
-ALTER TABLE sync_metadata.leader_election ADD COLUMN IF NOT EXISTS leader_url TEXT;
+-- Where the leader's API answers, so a follower can forward to it; and which process of that node holds
+-- the lease (a restarted node, or two started with the same node id by mistake, is not the holder).
+ALTER TABLE sync_metadata.leader_election
+    ADD COLUMN IF NOT EXISTS leader_url      TEXT,
+    ADD COLUMN IF NOT EXISTS leader_instance TEXT;
 
 -- cache_events: a node resumes after the last sequence number it processed; origin is the node that wrote it.
 ALTER TABLE sync_metadata.cache_events

@@ -84,4 +84,23 @@ describe('the leader lease (database clock, fencing term)', () => {
       await bSql.end();
     }
   });
+
+  it('belongs to one process: a restarted node (or a twin with the same node id) waits for the lease like any other', async () => {
+    const t = await setupTenant({ name: 'lease4' });
+    const first = new Lease(t.sql, t.host, 'node-a', 1);
+    const bSql: Sql = await openPg(t.hostUrl, 'test');
+    const twin = new Lease(bSql, t.host, 'node-a', 1);
+    try {
+      expect(first.instance).not.toBe(twin.instance);
+      expect(await first.tryAcquire()).toMatchObject({ term: 1 });
+      expect(await twin.tryAcquire()).toBeNull();
+      expect(await first.tryAcquire()).toMatchObject({ term: 1 });
+      await sleep(1300);
+      expect(await twin.tryAcquire()).toMatchObject({ term: 2 });
+      expect(await first.tryAcquire()).toBeNull();
+      await expect(t.sql.begin((tx) => first.fence(tx as Tx))).rejects.toBeInstanceOf(FencedError);
+    } finally {
+      await bSql.end();
+    }
+  });
 });

@@ -409,7 +409,7 @@ export class Agent {
         batchRows: s.batchRows,
         triggeredBy: job.triggered_by ?? 'agent',
         signal: ac.signal,
-        job: { id: job.job_id, fence: jobFence(this.cluster, this.nodeId, job) },
+        job: { id: job.job_id, fence: jobFence(this.cluster, this.nodeId, job, this.lease.instance) },
       });
     } catch (err) {
       if (err instanceof SyncBusyError) {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Sql, Tx } from '../pg/connect.ts';
 import { OwuiError } from '../util/errors.ts';
 
@@ -32,6 +33,12 @@ export class Lease {
     private readonly hostId: string | null = null,
     /** Where this node's API answers, recorded while it leads so followers can forward to it. */
     private readonly url: string | null = null,
+    /**
+     * This process. The lease is ours only when node id and instance match: a node restarted after a crash
+     * waits for its old lease like anyone else, and two processes given the same node id by mistake cannot
+     * both lead.
+     */
+    readonly instance: string = randomUUID(),
   ) {}
 
   get current(): LeaseState | null {
@@ -41,15 +48,15 @@ export class Lease {
   /** Acquire or renew. Returns the lease, or null when another node holds a live one. */
   async tryAcquire(): Promise<LeaseState | null> {
     const rows = await this.sql<{ term: string; expires_at: Date }[]>`
-      insert into sync_metadata.leader_election as l (cluster_name, leader_id, leader_host_id, leader_url, acquired_at, expires_at, term, heartbeat_count)
-      values (${this.cluster}, ${this.nodeId}, ${this.hostId}, ${this.url}, now(), now() + make_interval(secs => ${this.leaseSeconds}), 1, 0)
+      insert into sync_metadata.leader_election as l (cluster_name, leader_id, leader_instance, leader_host_id, leader_url, acquired_at, expires_at, term, heartbeat_count)
+      values (${this.cluster}, ${this.nodeId}, ${this.instance}, ${this.hostId}, ${this.url}, now(), now() + make_interval(secs => ${this.leaseSeconds}), 1, 0)
       on conflict (cluster_name) do update set
-        term = case when l.leader_id = excluded.leader_id and l.expires_at > now() then l.term else l.term + 1 end,
-        acquired_at = case when l.leader_id = excluded.leader_id and l.expires_at > now() then l.acquired_at else now() end,
-        leader_id = excluded.leader_id, leader_host_id = excluded.leader_host_id, leader_url = excluded.leader_url,
+        term = case when l.leader_id = excluded.leader_id and l.leader_instance is not distinct from excluded.leader_instance and l.expires_at > now() then l.term else l.term + 1 end,
+        acquired_at = case when l.leader_id = excluded.leader_id and l.leader_instance is not distinct from excluded.leader_instance and l.expires_at > now() then l.acquired_at else now() end,
+        leader_id = excluded.leader_id, leader_instance = excluded.leader_instance, leader_host_id = excluded.leader_host_id, leader_url = excluded.leader_url,
         expires_at = now() + make_interval(secs => ${this.leaseSeconds}),
         heartbeat_count = l.heartbeat_count + 1
-      where l.expires_at <= now() or l.leader_id = excluded.leader_id
+      where l.expires_at <= now() or (l.leader_id = excluded.leader_id and l.leader_instance is not distinct from excluded.leader_instance)
       returning term::text, expires_at`;
     this.state = rows[0] ? { term: Number(rows[0].term), expiresAt: rows[0].expires_at } : null;
     return this.state;
@@ -71,7 +78,7 @@ export class Lease {
     await this.sql.begin(async (tx) => {
       await tx`
         update sync_metadata.leader_election set expires_at = greatest(now(), acquired_at + interval '1 millisecond')
-        where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and term = ${term}`;
+        where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and leader_instance = ${this.instance} and term = ${term}`;
       await tx`select pg_notify(${LEASE_CHANNEL}, ${this.cluster})`;
     });
   }
@@ -86,7 +93,7 @@ export class Lease {
     if (term === undefined) throw new FencedError(`node ${this.nodeId} holds no lease of cluster ${this.cluster}`);
     const ok = await tx`
       select 1 from sync_metadata.leader_election
-      where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and term = ${term} and expires_at > now()
+      where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and leader_instance = ${this.instance} and term = ${term} and expires_at > now()
       for share`;
     if (ok.length === 0) throw new FencedError(`node ${this.nodeId} lost the lease of cluster ${this.cluster} (term ${term} is over)`);
   }

@@ -185,12 +185,12 @@ export async function failJob(sql: Sql, job: ClaimedJob, node: string, message: 
  * both rows until the transaction commits, so neither a reclaim nor a takeover can slip in between the
  * check and the commit: no batch of an old claim or an old term lands after a new one starts.
  */
-export function jobFence(cluster: string, node: string, job: ClaimedJob): (tx: Tx) => Promise<void> {
+export function jobFence(cluster: string, node: string, job: ClaimedJob, instance: string | null = null): (tx: Tx) => Promise<void> {
   return async (tx) => {
     const ok = await tx`
       select 1 from sync_metadata.sync_jobs j, sync_metadata.leader_election l
       where ${owned(tx, job, node)} and l.cluster_name = ${cluster}
-        and (l.term = ${job.term} or (l.leader_id = ${node} and l.expires_at > now()))
+        and (l.term = ${job.term} or (l.leader_id = ${node} and l.leader_instance = ${instance} and l.expires_at > now()))
       for share of j, l`;
     if (ok.length === 0) {
       throw new FencedError(`job ${job.job_id} of "${job.client_name}" is no longer this node's (claim ${job.claims}, term ${job.term}): its batch was refused`);
