@@ -134,3 +134,28 @@ describe('names, intervals and settings', () => {
     expect(overlapFor(1_767_000_000_000_000_000n, 60)).toBe(60_000_000_000n);
   });
 });
+
+describe('agent logs', () => {
+  const capture = () => {
+    let text = '';
+    return { out: { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream, text: () => text };
+  };
+  it('are JSON lines by default and readable lines when asked, with secrets kept out of both', async () => {
+    const { createLogger } = await import('../src/util/log.ts');
+    for (const format of ['json', 'pretty'] as const) {
+      const c = capture();
+      const log = createLogger({ name: 'owui-sync', format, out: c.out, base: { node_id: 'n1' } });
+      log.warn({ password: 'hunter2hunter2', err: 'connect postgresql://sync:s3cr3t-pw@db.example.com:5432/postgres failed', client: 'acme' }, 'sync failed');
+      await new Promise((r) => setImmediate(r));
+      const out = c.text();
+      expect(out).not.toContain('hunter2hunter2');
+      expect(out).not.toContain('s3cr3t-pw');
+      if (format === 'json') {
+        const line = JSON.parse(out.trim()) as Record<string, unknown>;
+        expect(line).toMatchObject({ level: 40, msg: 'sync failed', node_id: 'n1', client: 'acme', password: '[redacted]' });
+      } else {
+        expect(out).toMatch(/^\d\d:\d\d:\d\d WARN  sync failed {2}.*client=acme/);
+      }
+    }
+  });
+});
