@@ -3,11 +3,11 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import type { Agent } from '../cluster/agent.ts';
-import { enqueue } from '../cluster/queue.ts';
-import { NotFound, StateUpdate } from '../cluster/state.ts';
+import { enqueue, inCluster } from '../cluster/queue.ts';
+import { StateUnavailableError, StateUpdate } from '../cluster/state.ts';
 import { isTransientPgError } from '../pg/connect.ts';
 import { listConflicts, resolveConflict } from '../ops/conflicts.ts';
-import { OwuiError, messageOf } from '../util/errors.ts';
+import { NotFoundError, OwuiError, messageOf } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
 import { checkBearer } from './auth.ts';
 
@@ -143,9 +143,9 @@ export class ApiServer {
       } else send(res, out.status ?? 200, out.body);
     } catch (err) {
       if (err instanceof HttpError) return send(res, err.status, { error: err.message, ...err.extra });
-      if (err instanceof NotFound) return send(res, 404, { error: err.message, hint: err.hint });
+      if (err instanceof NotFoundError) return send(res, 404, { error: err.message, hint: err.hint });
       if (err instanceof OwuiError && err.exitCode === 2) return send(res, 400, { error: redactText(err.message), hint: err.hint });
-      if (isTransientPgError(err) || /unreachable/.test(messageOf(err))) return send(res, 503, { error: redactText(messageOf(err)), hint: 'PostgreSQL is unreachable from this node; try again shortly' });
+      if (isTransientPgError(err) || err instanceof StateUnavailableError) return send(res, 503, { error: redactText(messageOf(err)), hint: 'PostgreSQL is unreachable from this node; try again shortly' });
       this.agent.log.error({ err: redactText(messageOf(err)), path: url.pathname }, 'API request failed');
       return send(res, 500, { error: redactText(messageOf(err)), hint: (err as OwuiError).hint });
     }
@@ -236,7 +236,7 @@ export class ApiServer {
              count(*) filter (where status = 'failed' and completed_at > localtimestamp - interval '1 hour')::int as failed_last_hour,
              count(*) filter (where status = 'success' and completed_at > localtimestamp - interval '1 hour')::int as succeeded_last_hour
       from sync_metadata.sync_jobs j
-      where j.deployment_id in (select d.deployment_id from sync_metadata.client_deployments d join sync_metadata.hosts h on h.host_id = d.host_id where h.cluster_name = ${a.cluster})
+      where j.deployment_id in (${inCluster(a.sql, a.cluster)})
         and (j.status in ('pending', 'running') or j.completed_at > localtimestamp - interval '1 hour')`;
     return {
       cluster_name: a.cluster,
@@ -267,13 +267,7 @@ export class ApiServer {
 
   private async trigger(r: Req) {
     const b = parseBody(r.body, TriggerBody);
-    let e;
-    try {
-      e = await enqueue(this.agent.sql, this.agent.cluster, b.client_name, { full: !!b.full_sync, triggeredBy: `api:${r.subject}` });
-    } catch (err) {
-      if (err instanceof OwuiError && err.exitCode === 2) throw new NotFound(err.message);
-      throw err;
-    }
+    const e = await enqueue(this.agent.sql, this.agent.cluster, b.client_name, { full: !!b.full_sync, triggeredBy: `api:${r.subject}` });
     this.agent.log.info({ client: b.client_name, job_id: e.job_id, created: e.created, by: r.subject }, 'sync triggered');
     return { status: e.created ? 202 : 200, body: { ...e, client_name: b.client_name, full_sync: !!b.full_sync, note: e.created ? 'queued' : `a ${e.status} job of this client already exists; it covers this request` } };
   }
@@ -292,8 +286,6 @@ export class ApiServer {
 
   private async resolve(r: Req, id: string) {
     const b = parseBody(r.body, ResolveBody);
-    const found = await this.agent.sql`select 1 from sync_metadata.conflict_log where log_id = ${id}`;
-    if (found.length === 0) throw new NotFound(`no conflict ${id} (among the conflicts this host may see)`);
     const row = await resolveConflict(this.agent.sql, id, b.use, `api:${r.subject}`);
     this.agent.log.info({ log_id: id, use: b.use, by: r.subject }, 'conflict resolved');
     return { body: row };

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import os from 'node:os';
 import { mintToken, MAX_TTL_SECONDS } from '../api/auth.ts';
-import { DEFAULT_JWT_SECRET_FILE, readJwtSecret } from '../cluster/settings.ts';
+import { DEFAULT_JWT_SECRET_FILE, jwtSecretFile, readJwtSecret } from '../cluster/settings.ts';
 import { ConfigError } from '../util/errors.ts';
 import { printJson, type Io } from './output.ts';
 
@@ -22,7 +22,7 @@ export function tokenCommand(io: Io): Command {
     .action(async (opts: { ttl: string; subject: string }, cmd: Command) => {
       const ttl = parseTtl(opts.ttl);
       if (!/^[\w.@:-]{1,100}$/.test(opts.subject)) throw new ConfigError(`invalid --subject ${JSON.stringify(opts.subject)}`, 'use 1 to 100 letters, digits and . @ : - _');
-      const file = process.env.OWUI_SYNC_JWT_SECRET_FILE || DEFAULT_JWT_SECRET_FILE;
+      const file = jwtSecretFile();
       const secret = readJwtSecret(file);
       if (!secret) throw new ConfigError(`no API secret at ${file}`, 'point OWUI_SYNC_JWT_SECRET_FILE at the file the agents use, or create it: openssl rand -base64 48 > FILE (mode 0600)');
       const token = await mintToken(secret, { ttlSeconds: ttl, subject: opts.subject });

@@ -8,7 +8,7 @@ import type { Logger } from '../util/log.ts';
 import { redactText } from '../util/redact.ts';
 import { Metrics } from '../metrics/registry.ts';
 import { Lease, LEASE_CHANNEL } from './lease.ts';
-import { claim, enqueue, enqueueDue, failJob, jobFence, JOBS_CHANNEL, nextDueInMs, purgeHistory, releaseJob, renewJob, type ClaimedJob } from './queue.ts';
+import { claim, enqueue, enqueueDue, failJob, inCluster, jobFence, JOBS_CHANNEL, nextDueInMs, purgeHistory, releaseJob, renewJob, type ClaimedJob } from './queue.ts';
 import type { AgentSettings } from './settings.ts';
 import { StateCache, STATE_CHANNEL } from './state.ts';
 
@@ -93,7 +93,7 @@ export class Agent {
   }
 
   get isLeader(): boolean {
-    return this.lease?.current !== null && this.lease?.current !== undefined;
+    return !!this.lease?.current;
   }
 
   get nodeId(): string {
@@ -326,9 +326,8 @@ export class Agent {
     this.lastHeartbeat = new Date();
     this.markDb(true);
     const rows = await this.sql<{ client: string; last: Date | null }[]>`
-      select d.client_name as client, d.last_sync_at at time zone current_setting('TimeZone') as last
-      from sync_metadata.client_deployments d join sync_metadata.hosts h on h.host_id = d.host_id
-      where h.cluster_name = ${this.cluster}`;
+      select client_name as client, last_sync_at at time zone current_setting('TimeZone') as last
+      from sync_metadata.client_deployments where deployment_id in (${inCluster(this.sql, this.cluster)})`;
     this.lag = rows.map((r) => ({ client: r.client, lastSuccess: r.last }));
     if (this.isLeader && Date.now() - this.lastPurge > 3600_000) {
       const n = await purgeHistory(this.sql, this.settings.historyDays);

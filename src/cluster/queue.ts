@@ -1,5 +1,5 @@
 import type { Sql, Tx } from '../pg/connect.ts';
-import { OwuiError } from '../util/errors.ts';
+import { NotFoundError } from '../util/errors.ts';
 import { FencedError } from './lease.ts';
 
 /**
@@ -27,8 +27,8 @@ export interface ClaimedJob {
   reclaimed_from: string | null;
 }
 
-/** Deployments of a cluster: through their host. A host role sees only its own host's rows anyway (RLS). */
-const inCluster = (sql: Sql | Tx, cluster: string) => sql`
+/** Deployments of a cluster (a subquery): through their host. A host role sees only its own host's rows anyway (RLS). */
+export const inCluster = (sql: Sql | Tx, cluster: string) => sql`
   select d.deployment_id from sync_metadata.client_deployments d
   join sync_metadata.hosts h on h.host_id = d.host_id where h.cluster_name = ${cluster}`;
 
@@ -96,7 +96,7 @@ export async function enqueue(sql: Sql, cluster: string, client: string, o: { fu
     const [dep] = await tx<{ deployment_id: string }[]>`
       select deployment_id from sync_metadata.client_deployments
       where client_name = ${client} and deployment_id in (${inCluster(tx, cluster)})`;
-    if (!dep) throw new OwuiError(`client "${client}" is not registered in cluster ${cluster}`, { hint: 'list clients with: owui-sync status', exitCode: 2 });
+    if (!dep) throw new NotFoundError(`client "${client}" is not registered in cluster ${cluster}`, 'list clients with: owui-sync status');
     const [made] = await tx<{ job_id: string }[]>`
       insert into sync_metadata.sync_jobs (deployment_id, client_name, status, queued_at, available_at, triggered_by, sync_type, full_sync)
       values (${dep.deployment_id}, ${client}, 'pending', now(), now(), ${o.triggeredBy}, ${o.full ? 'full' : 'manual'}, ${o.full})

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { resolveSetting, type Env } from '../util/config.ts';
+import { readSettingFile, resolveSetting, type Env } from '../util/config.ts';
 import { ConfigError } from '../util/errors.ts';
 
 /** Everything the agent runs on, resolved from flags, then the environment (X, then X_FILE), then defaults. */
@@ -45,6 +45,8 @@ export interface AgentFlags {
 }
 
 export const DEFAULT_JWT_SECRET_FILE = '/run/secrets/api_jwt_secret';
+/** Where the API's signing secret is read from (the agent and owui-sync token agree on it). */
+export const jwtSecretFile = (env: Env = process.env) => env.OWUI_SYNC_JWT_SECRET_FILE || DEFAULT_JWT_SECRET_FILE;
 
 function num(name: string, text: string | undefined, dflt: number, min: number, max: number, integer = false): number {
   if (text === undefined) return dflt;
@@ -117,7 +119,7 @@ export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentS
     visibilitySeconds,
     cacheTtlSeconds,
     historyDays,
-    jwtSecretFile: env.OWUI_SYNC_JWT_SECRET_FILE || DEFAULT_JWT_SECRET_FILE,
+    jwtSecretFile: jwtSecretFile(env),
     logFormat,
     logLevel,
   };
@@ -125,13 +127,8 @@ export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentS
 
 /** The API's signing secret, from a file only (never argv or the environment). */
 export function readJwtSecret(file: string): Uint8Array | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new ConfigError(`cannot read the API secret ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, 'check that the file is readable by this user (OWUI_SYNC_JWT_SECRET_FILE)');
-  }
+  if (!fs.existsSync(file)) return null;
+  const text = readSettingFile(file, 'OWUI_SYNC_JWT_SECRET_FILE');
   if (Buffer.byteLength(text) < 32) throw new ConfigError(`the API secret in ${file} is shorter than 32 bytes`, 'write at least 32 random bytes, e.g.: openssl rand -base64 48 > ' + file);
   return new TextEncoder().encode(text);
 }

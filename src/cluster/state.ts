@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Sql } from '../pg/connect.ts';
 import { parseInterval } from '../util/config.ts';
-import { OwuiError } from '../util/errors.ts';
+import { NotFoundError, OwuiError } from '../util/errors.ts';
 
 /**
  * State authority (DESIGN.md section 5): client_deployments in PostgreSQL is the truth. Reads go
@@ -99,13 +99,13 @@ export class StateCache {
       return this.view(fresh, 'database', false, client);
     } catch (err) {
       if (e) return this.view(e, 'cache', true, client);
-      throw new OwuiError(`cannot read deployment state: PostgreSQL is unreachable (${(err as Error).message})`, { hint: 'the node has no cached copy to offer; check the database connection and try again' });
+      throw new StateUnavailableError(err);
     }
   }
 
   private view(e: Entry, source: 'database' | 'cache', stale: boolean, client?: string): StateRead {
     const states = client === undefined ? e.states : e.states.filter((s) => s.client === client);
-    if (client !== undefined && states.length === 0) throw new NotFound(`client "${client}" is not registered in cluster ${this.cluster}`);
+    if (client !== undefined && states.length === 0) throw notRegistered(client, this.cluster);
     return { states, source, stale, cached_at: new Date(e.at).toISOString(), age_seconds: Math.round((Date.now() - e.at) / 100) / 10 };
   }
 
@@ -127,7 +127,7 @@ export class StateCache {
    * delivered at commit), then this node's cache is dropped.
    */
   async update(u: StateUpdate): Promise<DeploymentState> {
-    const interval = u.sync_interval === undefined ? null : typeof u.sync_interval === 'number' ? checkSeconds(u.sync_interval) : parseInterval(u.sync_interval);
+    const interval = u.sync_interval === undefined ? null : parseInterval(String(u.sync_interval));
     const key = `deployment:${u.client}`;
     await this.sql.begin(async (tx) => {
       const [d] = await tx<{ host_id: string }[]>`
@@ -140,7 +140,7 @@ export class StateCache {
         from sync_metadata.hosts h
         where h.host_id = d.host_id and h.cluster_name = ${this.cluster} and d.client_name = ${u.client}
         returning d.host_id`;
-      if (!d) throw new NotFound(`client "${u.client}" is not registered in cluster ${this.cluster}`);
+      if (!d) throw notRegistered(u.client, this.cluster);
       await tx`insert into sync_metadata.cache_events (host_id, cache_key, action, origin_node) values (${d.host_id}, ${key}, 'invalidate', ${this.nodeId})`;
       await tx`select pg_notify(${STATE_CHANNEL}, ${JSON.stringify({ key, origin: this.nodeId })})`;
     });
@@ -177,13 +177,13 @@ export class StateCache {
 
 }
 
-export class NotFound extends OwuiError {
-  constructor(message: string) {
-    super(message, { hint: 'list clients with GET /api/v1/state or owui-sync status', exitCode: 2 });
-    this.name = 'NotFound';
-  }
-}
+const notRegistered = (client: string, cluster: string) =>
+  new NotFoundError(`client "${client}" is not registered in cluster ${cluster}`, 'list clients with GET /api/v1/state or owui-sync status');
 
-function checkSeconds(n: number): number {
-  return parseInterval(String(n));
+/** PostgreSQL cannot be reached and there is no cached copy to offer: the API answers 503. */
+export class StateUnavailableError extends OwuiError {
+  constructor(cause: unknown) {
+    super(`cannot read deployment state: PostgreSQL is unreachable (${(cause as Error).message})`, { hint: 'the node has no cached copy to offer; check the database connection and try again', cause });
+    this.name = 'StateUnavailableError';
+  }
 }

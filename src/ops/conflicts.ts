@@ -6,7 +6,7 @@ import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { loadConflictConfig, openAndIntrospect } from '../sync/engine.ts';
 import { TableReader } from '../sqlite/reader.ts';
-import { ConfigError, OwuiError } from '../util/errors.ts';
+import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
 
 export interface ConflictRow {
   log_id: string;
@@ -54,7 +54,7 @@ export async function showConflict(sql: Sql, id: string): Promise<ConflictRow & 
   const [r] = await sql<Record<string, unknown>[]>`
     select *, detected_at at time zone current_setting('TimeZone') as detected_at, resolved_at at time zone current_setting('TimeZone') as resolved_at
     from sync_metadata.conflict_log where log_id = ${id}`;
-  if (!r) throw new ConfigError(`no conflict ${id}`, 'owui-sync conflicts list shows the conflicts you may see');
+  if (!r) throw new NotFoundError(`no conflict ${id}`, 'owui-sync conflicts list shows the conflicts you may see');
   return { ...(r as Record<string, unknown>), detected_at: iso(r.detected_at as Date), resolved_at: iso(r.resolved_at as Date | null) } as never;
 }
 

@@ -262,7 +262,7 @@ async function prepare(sql: Sql, dep: Deployment, plan: SourcePlan, fpBefore: st
   await sql`
     update sync_metadata.sync_jobs set status = 'failed',
       error_message = 'abandoned: the process running it ended before it finished (killed or crashed); the next run resumed from its last committed batch'
-    where deployment_id = ${dep.deployment_id} and status = 'running' and job_id <> ${o.job?.id ?? '00000000-0000-0000-0000-000000000000'}::uuid`;
+    where deployment_id = ${dep.deployment_id} and status = 'running' ${o.job ? sql`and job_id <> ${o.job.id}` : sql``}`;
   const cps = new Map(
     (
       await sql<Checkpoint[]>`

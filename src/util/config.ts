@@ -13,14 +13,16 @@ export function resolveSetting(name: string, flag: string | undefined, env: Env 
   const direct = env[name];
   if (direct !== undefined && direct !== '') return direct;
   const file = env[`${name}_FILE`];
-  if (file) {
-    try {
-      return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-    } catch (err) {
-      throw new ConfigError(`cannot read ${name}_FILE (${file}): ${(err as NodeJS.ErrnoException).code ?? err}`, `check that the file exists and is readable by this user`);
-    }
+  return file ? readSettingFile(file, `${name}_FILE`) : undefined;
+}
+
+/** A setting's or secret's file, without its trailing newline; unreadable is an error naming the variable. */
+export function readSettingFile(file: string, variable: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${variable} (${file}): ${(err as NodeJS.ErrnoException).code ?? err}`, 'check that the file exists and is readable by this user');
   }
-  return undefined;
 }
 
 /** Where a container finds the host role's password (a Docker secret or a bind-mounted file). */
@@ -48,12 +50,7 @@ export function withPasswordFile(url: string, env: Env = process.env): string {
   const named = env.OWUI_SYNC_DATABASE_PASSWORD_FILE;
   const file = named || (fs.existsSync(DEFAULT_PASSWORD_FILE) ? DEFAULT_PASSWORD_FILE : undefined);
   if (!file) return url;
-  let pw: string;
-  try {
-    pw = fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-  } catch (err) {
-    throw new ConfigError(`cannot read OWUI_SYNC_DATABASE_PASSWORD_FILE (${file}): ${(err as NodeJS.ErrnoException).code ?? err}`, 'check that the file exists and is readable by this user');
-  }
+  const pw = readSettingFile(file, 'OWUI_SYNC_DATABASE_PASSWORD_FILE');
   if (!pw) throw new ConfigError(`the password file ${file} is empty`, 'provision --host NAME --secret-file PATH writes it; check the path');
   u.password = encodeURIComponent(pw);
   return u.toString();

@@ -31,6 +31,14 @@ export class ConfigError extends OwuiError {
   }
 }
 
+/** Something named by the caller does not exist (a client, a conflict): exit code 2, HTTP 404. */
+export class NotFoundError extends OwuiError {
+  constructor(message: string, hint?: string) {
+    super(message, { hint, exitCode: ExitCode.usage });
+    this.name = 'NotFoundError';
+  }
+}
+
 /** Best-effort message of an unknown thrown value, never a stack. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
