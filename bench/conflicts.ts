@@ -13,7 +13,7 @@ import { setConflictConfig } from '../src/ops/conflicts.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
-import { spawnTs, waitForLine } from '../src/util/child.ts';
+import { spawnModule, waitForLine } from '../src/util/child.ts';
 
 const { values: args } = parseArgs({ options: { chats: { type: 'string', default: '3000' }, rounds: { type: 'string', default: '3' } } });
 const CHATS = Number(args.chats);
@@ -24,7 +24,7 @@ const CHILD = new URL('./conflicts-child.ts', import.meta.url);
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function run(url: string, name: string, full: boolean, detect: boolean) {
-  const c = spawnTs(CHILD, [url, name, full ? 'full' : 'inc', detect ? 'on' : 'off']);
+  const c = spawnModule(CHILD, [url, name, full ? 'full' : 'inc', detect ? 'on' : 'off']);
   const line = await waitForLine(c, (l) => l.startsWith('{'), 20 * 60_000);
   await new Promise((r) => c.once('exit', r));
   return JSON.parse(line) as { ms: number; totals: { conflicts: number; updated: number; inserted: number; rows_read: number } };

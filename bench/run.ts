@@ -11,7 +11,7 @@ import { provision } from '../src/ops/provision.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
 import { addChat, createTenantDb, rng, seedTenant, type JournalMode } from '../src/sqlite/sample.ts';
-import { spawnTs, waitForLine } from '../src/util/child.ts';
+import { spawnModule, waitForLine } from '../src/util/child.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,7 +55,7 @@ function buildTenant(file: string, sizeMb: number, journal: JournalMode): { chat
 }
 
 async function child(mode: 'full' | 'incremental' | 'copy', url: string, name: string, sqlitePath: string) {
-  const c = spawnTs(CHILD, [mode, url, name, sqlitePath]);
+  const c = spawnModule(CHILD, [mode, url, name, sqlitePath]);
   let err = '';
   c.stderr!.on('data', (d) => (err += d));
   const line = await waitForLine(c, (l) => l.startsWith('{'), 30 * 60_000).catch((e) => {
@@ -68,7 +68,7 @@ async function child(mode: 'full' | 'incremental' | 'copy', url: string, name: s
 let writerSeed = 1000;
 async function writerRun(file: string, seconds: number, during?: () => Promise<unknown>) {
   // A new seed each run: the generated chat ids must not collide with an earlier run's.
-  const w = spawnTs(WRITER, [file, '20', String(seconds * 1000), String(writerSeed++)]);
+  const w = spawnModule(WRITER, [file, '20', String(seconds * 1000), String(writerSeed++)]);
   await waitForLine(w, (l) => l === 'ready');
   const report = waitForLine(w, (l) => l.startsWith('{'), (seconds + 600) * 1000);
   if (during) {

@@ -1,5 +1,6 @@
 // Makes the README's quick start two commands on a fresh clone: `npm run demo` and `npm test` install the
-// locked dependencies first when they are missing or older than package-lock.json, and do nothing otherwise.
+// locked dependencies first when they are missing or older than package-lock.json, then compile src/ to dist/
+// when dist/ is missing or older than the sources, and do nothing otherwise.
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -17,3 +18,6 @@ if (stale) {
     process.exit(r.status ?? 1);
   }
 }
+
+const { buildIfStale } = await import('./build.mjs');
+buildIfStale();

@@ -13,15 +13,29 @@
 //     started between that 'error' and the 'close' (a quick retry) goes out on the dying socket and is
 //     never settled: the caller waits forever. closed() now settles whatever is still in flight.
 // Idempotent; fails loudly if the driver's code no longer looks as expected (after an upgrade).
+// owui-sync refuses to start on an unpatched driver (src/pg/driver.ts), naming this script as the repair.
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'postgres');
+// The postgres.js that owui-sync loads, wherever npm put it (nested in a global install, or hoisted).
+const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json');
+let root;
+try {
+  root = path.dirname(createRequire(here).resolve('postgres'));
+  while (!fs.existsSync(path.join(root, "package.json")) || JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).name !== "postgres") {
+    if (path.dirname(root) === root) throw new Error("no postgres package.json");
+    root = path.dirname(root);
+  }
+} catch {
+  console.error('patch-postgres: the postgres package is not installed; run npm ci');
+  process.exit(1);
+}
 const MARK = '/* owui-sync patch: connection loss */';
 const files = ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'].map((f) => path.join(root, f)).filter((f) => fs.existsSync(f));
 if (files.length === 0) {
-  console.error('patch-postgres: node_modules/postgres not found; run npm ci');
+  console.error(`patch-postgres: no connection.js under ${root}; run npm ci`);
   process.exit(1);
 }
 for (const file of files) {

@@ -5,7 +5,6 @@ import crypto from 'node:crypto';
 import { spawn } from 'node:child_process';
 import postgres from 'postgres';
 import { afterAll, inject } from 'vitest';
-import { TSX_IMPORT } from '../src/util/child.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const BIN = path.join(ROOT, 'bin', 'owui-sync.js');
@@ -65,8 +64,6 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
     });
   });
 }
-
-export { TSX_IMPORT };
 
 import Database from 'better-sqlite3';
 import { clientAdd } from '../src/ops/clients.ts';

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { spawnTs, waitForLine } from '../src/util/child.ts';
+import { spawnModule, waitForLine } from '../src/util/child.ts';
 import { ROOT, setupTenant, trackChild } from './helpers.ts';
 
 const WRITER = new URL('../src/sqlite/writer-process.ts', import.meta.url);
@@ -14,7 +14,7 @@ describe.each(['wal', 'delete'] as const)('syncing while Open WebUI writes, %s j
     // A writer with a short lock wait (1 s, Open WebUI has 5 s): a sync that held a read
     // transaction across PostgreSQL round trips would make it fail with SQLITE_BUSY.
     // synchronous=OFF: the writer's latency is then lock waits, not the disk of a busy CI machine.
-    const w = spawnTs(WRITER, [t.sqlitePath, '5', '0', '3', '', '1000', 'off']);
+    const w = spawnModule(WRITER, [t.sqlitePath, '5', '0', '3', '', '1000', 'off']);
     trackChild(w.pid);
     await waitForLine(w, (l) => l === 'ready');
     const runs = [];

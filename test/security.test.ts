@@ -8,7 +8,7 @@ import { openPg, type Sql } from '../src/pg/connect.ts';
 import { getDeployment } from '../src/pg/deployments.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { runSync } from '../src/sync/engine.ts';
-import { spawnTs, waitForLine } from '../src/util/child.ts';
+import { spawnModule, waitForLine } from '../src/util/child.ts';
 import { BIN, freshDatabase, provisionHost, runCli, tmpDir, trackChild } from './helpers.ts';
 
 type Host = Awaited<ReturnType<typeof provisionHost>>;
@@ -168,7 +168,7 @@ describe('restricted host roles and row level security', () => {
     process.env.OWUI_SYNC_DATABASE_URL = a.url;
     process.env.OWUI_SYNC_ADMIN_URL = adminUrl;
     try {
-      const c = spawnTs(new URL('./fixtures/print-env.ts', import.meta.url), []);
+      const c = spawnModule(new URL('./fixtures/print-env.ts', import.meta.url), []);
       trackChild(c.pid);
       const line = await waitForLine(c, (l) => l.startsWith('{'));
       expect(line).not.toContain(real);

@@ -1,4 +1,5 @@
-import { SignJWT, jwtVerify, errors } from 'jose';
+// jose is loaded on first use: `owui-sync token` and the agent need it, every other start of the CLI does not.
+const jose = () => import('jose');
 
 /** Tokens are HS256, short-lived, for this audience from this issuer; all three are checked. */
 export const ISSUER = 'owui-sync';
@@ -7,6 +8,7 @@ export const AUDIENCE = 'owui-sync-api';
 export const MAX_TTL_SECONDS = 24 * 3600;
 
 export async function mintToken(secret: Uint8Array, o: { ttlSeconds: number; subject: string }): Promise<string> {
+  const { SignJWT } = await jose();
   return new SignJWT({})
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuer(ISSUER)
@@ -23,6 +25,7 @@ export type AuthResult = { ok: true; subject: string } | { ok: false; reason: st
 export async function checkBearer(secret: Uint8Array, header: string | undefined): Promise<AuthResult> {
   const m = /^Bearer\s+([A-Za-z0-9._~+/=-]+)\s*$/i.exec(header ?? '');
   if (!m) return { ok: false, reason: 'missing bearer token: send Authorization: Bearer <token> (owui-sync token prints one)' };
+  const { jwtVerify, errors } = await jose();
   try {
     const { payload } = await jwtVerify(m[1]!, secret, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], requiredClaims: ['exp', 'iat'], maxTokenAge: MAX_TTL_SECONDS });
     return { ok: true, subject: typeof payload.sub === 'string' ? payload.sub : 'api' };

@@ -1,9 +1,6 @@
 import { Command, Option } from 'commander';
-import { ApiServer } from '../api/server.ts';
-import { Agent } from '../cluster/agent.ts';
 import { agentSettings, readJwtSecret, type AgentFlags } from '../cluster/settings.ts';
 import { OwuiError, messageOf } from '../util/errors.ts';
-import { createLogger } from '../util/log.ts';
 import { redactText } from '../util/redact.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { printJson, type Io } from './output.ts';
@@ -37,6 +34,8 @@ Example:
     )
     .action(async (opts: AgentFlags & { check?: boolean; databaseUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
+      // Loaded when the agent runs, not at every start of the CLI (pino, prom-client, jose, the HTTP server).
+      const [{ Agent }, { ApiServer }, { createLogger }] = await Promise.all([import('../cluster/agent.ts'), import('../api/server.ts'), import('../util/log.ts')]);
       const settings = agentSettings(opts);
       const url = databaseUrl(io, opts.databaseUrl);
       const secret = readJwtSecret(settings.jwtSecretFile);

@@ -1,6 +1,5 @@
 import { Command, Option } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { clientAdd, clientRemove } from '../ops/clients.ts';
 import { ConfigError } from '../util/errors.ts';
 import { formatInterval, parseInterval } from '../util/config.ts';
 import { adminUrl, adminUrlOption } from './connections.ts';
@@ -27,10 +26,12 @@ export function clientCommand(io: Io): Command {
     .addHelpText('after', '\nIdempotent: running it again updates the path and interval and creates what is missing.\nExample:\n  owui-sync client add chat-example-com --sqlite /opt/openwebui/chat-example-com/data/webui.db --interval 5m')
     .action(async (name: string, opts: { sqlite: string; interval?: string; container?: string; host?: string; reconcileEvery?: number; json?: boolean; adminUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
+      const url = adminUrl(io, opts.adminUrl);
+      const { clientAdd } = await import('../ops/clients.ts');
       const r = await clientAdd({
         name,
         sqlitePath: opts.sqlite,
-        adminUrl: adminUrl(io, opts.adminUrl),
+        adminUrl: url,
         intervalSeconds: opts.interval === undefined ? undefined : parseInterval(opts.interval),
         containerName: opts.container,
         host: opts.host,
@@ -62,6 +63,7 @@ export function clientCommand(io: Io): Command {
         rl.close();
         if (answer.trim() !== 'DELETE') throw new ConfigError('not confirmed: nothing was removed', 'type DELETE exactly, or pass --yes');
       }
+      const { clientRemove } = await import('../ops/clients.ts');
       const r = await clientRemove(url, name, !!opts.dropSchema);
       if (c.optsWithGlobals().json) printJson(io, r);
       else io.out(`client ${r.client}: ${r.removed ? `unregistered (${r.jobs_removed} jobs of history removed)` : 'was not registered'}${r.schema_dropped ? ', mirror schema dropped' : ''}`);

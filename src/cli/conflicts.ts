@@ -1,16 +1,19 @@
 import { Command, Option } from 'commander';
-import { listConflicts, parseSince, resolveConflict, setConflictConfig, showConflict, showConflictConfig, type Choice } from '../ops/conflicts.ts';
-import { openPg } from '../pg/connect.ts';
+import type { Choice } from '../ops/conflicts.ts';
+import type { Sql } from '../pg/connect.ts';
 import { ConfigError } from '../util/errors.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { printJson, table, type Io } from './output.ts';
 
 export function conflictsCommand(io: Io, setExit: (c: number) => void): Command {
   const cmd = new Command('conflicts').description('rows changed both in SQLite and in PostgreSQL: configuration, audit log, manual override');
-  const withSql = async <T>(flag: string | undefined, fn: (sql: Awaited<ReturnType<typeof openPg>>) => Promise<T>) => {
-    const sql = await openPg(databaseUrl(io, flag), 'the database connection');
+  type Ops = typeof import('../ops/conflicts.ts');
+  const withSql = async <T>(flag: string | undefined, fn: (sql: Sql, ops: Ops) => Promise<T>) => {
+    const url = databaseUrl(io, flag);
+    const [{ openPg }, ops] = await Promise.all([import('../pg/connect.ts'), import('../ops/conflicts.ts')]);
+    const sql = await openPg(url, 'the database connection');
     try {
-      return await fn(sql);
+      return await fn(sql, ops);
     } finally {
       await sql.end({ timeout: 5 });
     }
@@ -26,7 +29,7 @@ export function conflictsCommand(io: Io, setExit: (c: number) => void): Command 
     .addOption(databaseUrlOption())
     .action(async (name: string, opts: { file?: string; show?: boolean; json?: boolean; databaseUrl?: string }, c: Command) => {
       if (!opts.file && !opts.show) throw new ConfigError('conflicts config needs --file FILE or --show', 'owui-sync conflicts config NAME --show');
-      await withSql(opts.databaseUrl, async (sql) => {
+      await withSql(opts.databaseUrl, async (sql, { setConflictConfig, showConflictConfig }) => {
         if (opts.file) {
           const cfg = await setConflictConfig(sql, name, opts.file);
           if (c.optsWithGlobals().json) printJson(io, { client: name, stored: true, config: cfg });
@@ -53,7 +56,7 @@ export function conflictsCommand(io: Io, setExit: (c: number) => void): Command 
     .addOption(databaseUrlOption())
     .addHelpText('after', '\nExit codes: 0, or 3 with --pending when conflicts wait for review.')
     .action(async (name: string | undefined, opts: { pending?: boolean; since?: string; limit: number; json?: boolean; databaseUrl?: string }, c: Command) => {
-      const rows = await withSql(opts.databaseUrl, (sql) => listConflicts(sql, { client: name, pending: opts.pending, sinceSeconds: opts.since ? parseSince(opts.since) : undefined, limit: opts.limit }));
+      const rows = await withSql(opts.databaseUrl, (sql, { listConflicts, parseSince }) => listConflicts(sql, { client: name, pending: opts.pending, sinceSeconds: opts.since ? parseSince(opts.since) : undefined, limit: opts.limit }));
       if (c.optsWithGlobals().json) printJson(io, rows);
       else if (rows.length === 0) io.out(opts.pending ? 'no conflict waits for review' : 'no conflicts');
       else io.out(table(rows.map((r) => [r.log_id, r.detected_at.slice(0, 19).replace('T', ' '), r.client_name, r.table_name, r.record_id.length > 40 ? r.record_id.slice(0, 37) + '...' : r.record_id, r.conflict_type, r.resolution_strategy ?? '', r.resolved_at ? `${r.winner} (${r.resolved_by})` : 'PENDING']), ['ID', 'DETECTED', 'CLIENT', 'TABLE', 'RECORD', 'TYPE', 'STRATEGY', 'RESOLUTION']));
@@ -67,7 +70,7 @@ export function conflictsCommand(io: Io, setExit: (c: number) => void): Command 
     .option('--json', 'print the result as JSON')
     .addOption(databaseUrlOption())
     .action(async (id: string, opts: { json?: boolean; databaseUrl?: string }) => {
-      const r = await withSql(opts.databaseUrl, (sql) => showConflict(sql, id));
+      const r = await withSql(opts.databaseUrl, (sql, { showConflict }) => showConflict(sql, id));
       printJson(io, r);
     });
 
@@ -81,7 +84,7 @@ export function conflictsCommand(io: Io, setExit: (c: number) => void): Command 
     .addOption(databaseUrlOption())
     .addHelpText('after', '\nsource: the SQLite row (read now) replaces the mirror row; target: the mirror keeps its row;\nmerged: both, by the table\'s merge rules (chat messages merged by id).')
     .action(async (id: string, opts: { use: Choice; by?: string; json?: boolean; databaseUrl?: string }, c: Command) => {
-      const r = await withSql(opts.databaseUrl, (sql) => resolveConflict(sql, id, opts.use, opts.by));
+      const r = await withSql(opts.databaseUrl, (sql, { resolveConflict }) => resolveConflict(sql, id, opts.use, opts.by));
       if (c.optsWithGlobals().json) printJson(io, r);
       else io.out(`conflict ${r.log_id} (${r.table_name} ${r.record_id}): resolved with the ${r.winner} version by ${r.resolved_by}`);
     });

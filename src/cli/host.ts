@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { hostRemove } from '../ops/hosts.ts';
 import { adminUrl, adminUrlOption } from './connections.ts';
 import { printJson, type Io } from './output.ts';
 
@@ -12,7 +11,9 @@ export function hostCommand(io: Io): Command {
     .option('--json', 'print the result as JSON')
     .addOption(adminUrlOption())
     .action(async (name: string, opts: { json?: boolean; adminUrl?: string }, c: Command) => {
-      const r = await hostRemove(adminUrl(io, opts.adminUrl), name);
+      const url = adminUrl(io, opts.adminUrl);
+      const { hostRemove } = await import('../ops/hosts.ts');
+      const r = await hostRemove(url, name);
       if (c.optsWithGlobals().json) printJson(io, r);
       else {
         io.out(`host ${r.host}: role ${r.role} ${r.role_dropped ? 'dropped' : 'not present'}, ${r.sessions_ended} sessions ended; the host is marked offline`);

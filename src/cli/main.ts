@@ -6,7 +6,7 @@ import { clientCommand } from './client.ts';
 import { conflictsCommand } from './conflicts.ts';
 import { demoCommand } from './demo.ts';
 import { hostCommand } from './host.ts';
-import { printError, processIo, type Io } from './output.ts';
+import { endQuietlyOnClosedPipe, printError, processIo, type Io } from './output.ts';
 import { provisionCommand } from './provision.ts';
 import { schemaCommand } from './schema.ts';
 import { statusCommand } from './status.ts';
@@ -46,6 +46,7 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
 /** Run the CLI; returns the exit code (the shim sets process.exitCode, so output is flushed). */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let code: number = ExitCode.ok;
+  if (io === processIo) endQuietlyOnClosedPipe();
   const program = buildProgram(io, (c) => (code = c));
   try {
     await program.parseAsync(argv);

@@ -14,6 +14,20 @@ export const processIo: Io = {
   isTTY: !!process.stderr.isTTY,
 };
 
+/**
+ * A reader that goes away (`owui-sync --help | head -1`) makes the next write fail with EPIPE, emitted as an
+ * 'error' event that would otherwise end the process with a stack trace. Nobody is left to read what we would
+ * print, so end quietly.
+ */
+export function endQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
+}
+
 export function printJson(io: Io, value: unknown): void {
   io.out(JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2));
 }

@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { provision } from '../ops/provision.ts';
 import { adminUrl, adminUrlOption } from './connections.ts';
 import { printJson, type Io } from './output.ts';
 
@@ -19,7 +18,9 @@ export function provisionCommand(io: Io): Command {
     )
     .action(async (opts: { host?: string; cluster?: string; secretFile?: string; dockerSecret?: string; rotate?: boolean; json?: boolean; adminUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
-      const r = await provision({ adminUrl: adminUrl(io, opts.adminUrl), host: opts.host, cluster: opts.cluster, secretFile: opts.secretFile, dockerSecret: opts.dockerSecret, rotate: opts.rotate });
+      const url = adminUrl(io, opts.adminUrl);
+      const { provision } = await import('../ops/provision.ts');
+      const r = await provision({ adminUrl: url, host: opts.host, cluster: opts.cluster, secretFile: opts.secretFile, dockerSecret: opts.dockerSecret, rotate: opts.rotate });
       if (json) printJson(io, r);
       else {
         if (r.adoptedLegacy) io.out('found a sync_metadata schema made by the legacy toolkit: upgraded in place');

@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { openPg } from '../pg/connect.ts';
-import { schemaApply, schemaDiff, type SchemaDiffResult } from '../ops/clients.ts';
+import type { SchemaDiffResult } from '../ops/clients.ts';
 import { adminUrl, adminUrlOption, databaseUrl, databaseUrlOption } from './connections.ts';
 import { printJson, type Io } from './output.ts';
 
@@ -26,7 +25,9 @@ export function schemaCommand(io: Io, setExit: (c: number) => void): Command {
     .addHelpText('after', '\nExit codes: 0 in sync, 4 drift found (apply it with `owui-sync schema apply NAME`).')
     .action(async (name: string, opts: { json?: boolean; databaseUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
-      const sql = await openPg(databaseUrl(io, opts.databaseUrl), 'the database connection');
+      const url = databaseUrl(io, opts.databaseUrl);
+      const [{ openPg }, { schemaDiff }] = await Promise.all([import('../pg/connect.ts'), import('../ops/clients.ts')]);
+      const sql = await openPg(url, 'the database connection');
       try {
         const r = await schemaDiff(sql, name);
         if (json) printJson(io, r);
@@ -47,7 +48,9 @@ export function schemaCommand(io: Io, setExit: (c: number) => void): Command {
     .addOption(adminUrlOption())
     .action(async (name: string, opts: { json?: boolean; adminUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
-      const r = await schemaApply(adminUrl(io, opts.adminUrl), name);
+      const url = adminUrl(io, opts.adminUrl);
+      const { schemaApply } = await import('../ops/clients.ts');
+      const r = await schemaApply(url, name);
       if (json) printJson(io, r);
       else {
         printDiff(io, r);

@@ -1,6 +1,4 @@
 import { Command } from 'commander';
-import { openPg } from '../pg/connect.ts';
-import { status } from '../ops/clients.ts';
 import { formatInterval } from '../util/config.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { fmtInt, printJson, table, type Io } from './output.ts';
@@ -13,7 +11,9 @@ export function statusCommand(io: Io): Command {
     .addOption(databaseUrlOption())
     .action(async (name: string | undefined, opts: { json?: boolean; databaseUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
-      const sql = await openPg(databaseUrl(io, opts.databaseUrl), 'the database connection');
+      const url = databaseUrl(io, opts.databaseUrl);
+      const [{ openPg }, { status }] = await Promise.all([import('../pg/connect.ts'), import('../ops/clients.ts')]);
+      const sql = await openPg(url, 'the database connection');
       try {
         const rows = await status(sql, name);
         if (json) printJson(io, rows);

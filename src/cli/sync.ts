@@ -1,7 +1,5 @@
 import { Command, Option } from 'commander';
-import { openPg } from '../pg/connect.ts';
-import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
-import { runSync, type SyncResult } from '../sync/engine.ts';
+import type { SyncResult } from '../sync/engine.ts';
 import { ExitCode, OwuiError } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
@@ -23,6 +21,7 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
         throw new OwuiError(`--batch-size must be a whole number from 1 to 1000`, { exitCode: ExitCode.usage });
       }
       const url = databaseUrl(io, opts.databaseUrl);
+      const [{ openPg }, { getDeployment, requireProvisioned }, { runSync }] = await Promise.all([import('../pg/connect.ts'), import('../pg/deployments.ts'), import('../sync/engine.ts')]);
       const sql = await openPg(url, 'the database connection');
       const ac = new AbortController();
       const stop = () => {

@@ -1,7 +1,4 @@
 import { Command, Option } from 'commander';
-import { openPg } from '../pg/connect.ts';
-import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
-import { verify } from '../sync/verify.ts';
 import { ExitCode } from '../util/errors.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { fmtInt, printJson, ProgressLine, table, type Io } from './output.ts';
@@ -16,7 +13,9 @@ export function verifyCommand(io: Io, setExit: (c: number) => void): Command {
     .addHelpText('after', '\nRows Open WebUI changed after the last sync show as differences: run it right after a sync.\nExit codes: 0 identical, 4 differences found, 1 failed, 2 usage/configuration.')
     .action(async (name: string, opts: { limit: number; json?: boolean; databaseUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
-      const sql = await openPg(databaseUrl(io, opts.databaseUrl), 'the database connection');
+      const url = databaseUrl(io, opts.databaseUrl);
+      const [{ openPg }, { getDeployment, requireProvisioned }, { verify }] = await Promise.all([import('../pg/connect.ts'), import('../pg/deployments.ts'), import('../sync/verify.ts')]);
+      const sql = await openPg(url, 'the database connection');
       const progress = new ProgressLine(io);
       try {
         await requireProvisioned(sql);

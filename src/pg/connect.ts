@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import postgres from 'postgres';
 import { ConfigError, OwuiError, messageOf } from '../util/errors.ts';
 import { redactUrl } from '../util/redact.ts';
+import { requirePatchedDriver } from './driver.ts';
 
 export type Sql = postgres.Sql<Record<string, never>>;
 export type Tx = postgres.TransactionSql<Record<string, never>>;
@@ -55,6 +56,7 @@ export function connect(
     options?: Record<string, unknown>;
   },
 ): Sql {
+  requirePatchedDriver();
   const ssl = sslFor(parsePgUrl(url, opts.what));
   const events = new EventEmitter();
   events.setMaxListeners(0);

@@ -2,9 +2,21 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
-const require = createRequire(import.meta.url);
-/** tsx's loader by absolute URL, so a child runs TypeScript whatever its working directory. */
-export const TSX_IMPORT = pathToFileURL(require.resolve('tsx/esm')).href;
+/**
+ * tsx's loader by absolute URL, so a child runs TypeScript whatever its working directory. Resolved only when a
+ * `.ts` file is started (tests and benchmarks): tsx is a development dependency, absent from installed packages.
+ */
+export function tsxImport(): string {
+  return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
+}
+
+/**
+ * A module of this package beside the calling one, in the form that runs now: `.ts` when the caller runs from
+ * src/ (tests, through tsx), `.js` when it runs compiled from dist/.
+ */
+export function siblingModule(callerUrl: string, relativeWithoutExtension: string): URL {
+  return new URL(relativeWithoutExtension + (callerUrl.endsWith('.ts') ? '.ts' : '.js'), callerUrl);
+}
 
 const SECRET_NAME = /(URL|PASSWORD|SECRET|TOKEN|KEY)(_FILE)?$/i;
 const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^@\s]+@/i;
@@ -25,10 +37,11 @@ export function scrubbedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Proces
   return out;
 }
 
-/** Start a TypeScript file of this package as a child Node process (with a scrubbed environment). */
-export function spawnTs(file: string | URL, args: string[], opts: SpawnOptions = {}): ChildProcess {
+/** Start a module of this package (compiled `.js`, or `.ts` through tsx) as a child Node process, with a scrubbed environment. */
+export function spawnModule(file: string | URL, args: string[], opts: SpawnOptions = {}): ChildProcess {
   const path = file instanceof URL ? file.pathname : file;
-  return spawn(process.execPath, ['--import', TSX_IMPORT, path, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: scrubbedEnv(), ...opts });
+  const loader = path.endsWith('.ts') ? ['--import', tsxImport()] : [];
+  return spawn(process.execPath, [...loader, path, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: scrubbedEnv(), ...opts });
 }
 
 /** Wait for a line on a child's stdout that matches. */

@@ -1,0 +1,44 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { OwuiError } from '../util/errors.ts';
+
+/** What scripts/patch-postgres.mjs writes into postgres.js: one mark for each of its four edits of a file. */
+export const PATCH_MARK = 'owui-sync patch: connection loss';
+const MARKS_PER_FILE = 4;
+
+/** The folder of the postgres.js package this process loads (wherever npm put it: nested or hoisted). */
+export function driverRoot(): string {
+  let dir = path.dirname(createRequire(import.meta.url).resolve('postgres'));
+  while (!fs.existsSync(path.join(dir, 'package.json')) || JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name !== 'postgres') {
+    const up = path.dirname(dir);
+    if (up === dir) throw new OwuiError('cannot find the postgres.js package folder', { hint: 'reinstall owui-sync', exitCode: 2 });
+    dir = up;
+  }
+  return dir;
+}
+
+/** The patch script that belongs to this install (repairs the driver in place). */
+const PATCH_SCRIPT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../scripts/patch-postgres.mjs');
+
+let checked: string | undefined;
+
+/**
+ * Refuse to run on a postgres.js without our connection-loss fixes: unpatched, a lost connection can hang a
+ * sync forever or kill the agent (README "The postgres.js patch"). An install that skipped install scripts
+ * (`npm install --ignore-scripts`, some package managers, a Dockerfile that copies package.json before
+ * scripts/) leaves it unpatched; this says so and how to repair it. Checks the ESM and CommonJS builds, the
+ * files that are really loaded; once per process.
+ */
+export function requirePatchedDriver(root = driverRoot()): void {
+  if (checked === root) return;
+  const files = ['src/connection.js', 'cjs/src/connection.js'].map((f) => path.join(root, f)).filter((f) => fs.existsSync(f));
+  const unpatched = files.filter((f) => fs.readFileSync(f, 'utf8').split(PATCH_MARK).length - 1 !== MARKS_PER_FILE);
+  if (files.length === 0 || unpatched.length > 0) {
+    throw new OwuiError(`the PostgreSQL driver at ${root} lacks owui-sync's fixes for lost connections (its install scripts did not run)`, {
+      hint: `repair it with: node ${PATCH_SCRIPT}   (or reinstall without --ignore-scripts); owui-sync refuses to run on the unpatched driver, which can hang or crash when a connection drops`,
+      exitCode: 2,
+    });
+  }
+  checked = root;
+}
