@@ -64,4 +64,8 @@ export function buildIfStale(log = (s) => console.error(s)) {
   return true;
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) build();
+// `node scripts/build.mjs` always rebuilds; `--if-stale` (npm pack's prepack) keeps an up-to-date dist/.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes('--if-stale')) buildIfStale();
+  else build();
+}

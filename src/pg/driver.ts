@@ -21,24 +21,25 @@ export function driverRoot(): string {
 /** The patch script that belongs to this install (repairs the driver in place). */
 const PATCH_SCRIPT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../scripts/patch-postgres.mjs');
 
-let checked: string | undefined;
+let checked = false;
 
 /**
  * Refuse to run on a postgres.js without our connection-loss fixes: unpatched, a lost connection can hang a
  * sync forever or kill the agent (README "The postgres.js patch"). An install that skipped install scripts
  * (`npm install --ignore-scripts`, some package managers, a Dockerfile that copies package.json before
  * scripts/) leaves it unpatched; this says so and how to repair it. Checks the ESM and CommonJS builds, the
- * files that are really loaded; once per process.
+ * files that are really loaded; once per process (for the driver this process loads).
  */
-export function requirePatchedDriver(root = driverRoot()): void {
-  if (checked === root) return;
-  const files = ['src/connection.js', 'cjs/src/connection.js'].map((f) => path.join(root, f)).filter((f) => fs.existsSync(f));
+export function requirePatchedDriver(root?: string): void {
+  if (root === undefined && checked) return;
+  const dir = root ?? driverRoot();
+  const files = ['src/connection.js', 'cjs/src/connection.js'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
   const unpatched = files.filter((f) => fs.readFileSync(f, 'utf8').split(PATCH_MARK).length - 1 !== MARKS_PER_FILE);
   if (files.length === 0 || unpatched.length > 0) {
-    throw new OwuiError(`the PostgreSQL driver at ${root} lacks owui-sync's fixes for lost connections (its install scripts did not run)`, {
+    throw new OwuiError(`the PostgreSQL driver at ${dir} lacks owui-sync's fixes for lost connections (its install scripts did not run)`, {
       hint: `repair it with: node ${PATCH_SCRIPT}   (or reinstall without --ignore-scripts); owui-sync refuses to run on the unpatched driver, which can hang or crash when a connection drops`,
       exitCode: 2,
     });
   }
-  checked = root;
+  if (root === undefined) checked = true;
 }
