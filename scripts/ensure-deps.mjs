@@ -20,4 +20,4 @@ if (stale) {
 }
 
 const { buildIfStale } = await import('./build.mjs');
-buildIfStale();
+await buildIfStale();

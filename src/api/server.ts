@@ -1,6 +1,5 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
 import { z } from 'zod';
 import type { Agent } from '../cluster/agent.ts';
 import { enqueue, inCluster } from '../cluster/queue.ts';
@@ -10,8 +9,8 @@ import { listConflicts, resolveConflict } from '../ops/conflicts.ts';
 import { NotFoundError, OwuiError, messageOf } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
 import { checkBearer } from './auth.ts';
+import { packageVersion } from '../util/paths.ts';
 
-const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 const MAX_BODY = 64 * 1024;
 const FORWARDED = 'x-owui-sync-forwarded-by';
 
@@ -209,7 +208,7 @@ export class ApiServer {
       database: { reachable: a.db.reachable, last_ok_at: a.db.lastOkAt?.toISOString() ?? null, error: a.db.reachable ? null : a.db.error },
       last_heartbeat: a.lastHeartbeat?.toISOString() ?? null,
       jobs_running: [...a.running.values()].map((r) => ({ job_id: r.job.job_id, client: r.job.client_name, seconds: Math.round((Date.now() - r.startedAt) / 1000) })),
-      version: pkg.version,
+      version: packageVersion(),
     };
   }
 

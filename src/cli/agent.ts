@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.ts';
 import { agentSettings, readJwtSecret, type AgentFlags } from '../cluster/settings.ts';
 import { OwuiError, messageOf } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';

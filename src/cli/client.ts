@@ -1,5 +1,4 @@
-import { Command, Option } from 'commander';
-import { createInterface } from 'node:readline/promises';
+import { Command, Option } from './commander.ts';
 import { ConfigError } from '../util/errors.ts';
 import { formatInterval, parseInterval } from '../util/config.ts';
 import { adminUrl, adminUrlOption } from './connections.ts';
@@ -57,6 +56,7 @@ export function clientCommand(io: Io): Command {
       const url = adminUrl(io, opts.adminUrl);
       if (!opts.yes) {
         if (!process.stdin.isTTY) throw new ConfigError(`client remove ${name} needs a confirmation`, 'pass --yes (scripts), or run it in a terminal and type DELETE');
+        const { createInterface } = await import('node:readline/promises');
         const rl = createInterface({ input: process.stdin, output: process.stderr });
         const what = opts.dropSchema ? `client ${name}, its job history AND its mirror schema with all its data` : `client ${name} and its job history (the mirror schema stays)`;
         const answer = await rl.question(`This removes ${what}. Type DELETE to confirm: `);

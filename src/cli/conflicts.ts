@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.ts';
 import type { Choice } from '../ops/conflicts.ts';
 import type { Sql } from '../pg/connect.ts';
 import { ConfigError } from '../util/errors.ts';

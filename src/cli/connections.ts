@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { Option } from './commander.ts';
 import type { Io } from './output.ts';
 import { requireAdminUrl, requireDatabaseUrl } from '../util/config.ts';
 

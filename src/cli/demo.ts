@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.ts';
 import { ExitCode, OwuiError } from '../util/errors.ts';
 import { printJson, type Io } from './output.ts';
 

@@ -1,5 +1,4 @@
-import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
+import { Command, CommanderError } from './commander.ts';
 import { ExitCode } from '../util/errors.ts';
 import { agentCommand } from './agent.ts';
 import { clientCommand } from './client.ts';
@@ -13,13 +12,13 @@ import { statusCommand } from './status.ts';
 import { syncCommand } from './sync.ts';
 import { tokenCommand } from './token.ts';
 import { verifyCommand } from './verify.ts';
+import { packageVersion } from '../util/paths.ts';
 
-const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   const program = new Command('owui-sync')
     .description('Copies every Open WebUI tenant (SQLite) one way and continuously into its own PostgreSQL schema.')
-    .version(pkg.version, '-V, --version')
+    .version(packageVersion(), '-V, --version')
     .option('--json', 'print results as JSON (every command; also accepted after the verb)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })

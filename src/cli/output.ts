@@ -1,6 +1,6 @@
-import chalk from 'chalk';
 import { OwuiError, messageOf } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
+import { paint, wantsColour } from './style.ts';
 
 export interface Io {
   out: (s: string) => void;
@@ -35,8 +35,9 @@ export function printJson(io: Io, value: unknown): void {
 /** error: what happened / hint: what to do. Never a stack (OWUI_SYNC_DEBUG=1 adds it), never a password. */
 export function printError(io: Io, err: unknown): void {
   const msg = redactText(messageOf(err));
-  io.err(`${chalk.red('error:')} ${msg}`);
-  if (err instanceof OwuiError && err.hint) io.err(`${chalk.yellow('hint:')} ${redactText(err.hint)}`);
+  const c = io === processIo && wantsColour(process.stderr);
+  io.err(`${paint(c, 'red', 'error:')} ${msg}`);
+  if (err instanceof OwuiError && err.hint) io.err(`${paint(c, 'yellow', 'hint:')} ${redactText(err.hint)}`);
   if (process.env.OWUI_SYNC_DEBUG === '1' && err instanceof Error && err.stack) io.err(redactText(err.stack));
 }
 
@@ -50,9 +51,10 @@ export function fmtBytes(n: number): string {
 
 /** Plain aligned columns (no box drawing: it survives any SSH terminal and copy-paste). */
 export function table(rows: (string | number)[][], header: string[]): string {
+  const bold = (t: string) => paint(wantsColour(process.stdout), 'bold', t);
   const all = [header, ...rows.map((r) => r.map(String))];
   const w = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
-  return all.map((r, ri) => r.map((c, i) => (ri === 0 ? chalk.bold(String(c).padEnd(w[i]!)) : String(c).padEnd(w[i]!))).join('  ').trimEnd()).join('\n');
+  return all.map((r, ri) => r.map((c, i) => (ri === 0 ? bold(String(c).padEnd(w[i]!)) : String(c).padEnd(w[i]!))).join('  ').trimEnd()).join('\n');
 }
 
 /** One status line on stderr, redrawn at most 10 times a second; only on a TTY. */

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.ts';
 import { adminUrl, adminUrlOption } from './connections.ts';
 import { printJson, type Io } from './output.ts';
 

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.ts';
 import type { SchemaDiffResult } from '../ops/clients.ts';
 import { adminUrl, adminUrlOption, databaseUrl, databaseUrlOption } from './connections.ts';
 import { printJson, type Io } from './output.ts';

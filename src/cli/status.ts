@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.ts';
 import { formatInterval } from '../util/config.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { fmtInt, printJson, table, type Io } from './output.ts';

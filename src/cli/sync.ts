@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.ts';
 import type { SyncResult } from '../sync/engine.ts';
 import { ExitCode, OwuiError } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';

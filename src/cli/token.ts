@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command } from './commander.ts';
 import os from 'node:os';
 import { mintToken, MAX_TTL_SECONDS } from '../api/auth.ts';
 import { DEFAULT_JWT_SECRET_FILE, jwtSecretFile, readJwtSecret } from '../cluster/settings.ts';

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, Option } from './commander.ts';
 import { ExitCode } from '../util/errors.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { fmtInt, printJson, ProgressLine, table, type Io } from './output.ts';

@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRequire } from 'node:module';
 import { connect, isTransientPgError, pgConnectError, type Sql } from '../pg/connect.ts';
 import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { runSync, SyncBusyError, type SyncResult } from '../sync/engine.ts';
@@ -11,8 +10,8 @@ import { Lease, LEASE_CHANNEL } from './lease.ts';
 import { claim, enqueue, enqueueDue, failJob, inCluster, jobFence, JOBS_CHANNEL, nextDueInMs, purgeHistory, releaseJob, renewJob, type ClaimedJob } from './queue.ts';
 import type { AgentSettings } from './settings.ts';
 import { StateCache, STATE_CHANNEL } from './state.ts';
+import { packageVersion } from '../util/paths.ts';
 
-const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 /** The newest migration the agent needs (sql/006_agent.sql). */
 const NEEDS_MIGRATION = 6;
 
@@ -163,7 +162,7 @@ export class Agent {
     await this.state.startFrom();
     await this.openListener();
     this.loops = [this.leaseLoop(), this.heartbeatLoop(), this.schedulerLoop(), ...Array.from({ length: s.concurrency }, (_, i) => this.workerLoop(i))];
-    this.log.info({ cluster: this.cluster, host: this.hostname, role: s.role, url: this.advertiseUrl, version: pkg.version }, 'agent started');
+    this.log.info({ cluster: this.cluster, host: this.hostname, role: s.role, url: this.advertiseUrl, version: packageVersion() }, 'agent started');
   }
 
   // ---- notifications -------------------------------------------------------------------------
@@ -317,7 +316,7 @@ export class Agent {
   }
 
   private async heartbeat(): Promise<void> {
-    const info = { role: this.settings.role, url: this.advertiseUrl, is_leader: this.isLeader, term: this.leader.term, version: pkg.version, pid: process.pid };
+    const info = { role: this.settings.role, url: this.advertiseUrl, is_leader: this.isLeader, term: this.leader.term, version: packageVersion(), pid: process.pid };
     await this.sql`
       update sync_metadata.hosts set last_heartbeat = now(), updated_at = now(),
         metadata = jsonb_set(coalesce(metadata, '{}'::jsonb), '{agents}',

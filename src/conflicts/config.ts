@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../util/errors.ts';
+import { packagePath } from '../util/paths.ts';
 
 export const STRATEGIES = ['newest_wins', 'source_wins', 'target_wins', 'merge', 'manual'] as const;
 export type Strategy = (typeof STRATEGIES)[number];
@@ -40,7 +41,7 @@ export const conflictConfigSchema = z
 export type ConflictConfig = z.infer<typeof conflictConfigSchema>;
 
 /** Used until an operator stores a configuration: the shipped templates/conflict-resolution-default.json. */
-export const DEFAULT_CONFIG_FILE = new URL('../../templates/conflict-resolution-default.json', import.meta.url);
+export const DEFAULT_CONFIG_FILE = packagePath('templates', 'conflict-resolution-default.json');
 
 export function parseConflictConfig(value: unknown, where: string): ConflictConfig {
   const r = conflictConfigSchema.safeParse(value);

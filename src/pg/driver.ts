@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { OwuiError } from '../util/errors.ts';
+import { packagePath } from '../util/paths.ts';
 
 /** What scripts/patch-postgres.mjs writes into postgres.js: one mark for each of its four edits of a file. */
 export const PATCH_MARK = 'owui-sync patch: connection loss';
@@ -19,7 +20,7 @@ export function driverRoot(): string {
 }
 
 /** The patch script that belongs to this install (repairs the driver in place). */
-const PATCH_SCRIPT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../scripts/patch-postgres.mjs');
+const PATCH_SCRIPT = packagePath('scripts', 'patch-postgres.mjs');
 
 let checked = false;
 

@@ -1,16 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import type { Sql } from './connect.ts';
 import { withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { isTransientPgError } from './connect.ts';
+import { packagePath } from '../util/paths.ts';
 
 /** Roles are shared by the server's databases: provisioning two of them at once can collide on one. */
 const isConcurrentCatalogUpdate = (err: unknown) => isTransientPgError(err) || /tuple concurrently (updated|deleted)/.test(String((err as Error)?.message));
 
-export const SQL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sql');
+export const SQL_DIR = packagePath('sql');
 
 export interface Migration {
   version: number;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { TenantDb } from './open.ts';
+import { codePath } from '../util/paths.ts';
 
 /** PostgreSQL types a mirror column can have. A closed set: type names never come from input. */
 export type PgType = 'bigint' | 'boolean' | 'json' | 'text' | 'date' | 'timestamp' | 'double precision' | 'numeric' | 'bytea';
@@ -31,7 +32,7 @@ export interface SourcePlan {
   skipped: { table: string; reason: string }[];
 }
 
-const CANONICAL_SQL = new URL('./openwebui-v0.11.sql', import.meta.url);
+const CANONICAL_SQL = codePath('sqlite', 'openwebui-v0.11.sql');
 let canonical: Map<string, Map<string, string>> | undefined;
 
 /** Open WebUI v0.11 declared types by table and column, from the bundled schema. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import crypto from 'node:crypto';
 import Database from 'better-sqlite3';
 import { openWebUISchemaSql } from './introspect.ts';
+import { codePath } from '../util/paths.ts';
 
 /**
  * Sample Open WebUI tenants for the demo, the tests and the benchmarks. Rows are written the way
@@ -13,7 +14,7 @@ import { openWebUISchemaSql } from './introspect.ts';
 export type SchemaStyle = 'v0.11' | 'v0.6';
 export type JournalMode = 'wal' | 'delete';
 
-const LEGACY_SQL = new URL('./openwebui-v0.6-legacy.sql', import.meta.url);
+const LEGACY_SQL = codePath('sqlite', 'openwebui-v0.6-legacy.sql');
 
 /** Create an empty tenant database with Open WebUI's schema, in the given journal mode. */
 export function createTenantDb(path: string, opts: { style?: SchemaStyle; journal?: JournalMode } = {}): Database.Database {

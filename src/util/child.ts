@@ -10,14 +10,6 @@ export function tsxImport(): string {
   return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
 }
 
-/**
- * A module of this package beside the calling one, in the form that runs now: `.ts` when the caller runs from
- * src/ (tests, through tsx), `.js` when it runs compiled from dist/.
- */
-export function siblingModule(callerUrl: string, relativeWithoutExtension: string): URL {
-  return new URL(relativeWithoutExtension + (callerUrl.endsWith('.ts') ? '.ts' : '.js'), callerUrl);
-}
-
 const SECRET_NAME = /(URL|PASSWORD|SECRET|TOKEN|KEY)(_FILE)?$/i;
 const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^@\s]+@/i;
 

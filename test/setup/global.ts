@@ -20,8 +20,8 @@ let dir: string | undefined;
 export async function setup(project: TestProject) {
   // Tests that start the real binary run the compiled code: compile it first when a source is newer.
   // @ts-expect-error: a plain JavaScript module without type declarations
-  const { buildIfStale } = (await import('../../scripts/build.mjs')) as { buildIfStale: () => boolean };
-  buildIfStale();
+  const { buildIfStale } = (await import('../../scripts/build.mjs')) as { buildIfStale: () => Promise<boolean> };
+  await buildIfStale();
   const external = process.env.OWUI_SYNC_TEST_DATABASE_URL;
   if (external) {
     project.provide('pgUrl', external);
