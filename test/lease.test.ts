@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { FencedError, Lease } from '../src/cluster/lease.ts';
+import { Lease } from '../src/cluster/lease.ts';
+import { FencedError } from '../src/util/errors.ts';
 import { openPg, type Sql, type Tx } from '../src/pg/connect.ts';
 import { setupTenant } from './helpers.ts';
 

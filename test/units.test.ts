@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { validateClientName } from '../src/pg/tenant.ts';
 import { copyField } from '../src/sync/sql.ts';
-import { normaliseValue, canonicalTargetText } from '../src/sync/normalise.ts';
+import { normaliseValue, canonicalTargetText } from '../src/model/values.ts';
 import { overlapFor } from '../src/sync/engine.ts';
 import fs from 'node:fs';
 import os from 'node:os';

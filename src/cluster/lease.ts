@@ -1,14 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql, Tx } from '../pg/connect.ts';
-import { OwuiError } from '../util/errors.ts';
-
-/** A batch of a leader whose term is over: it must not land. Not transient: the run stops. */
-export class FencedError extends OwuiError {
-  constructor(message: string) {
-    super(message, { hint: 'another node leads this cluster now; it carries on from the last committed batch' });
-    this.name = 'FencedError';
-  }
-}
+import { FencedError } from '../util/errors.ts';
 
 /** NOTIFY channel on which a resigning leader wakes the followers. */
 export const LEASE_CHANNEL = 'owui_sync_lease';

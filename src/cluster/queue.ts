@@ -1,6 +1,5 @@
 import type { Sql, Tx } from '../pg/connect.ts';
-import { NotFoundError } from '../util/errors.ts';
-import { FencedError } from './lease.ts';
+import { FencedError, NotFoundError } from '../util/errors.ts';
 
 /**
  * The work queue is sync_jobs itself: a queued job is a row with queued_at, 'pending' until a node

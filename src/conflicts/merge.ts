@@ -1,5 +1,5 @@
 import type { MergeRule, TablePolicy } from './config.ts';
-import type { TablePlan } from '../sqlite/introspect.ts';
+import type { TablePlan } from '../model/plan.ts';
 
 /** The spec's example names chat fields by meaning: "messages" is the chat column's tree, "metadata" is meta. */
 const ALIASES: Record<string, Record<string, string>> = { chat: { messages: 'chat', metadata: 'meta' } };

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Sql } from './connect.ts';
 import { ident } from './connect.ts';
-import type { PgType, SourcePlan, TablePlan } from '../sqlite/introspect.ts';
+import type { PgType, SourcePlan, TablePlan } from '../model/plan.ts';
 import { ConfigError } from '../util/errors.ts';
 
 /** Sync columns every mirror table has besides Open WebUI's own. */

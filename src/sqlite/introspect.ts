@@ -1,36 +1,8 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { TenantDb } from './open.ts';
+import type { ColumnPlan, PgType, SourcePlan, TablePlan } from '../model/plan.ts';
 import { codePath } from '../util/paths.ts';
-
-/** PostgreSQL types a mirror column can have. A closed set: type names never come from input. */
-export type PgType = 'bigint' | 'boolean' | 'json' | 'text' | 'date' | 'timestamp' | 'double precision' | 'numeric' | 'bytea';
-
-export interface ColumnPlan {
-  name: string;
-  declared: string;
-  pgType: PgType;
-}
-
-export interface TablePlan {
-  name: string;
-  columns: ColumnPlan[];
-  /** Key columns in key order (primary key, or the narrowest unique index of pre-0.9.6 tables). */
-  key: string[];
-  /** Where the key came from: a PRIMARY KEY, or a UNIQUE index on a legacy table without one. */
-  keySource: 'primary' | 'unique';
-  hasUpdatedAt: boolean;
-  /** An index whose first column is updated_at: keyset reads by (updated_at, key) are cheap. */
-  updatedAtIndexed: boolean;
-  /** A rowid table: new rows can be found by rowid even when their updated_at is old (imports). */
-  hasRowid: boolean;
-}
-
-export interface SourcePlan {
-  tables: TablePlan[];
-  /** Tables that cannot be mirrored, with why (reported by sync and verify, never silently dropped). */
-  skipped: { table: string; reason: string }[];
-}
 
 const CANONICAL_SQL = codePath('sqlite', 'openwebui-v0.11.sql');
 let canonical: Map<string, Map<string, string>> | undefined;

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { TenantDb } from './open.ts';
-import type { TablePlan } from './introspect.ts';
-import { makeRow, normaliseValue, type NormRow, type RawEntry } from '../sync/normalise.ts';
+import type { TablePlan } from '../model/plan.ts';
+import { makeRow, normaliseValue, type NormRow, type RawEntry } from '../model/values.ts';
 
 /** SQLite identifier quoting (reserved names such as "user" and "group" included). */
 export const qi = (name: string) => '"' + name.replaceAll('"', '""') + '"';

@@ -2,14 +2,14 @@ import { isTransientPgError, type Sql, type Tx } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { blockingDrift, diffSchema, readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { fingerprint } from '../sqlite/fingerprint.ts';
-import { introspect, type SourcePlan, type TablePlan } from '../sqlite/introspect.ts';
+import { introspect } from '../sqlite/introspect.ts';
+import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { isSqliteBusy, openTenant, type TenantDb } from '../sqlite/open.ts';
 import { TableReader, type Page, type PageLimits } from '../sqlite/reader.ts';
-import { ConfigError, OwuiError, messageOf, withContext } from '../util/errors.ts';
+import { ConfigError, FencedError, OwuiError, messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { BatchWriter, decodeKey, type Batch, type BatchOutcome, type CheckpointPatch, type WriterHooks } from './writer.ts';
 import { targetRangeSql } from './sql.ts';
-import { FencedError } from '../cluster/lease.ts';
 import { DEFAULT_CONFIG_FILE, parseConflictConfig, readConflictConfigFile, tablePolicy, type ConflictConfig } from '../conflicts/config.ts';
 
 export interface SyncOptions {

@@ -2,7 +2,7 @@
 // Identifiers go through ident(); types come from the closed PgType set; values are parameters.
 import crypto from 'node:crypto';
 import { ident } from '../pg/connect.ts';
-import type { PgType, TablePlan } from '../sqlite/introspect.ts';
+import type { PgType, TablePlan } from '../model/plan.ts';
 
 /** Name of the session's staging table for a mirror table (temporary tables live in pg_temp). */
 export function stageName(table: string): string {

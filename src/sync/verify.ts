@@ -1,10 +1,11 @@
 import type { Sql } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
-import { introspect, type TablePlan } from '../sqlite/introspect.ts';
+import { introspect } from '../sqlite/introspect.ts';
+import type { TablePlan } from '../model/plan.ts';
 import { openTenant } from '../sqlite/open.ts';
 import { TableReader } from '../sqlite/reader.ts';
-import { canonicalTargetText, rawJson, rowHash, type RawEntry } from './normalise.ts';
+import { canonicalTargetText, rawJson, rowHash, type RawEntry } from '../model/values.ts';
 import { targetRangeSql } from './sql.ts';
 
 export type DifferenceKind = 'missing' | 'different' | 'tombstoned' | 'extra' | 'unkeyable' | 'table_missing';

@@ -39,6 +39,17 @@ export class NotFoundError extends OwuiError {
   }
 }
 
+/**
+ * A batch of a leader whose term is over, or of a job that is no longer this node's: it must not land. Not
+ * transient: the run stops. Thrown by the cluster's fences, recognised by the engine that calls them.
+ */
+export class FencedError extends OwuiError {
+  constructor(message: string) {
+    super(message, { hint: 'another node leads this cluster now; it carries on from the last committed batch' });
+    this.name = 'FencedError';
+  }
+}
+
 /** Best-effort message of an unknown thrown value, never a stack. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;

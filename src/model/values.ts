@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { PgType, TablePlan } from '../sqlite/introspect.ts';
+import type { PgType, TablePlan } from './plan.ts';
 
 /**
  * Lossless storage of values PostgreSQL cannot hold as they are (see README "How values are stored").
