@@ -2,7 +2,7 @@
 // The HA agent's figures, each with its conditions and a baseline measured in the same run:
 //  - takeover after kill -9 and after SIGTERM of the leader (median and max over N trials each);
 //  - scheduler precision: how late jobs start, with 200 deployments at a 1-minute interval on one host.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -61,8 +61,22 @@ try {
   const jwtFile = path.join(dir, 'api_jwt_secret');
   fs.writeFileSync(jwtFile, crypto.randomBytes(48).toString('base64'), { mode: 0o600 });
   const admin = await openPg(pg.url, 'bench admin');
-  const timing = { LEASE_DURATION: String(LEASE), LEASE_RENEW_INTERVAL: String(LEASE / 3), LEASE_RENEW_DEADLINE: String((LEASE * 2) / 3), LEASE_RETRY_INTERVAL: String(LEASE / 6) };
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, LOG_FORMAT: 'json', LOG_LEVEL: 'warn', OWUI_SYNC_DATABASE_URL: u.toString(), OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile, OWUI_SYNC_JWT_SECRET_FILE: jwtFile, ...timing };
+  const timing = {
+    LEASE_DURATION: String(LEASE),
+    LEASE_RENEW_INTERVAL: String(LEASE / 3),
+    LEASE_RENEW_DEADLINE: String((LEASE * 2) / 3),
+    LEASE_RETRY_INTERVAL: String(LEASE / 6),
+  };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LOG_FORMAT: 'json',
+    LOG_LEVEL: 'warn',
+    OWUI_SYNC_DATABASE_URL: u.toString(),
+    OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile,
+    OWUI_SYNC_JWT_SECRET_FILE: jwtFile,
+    ...timing,
+  };
 
   // One template tenant, copied: small, so the figures are about the agent, not the sync.
   const template = path.join(dir, 'template.db');
@@ -87,7 +101,11 @@ try {
     { id: 'bench-b', role: 'secondary', port: 19444 },
   ];
   const start = async (n: Node) => {
-    const c = spawn(process.execPath, [BIN, 'agent', '--role', n.role, '--node-id', n.id, '--port', String(n.port), '--host', host], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const c = spawn(
+      process.execPath,
+      [BIN, 'agent', '--role', n.role, '--node-id', n.id, '--port', String(n.port), '--host', host],
+      { env, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     children.add(c);
     c.on('exit', () => children.delete(c));
     n.child = c;
@@ -111,8 +129,12 @@ try {
   }
 
   report(`# owui-sync agent benchmark, ${new Date().toISOString()}`);
-  report(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, embedded PostgreSQL 17 over loopback`);
-  report(`lease ${LEASE} s, renew every ${fmt(LEASE / 3)} s, renew deadline ${fmt((LEASE * 2) / 3)} s, follower retry ${fmt(LEASE / 6)} s with +-20% jitter; two agent processes on this machine`);
+  report(
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, embedded PostgreSQL 17 over loopback`,
+  );
+  report(
+    `lease ${LEASE} s, renew every ${fmt(LEASE / 3)} s, renew deadline ${fmt((LEASE * 2) / 3)} s, follower retry ${fmt(LEASE / 6)} s with +-20% jitter; two agent processes on this machine`,
+  );
 
   // ---- baseline: one lease statement's round trip (the floor of any handover)
   const base = new Lease(admin as never, 'baseline-cluster', 'baseline-node', LEASE);
@@ -122,7 +144,9 @@ try {
     await base.tryAcquire();
     rtts.push(performance.now() - t0);
   }
-  report(`\nbaseline: one lease acquire/renew statement, 200 calls: median ${fmt(pct(rtts, 50), 2)} ms, p99 ${fmt(pct(rtts, 99), 2)} ms`);
+  report(
+    `\nbaseline: one lease acquire/renew statement, 200 calls: median ${fmt(pct(rtts, 50), 2)} ms, p99 ${fmt(pct(rtts, 99), 2)} ms`,
+  );
 
   // ---- takeover
   await start(nodes[0]!);
@@ -149,7 +173,9 @@ try {
     }
     report(
       `takeover after ${kind === 'crash' ? 'kill -9' : 'SIGTERM'} of the leader (${TRIALS} trials, follower polled every 10 ms): median ${fmt(pct(times, 50) / 1000, 2)} s, max ${fmt(Math.max(...times) / 1000, 2)} s` +
-        (kind === 'crash' ? ` (bound: lease + retry = ${fmt(LEASE + (LEASE / 6) * 1.2, 1)} s)` : ' (target: under 5 s)'),
+        (kind === 'crash'
+          ? ` (bound: lease + retry = ${fmt(LEASE + (LEASE / 6) * 1.2, 1)} s)`
+          : ' (target: under 5 s)'),
     );
   }
 
@@ -164,7 +190,9 @@ try {
       select extract(epoch from (started_at::timestamptz - available_at))::float * 1000 as late
       from sync_metadata.sync_jobs where client_name = 'base' and triggered_by = 'schedule' and status = 'success' and available_at > now() - interval '18 seconds'`
   ).map((r) => r.late);
-  report(`\nscheduler baseline: 1 deployment due every 2 s on the idle pair, ${baseLate.length} jobs: start late by p50 ${fmt(pct(baseLate, 50), 0)} ms, p99 ${fmt(pct(baseLate, 99), 0)} ms, max ${fmt(Math.max(...baseLate), 0)} ms`);
+  report(
+    `\nscheduler baseline: 1 deployment due every 2 s on the idle pair, ${baseLate.length} jobs: start late by p50 ${fmt(pct(baseLate, 50), 0)} ms, p99 ${fmt(pct(baseLate, 99), 0)} ms, max ${fmt(Math.max(...baseLate), 0)} ms`,
+  );
 
   process.stdout.write(`  registering ${DEPLOYMENTS} tenants ...\n`);
   const t0 = performance.now();
@@ -172,7 +200,8 @@ try {
     const name = `t${String(i).padStart(3, '0')}`;
     await clientAdd({ name, sqlitePath: tenant(name), adminUrl: pg.url, host, intervalSeconds: 60 });
     await admin`update sync_metadata.client_deployments set sync_enabled = false where client_name = ${name}`;
-    if ((i + 1) % 50 === 0) process.stdout.write(`  ${i + 1}/${DEPLOYMENTS} (${fmt((performance.now() - t0) / 1000, 0)} s)\n`);
+    if ((i + 1) % 50 === 0)
+      process.stdout.write(`  ${i + 1}/${DEPLOYMENTS} (${fmt((performance.now() - t0) / 1000, 0)} s)\n`);
   }
   // All due at once, as when a host's deployments are added together.
   await admin`update sync_metadata.client_deployments set sync_enabled = true, next_sync_at = null where client_name like 't%'`;
@@ -186,8 +215,30 @@ try {
   const steady = jobs.filter((j) => j.due.getTime() >= began + 60_000);
   type Job = { late: number; seconds: number; status: string; due: Date };
   const show = (label: string, js: Job[]) =>
-    report(`${label}: ${js.length} jobs (${js.filter((j) => j.status !== 'success').length} not successful): start late by p50 ${fmt(pct(js.map((j) => j.late), 50), 0)} ms, p99 ${fmt(pct(js.map((j) => j.late), 99), 0)} ms, max ${fmt(Math.max(...js.map((j) => j.late)), 0)} ms; run p50 ${fmt(pct(js.map((j) => j.seconds * 1000), 50), 0)} ms`);
-  report(`\nscheduler: ${DEPLOYMENTS} deployments at a 1-minute interval on one host, all first due at the same moment; 2 agents x 2 workers; ${ROUNDS} minutes`);
+    report(
+      `${label}: ${js.length} jobs (${js.filter((j) => j.status !== 'success').length} not successful): start late by p50 ${fmt(
+        pct(
+          js.map((j) => j.late),
+          50,
+        ),
+        0,
+      )} ms, p99 ${fmt(
+        pct(
+          js.map((j) => j.late),
+          99,
+        ),
+        0,
+      )} ms, max ${fmt(Math.max(...js.map((j) => j.late)), 0)} ms; run p50 ${fmt(
+        pct(
+          js.map((j) => j.seconds * 1000),
+          50,
+        ),
+        0,
+      )} ms`,
+    );
+  report(
+    `\nscheduler: ${DEPLOYMENTS} deployments at a 1-minute interval on one host, all first due at the same moment; 2 agents x 2 workers; ${ROUNDS} minutes`,
+  );
   show('  first round (full syncs of new tenants)', first);
   show('  second runs due while the first round was still being worked off (30-60 s)', catchUp);
   show('  after the first minute (incremental, nothing changed)', steady);
@@ -199,6 +250,6 @@ try {
   cleanup();
   await pg.stop();
   fs.mkdirSync(new URL('./out/', import.meta.url), { recursive: true });
-  fs.writeFileSync(new URL('./out/agent-last-run.txt', import.meta.url), lines.join('\n') + '\n');
+  fs.writeFileSync(new URL('./out/agent-last-run.txt', import.meta.url), `${lines.join('\n')}\n`);
   if (!args.dir) fs.rmSync(dir, { recursive: true, force: true });
 }

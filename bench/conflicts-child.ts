@@ -7,9 +7,13 @@ const [url, name, full, detect] = process.argv.slice(2);
 const sql = await openPg(url!, 'bench', 1);
 try {
   const t0 = performance.now();
-  const r = await runSync(sql, await getDeployment(sql, name!), { full: full === 'full', detectConflicts: detect !== 'off', triggeredBy: 'bench' });
+  const r = await runSync(sql, await getDeployment(sql, name!), {
+    full: full === 'full',
+    detectConflicts: detect !== 'off',
+    triggeredBy: 'bench',
+  });
   if (r.status !== 'success') throw new Error(r.error);
-  process.stdout.write(JSON.stringify({ ms: performance.now() - t0, totals: r.totals }) + '\n');
+  process.stdout.write(`${JSON.stringify({ ms: performance.now() - t0, totals: r.totals })}\n`);
 } finally {
   await sql.end({ timeout: 5 });
 }

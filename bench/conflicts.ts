@@ -8,14 +8,16 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import postgres from 'postgres';
 import { clientAdd } from '../src/ops/clients.ts';
-import { provision } from '../src/ops/provision.ts';
 import { setConflictConfig } from '../src/ops/conflicts.ts';
+import { provision } from '../src/ops/provision.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { spawnModule, waitForLine } from '../src/util/child.ts';
 
-const { values: args } = parseArgs({ options: { chats: { type: 'string', default: '3000' }, rounds: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({
+  options: { chats: { type: 'string', default: '3000' }, rounds: { type: 'string', default: '3' } },
+});
 const CHATS = Number(args.chats);
 const ROUNDS = Number(args.rounds);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'owui-bench-c-'));
@@ -27,7 +29,10 @@ async function run(url: string, name: string, full: boolean, detect: boolean) {
   const c = spawnModule(CHILD, [url, name, full ? 'full' : 'inc', detect ? 'on' : 'off']);
   const line = await waitForLine(c, (l) => l.startsWith('{'), 20 * 60_000);
   await new Promise((r) => c.once('exit', r));
-  return JSON.parse(line) as { ms: number; totals: { conflicts: number; updated: number; inserted: number; rows_read: number } };
+  return JSON.parse(line) as {
+    ms: number;
+    totals: { conflicts: number; updated: number; inserted: number; rows_read: number };
+  };
 }
 
 const pg = await startEmbedded({ dataDir: path.join(dir, 'pg') });
@@ -41,8 +46,12 @@ try {
   db.close();
   await clientAdd({ name: 'b', sqlitePath: file, adminUrl: pg.url });
   const rows = (await run(pg.url, 'b', true, true)).totals.rows_read;
-  console.log(`owui-sync conflict benchmarks, ${new Date().toISOString()}; ${os.cpus().length} cores, Node ${process.version}, PostgreSQL 17 (embedded)`);
-  console.log(`tenant: ${CHATS} chats with 6 messages each, ${rows} rows in 43 tables; each figure is the median of ${ROUNDS} runs, each run in its own process`);
+  console.log(
+    `owui-sync conflict benchmarks, ${new Date().toISOString()}; ${os.cpus().length} cores, Node ${process.version}, PostgreSQL 17 (embedded)`,
+  );
+  console.log(
+    `tenant: ${CHATS} chats with 6 messages each, ${rows} rows in 43 tables; each figure is the median of ${ROUNDS} runs, each run in its own process`,
+  );
 
   // Every row changed in SQLite (updated_at = now), none in PostgreSQL: the merge path for all rows.
   const touch = (round: number) => {
@@ -53,9 +62,13 @@ try {
     w.close();
   };
   const setTrigger = async (on: boolean) => {
-    const tables = await admin<{ t: string }[]>`select table_name as t from information_schema.tables where table_schema = 'b'`;
+    const tables = await admin<
+      { t: string }[]
+    >`select table_name as t from information_schema.tables where table_schema = 'b'`;
     for (const { t } of tables) {
-      await admin.unsafe(`CREATE OR REPLACE TRIGGER owui_sync_mark_change BEFORE INSERT OR UPDATE ON b."${t}" FOR EACH ROW WHEN (${on ? "current_setting('owui_sync.writer', true) IS DISTINCT FROM 'sync'" : 'false'}) EXECUTE FUNCTION sync_metadata.mark_target_change()`);
+      await admin.unsafe(
+        `CREATE OR REPLACE TRIGGER owui_sync_mark_change BEFORE INSERT OR UPDATE ON b."${t}" FOR EACH ROW WHEN (${on ? "current_setting('owui_sync.writer', true) IS DISTINCT FROM 'sync'" : 'false'}) EXECUTE FUNCTION sync_metadata.mark_target_change()`,
+      );
     }
   };
   const times: Record<string, number[]> = { with: [], without: [] };
@@ -81,14 +94,27 @@ try {
   // A batch full of conflicts: every chat changed on both sides.
   for (const strategy of ['source_wins', 'newest_wins', 'merge'] as const) {
     const cfgFile = path.join(dir, `${strategy}.json`);
-    fs.writeFileSync(cfgFile, JSON.stringify({ conflict_resolution: { default_strategy: 'newest_wins', table_strategies: { chat: strategy === 'merge' ? { strategy: 'merge', merge_rules: { chat: 'union' } } : { strategy } }, resolution_log: { enabled: true, retention_days: 30, include_data_snapshot: true } } }));
+    fs.writeFileSync(
+      cfgFile,
+      JSON.stringify({
+        conflict_resolution: {
+          default_strategy: 'newest_wins',
+          table_strategies: {
+            chat: strategy === 'merge' ? { strategy: 'merge', merge_rules: { chat: 'union' } } : { strategy },
+          },
+          resolution_log: { enabled: true, retention_days: 30, include_data_snapshot: true },
+        },
+      }),
+    );
     const sql = await openPg(pg.url, 'bench');
     await setConflictConfig(sql, 'b', cfgFile);
     await sql.end();
     await admin`update b.chat set pinned = not coalesce(pinned, false)`; // someone else edits every chat
     touch(100 + ['source_wins', 'newest_wins', 'merge'].indexOf(strategy));
     const res = await run(pg.url, 'b', false, true);
-    console.log(`batch full of conflicts, ${strategy.padEnd(11)}: ${res.totals.conflicts} conflicts resolved in ${(res.ms / 1000).toFixed(2)} s of sync = ${(res.totals.conflicts / (res.ms / 1000)).toFixed(0)} conflicts/s (the run also syncs ${res.totals.updated} other rows)`);
+    console.log(
+      `batch full of conflicts, ${strategy.padEnd(11)}: ${res.totals.conflicts} conflicts resolved in ${(res.ms / 1000).toFixed(2)} s of sync = ${(res.totals.conflicts / (res.ms / 1000)).toFixed(0)} conflicts/s (the run also syncs ${res.totals.updated} other rows)`,
+    );
   }
 } finally {
   await admin.end();

@@ -21,18 +21,22 @@ export async function copyBaseline(sql: Sql, sqlitePath: string): Promise<{ rows
     for (const t of plan.tables) {
       const tbl = `bench_baseline.${ident(t.name)}`;
       await sql.unsafe(`CREATE TABLE ${tbl} (${t.columns.map((c) => `${ident(c.name)} ${c.pgType}`).join(', ')})`);
-      const stmt = db.prepare(`SELECT ${t.columns.map((c) => `"${c.name.replaceAll('"', '""')}"`).join(', ')} FROM "${t.name.replaceAll('"', '""')}"`).raw(true);
+      const stmt = db
+        .prepare(
+          `SELECT ${t.columns.map((c) => `"${c.name.replaceAll('"', '""')}"`).join(', ')} FROM "${t.name.replaceAll('"', '""')}"`,
+        )
+        .raw(true);
       function* lines(): Generator<string> {
         let chunk = '';
         for (const r of stmt.iterate() as IterableIterator<unknown[]>) {
           rows++;
           const f = r.map((v) => {
             if (v === null) return '\\N';
-            const s = typeof v === 'string' ? v : Buffer.isBuffer(v) ? '\\x' + v.toString('hex') : String(v);
+            const s = typeof v === 'string' ? v : Buffer.isBuffer(v) ? `\\x${v.toString('hex')}` : String(v);
             bytes += s.length;
             return copyField(s);
           });
-          chunk += f.join('\t') + '\n';
+          chunk += `${f.join('\t')}\n`;
           if (chunk.length > 1 << 20) {
             yield chunk;
             chunk = '';

@@ -10,7 +10,7 @@ import { clientAdd } from '../src/ops/clients.ts';
 import { provision } from '../src/ops/provision.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
-import { addChat, createTenantDb, rng, seedTenant, type JournalMode } from '../src/sqlite/sample.ts';
+import { addChat, createTenantDb, type JournalMode, rng, seedTenant } from '../src/sqlite/sample.ts';
 import { spawnModule, waitForLine } from '../src/util/child.ts';
 
 const { values: args } = parseArgs({
@@ -47,7 +47,13 @@ function buildTenant(file: string, sizeMb: number, journal: JournalMode): { chat
   const chats = Math.ceil((sizeMb * 1024 * 1024) / (perChat * 2));
   const base = 1_700_000_000;
   const insert = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++) addChat(db, r, { userId: seeded.userIds[i % seeded.userIds.length]!, messages: 8, padBytes: perChat, at: base + i });
+    for (let i = from; i < to; i++)
+      addChat(db, r, {
+        userId: seeded.userIds[i % seeded.userIds.length]!,
+        messages: 8,
+        padBytes: perChat,
+        at: base + i,
+      });
   });
   for (let i = 0; i < chats; i += 200) insert(i, Math.min(chats, i + 200));
   db.close();
@@ -62,7 +68,14 @@ async function child(mode: 'full' | 'incremental' | 'copy', url: string, name: s
     throw new Error(`${mode} child failed: ${e.message}\n${err}`);
   });
   await new Promise((r) => c.once('exit', r));
-  return JSON.parse(line) as { ms: number; kind?: string; rows?: number; bytes?: number; totals?: { rows_read: number; bytes: number; inserted: number; updated: number }; maxRssMb: number };
+  return JSON.parse(line) as {
+    ms: number;
+    kind?: string;
+    rows?: number;
+    bytes?: number;
+    totals?: { rows_read: number; bytes: number; inserted: number; updated: number };
+    maxRssMb: number;
+  };
 }
 
 let writerSeed = 1000;
@@ -81,49 +94,65 @@ async function writerRun(file: string, seconds: number, during?: () => Promise<u
 const pg = await startEmbedded({ dataDir: path.join(dir, 'pg') });
 try {
   report(`owui-sync benchmarks, ${new Date().toISOString()}`);
-  report(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), ${fmt(os.totalmem() / 2 ** 30, 0)} GiB RAM, Node ${process.version}; PostgreSQL 17 (embedded, default durability) on 127.0.0.1`);
+  report(
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), ${fmt(os.totalmem() / 2 ** 30, 0)} GiB RAM, Node ${process.version}; PostgreSQL 17 (embedded, default durability) on 127.0.0.1`,
+  );
   await provision({ adminUrl: pg.url });
 
   // 1. Full sync against plain COPY, and peak RSS.
   const big = path.join(dir, 'big', 'webui.db');
   fs.mkdirSync(path.dirname(big), { recursive: true });
-  let t0 = performance.now();
+  const t0 = performance.now();
   const built = buildTenant(big, SIZE_MB, 'wal');
-  report(`\ntenant: ${fmt(mb(built.bytes), 0)} MB webui.db (WAL), ${built.chats} chats of ~100 KB with chat_message copies, 43 tables; built in ${fmt((performance.now() - t0) / 1000)} s`);
+  report(
+    `\ntenant: ${fmt(mb(built.bytes), 0)} MB webui.db (WAL), ${built.chats} chats of ~100 KB with chat_message copies, 43 tables; built in ${fmt((performance.now() - t0) / 1000)} s`,
+  );
   await clientAdd({ name: 'bench', sqlitePath: big, adminUrl: pg.url });
   const copy = await child('copy', pg.url, 'bench', big);
   const full = await child('full', pg.url, 'bench', big);
   const copyRate = copy.rows! / (copy.ms / 1000);
   const fullRate = full.totals!.rows_read / (full.ms / 1000);
   report(`full sync (first run, 43 tables, batches of <=1000 rows / 16 MB):`);
-  report(`  baseline plain COPY of the same rows: ${fmt(copy.ms / 1000)} s, ${fmt(copyRate, 0)} rows/s, ${fmt(mb(copy.bytes!) / (copy.ms / 1000))} MB/s, peak RSS ${fmt(copy.maxRssMb, 0)} MB`);
-  report(`  owui-sync sync:                       ${fmt(full.ms / 1000)} s, ${fmt(fullRate, 0)} rows/s, ${fmt(mb(full.totals!.bytes) / (full.ms / 1000))} MB/s, peak RSS ${fmt(full.maxRssMb, 0)} MB`);
+  report(
+    `  baseline plain COPY of the same rows: ${fmt(copy.ms / 1000)} s, ${fmt(copyRate, 0)} rows/s, ${fmt(mb(copy.bytes!) / (copy.ms / 1000))} MB/s, peak RSS ${fmt(copy.maxRssMb, 0)} MB`,
+  );
+  report(
+    `  owui-sync sync:                       ${fmt(full.ms / 1000)} s, ${fmt(fullRate, 0)} rows/s, ${fmt(mb(full.totals!.bytes) / (full.ms / 1000))} MB/s, peak RSS ${fmt(full.maxRssMb, 0)} MB`,
+  );
   report(`  ratio: ${fmt(fullRate / copyRate, 2)} of the COPY baseline (target >= 0.5); RSS target < 250 MB`);
 
   // 2. Incremental runs on the large tenant.
   const sql = await openPg(pg.url, 'bench');
   const none = await child('incremental', pg.url, 'bench', big);
-  report(`incremental, no change (database files unchanged): ${fmt(none.ms, 0)} ms measured in the sync process from connected to done (kind ${none.kind}; target < 1 s)`);
+  report(
+    `incremental, no change (database files unchanged): ${fmt(none.ms, 0)} ms measured in the sync process from connected to done (kind ${none.kind}; target < 1 s)`,
+  );
   await sql`update sync_metadata.client_deployments set source_fingerprint = null where client_name = 'bench'`;
   const noneScan = await child('incremental', pg.url, 'bench', big);
-  report(`incremental, no change, fingerprint shortcut disabled (every table read from its cursor): ${fmt(noneScan.ms, 0)} ms, ${noneScan.totals!.rows_read} rows read`);
+  report(
+    `incremental, no change, fingerprint shortcut disabled (every table read from its cursor): ${fmt(noneScan.ms, 0)} ms, ${noneScan.totals!.rows_read} rows read`,
+  );
   const db = new Database(big);
   const ids = db.prepare('SELECT id FROM chat').pluck().all() as string[];
   const pick = ids.filter((_, i) => i % 100 === 0);
   const now = Math.floor(Date.now() / 1000);
   db.transaction(() => {
     for (const id of pick) {
-      db.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run('changed ' + id, now, id);
+      db.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run(`changed ${id}`, now, id);
       db.prepare('UPDATE chat_message SET updated_at = ? WHERE chat_id = ?').run(now, id);
     }
   })();
   db.close();
   const one = await child('incremental', pg.url, 'bench', big);
-  report(`incremental, 1% of chats changed (${pick.length} chats and their messages, updated_at = now): ${fmt(one.ms, 0)} ms, ${one.totals!.rows_read} rows read, ${one.totals!.updated} updated, peak RSS ${fmt(one.maxRssMb, 0)} MB`);
+  report(
+    `incremental, 1% of chats changed (${pick.length} chats and their messages, updated_at = now): ${fmt(one.ms, 0)} ms, ${one.totals!.rows_read} rows read, ${one.totals!.updated} updated, peak RSS ${fmt(one.maxRssMb, 0)} MB`,
+  );
   await sql.end();
 
   // 3. Open WebUI-style writer latency, with and without a sync, in both journal modes.
-  report(`\nwriter latency: a separate process adds a chat (chat + chat_message rows, one transaction, synchronous=NORMAL, busy_timeout 5 s) every 20 ms for ${WRITER_S} s; tenant ${WRITER_MB} MB`);
+  report(
+    `\nwriter latency: a separate process adds a chat (chat + chat_message rows, one transaction, synchronous=NORMAL, busy_timeout 5 s) every 20 ms for ${WRITER_S} s; tenant ${WRITER_MB} MB`,
+  );
   for (const journal of ['wal', 'delete'] as const) {
     const file = path.join(dir, `writer-${journal}`, 'webui.db');
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -135,14 +164,18 @@ try {
       await child('full', pg.url, `w_${journal}`, file);
       syncs++;
     });
-    report(`  ${journal.padEnd(6)} without sync: p99 ${fmt(alone.p99_ms, 2)} ms, max ${fmt(alone.max_ms, 2)} ms (${alone.writes} writes, ${alone.errors} errors)`);
-    report(`  ${journal.padEnd(6)} during ${syncs} full syncs: p99 ${fmt(during.p99_ms, 2)} ms, max ${fmt(during.max_ms, 2)} ms (${during.writes} writes, ${during.errors} errors); p99 ratio ${fmt(during.p99_ms / alone.p99_ms, 2)} (target <= 1.2)`);
+    report(
+      `  ${journal.padEnd(6)} without sync: p99 ${fmt(alone.p99_ms, 2)} ms, max ${fmt(alone.max_ms, 2)} ms (${alone.writes} writes, ${alone.errors} errors)`,
+    );
+    report(
+      `  ${journal.padEnd(6)} during ${syncs} full syncs: p99 ${fmt(during.p99_ms, 2)} ms, max ${fmt(during.max_ms, 2)} ms (${during.writes} writes, ${during.errors} errors); p99 ratio ${fmt(during.p99_ms / alone.p99_ms, 2)} (target <= 1.2)`,
+    );
     await sleep(200);
   }
 } finally {
   await pg.stop();
   const out = path.resolve('bench', 'out');
   fs.mkdirSync(out, { recursive: true });
-  fs.writeFileSync(path.join(out, 'last-run.txt'), lines.join('\n') + '\n');
+  fs.writeFileSync(path.join(out, 'last-run.txt'), `${lines.join('\n')}\n`);
   if (!args.dir) fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -26,10 +26,22 @@ const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NO_COL
 const cmds: Cmd[] = [
   { name: 'node -e 0 (baseline)', argv: [process.execPath, '-e', '0'], expectCode: 0 },
   { name: 'owui-sync --help', argv: [process.execPath, BIN, '--help'], expectCode: 0 },
-  { name: 'owui-sync status --json, database unreachable', argv: [process.execPath, BIN, 'status', '--json'], env: { OWUI_SYNC_DATABASE_URL: 'postgresql://bench@127.0.0.1:1/bench' }, expectCode: 1 },
+  {
+    name: 'owui-sync status --json, database unreachable',
+    argv: [process.execPath, BIN, 'status', '--json'],
+    env: { OWUI_SYNC_DATABASE_URL: 'postgresql://bench@127.0.0.1:1/bench' },
+    expectCode: 1,
+  },
   {
     name: 'owui-sync --help from src/ through tsx (before the build)',
-    argv: [process.execPath, '--import', 'tsx', '-e', `const { main } = await import(${JSON.stringify(MAIN_TS)}); process.exitCode = await main(['node', 'owui-sync', '--help']);`, '--input-type=module'],
+    argv: [
+      process.execPath,
+      '--import',
+      'tsx',
+      '-e',
+      `const { main } = await import(${JSON.stringify(MAIN_TS)}); process.exitCode = await main(['node', 'owui-sync', '--help']);`,
+      '--input-type=module',
+    ],
     expectCode: 0,
   },
 ];
@@ -45,7 +57,8 @@ function once(c: Cmd): { ms: number; rssMb?: number } {
   return { ms, rssMb: rss };
 }
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 for (const c of cmds) once(c); // warm the file cache once
 const samples = new Map<string, { ms: number[]; rss: number[] }>(cmds.map((c) => [c.name, { ms: [], rss: [] }]));
@@ -57,11 +70,15 @@ for (let i = 0; i < RUNS; i++) {
   }
 }
 
-console.log(`Start-up, ${RUNS} runs each, interleaved; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, ${os.platform()} ${os.release()}`);
+console.log(
+  `Start-up, ${RUNS} runs each, interleaved; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, ${os.platform()} ${os.release()}`,
+);
 const base = pct(samples.get(cmds[0]!.name)!.ms, 50);
 for (const c of cmds) {
   const s = samples.get(c.name)!;
   const med = pct(s.ms, 50);
   const rss = s.rss.length ? `, peak RSS median ${pct(s.rss, 50).toFixed(0)} MB` : '';
-  console.log(`  ${c.name.padEnd(58)} median ${med.toFixed(0).padStart(4)} ms, p90 ${pct(s.ms, 90).toFixed(0).padStart(4)} ms, ${(med / base).toFixed(2)}x node -e 0${rss}`);
+  console.log(
+    `  ${c.name.padEnd(58)} median ${med.toFixed(0).padStart(4)} ms, p90 ${pct(s.ms, 90).toFixed(0).padStart(4)} ms, ${(med / base).toFixed(2)}x node -e 0${rss}`,
+  );
 }

@@ -11,11 +11,20 @@ const t0 = performance.now();
 try {
   if (mode === 'copy') {
     const r = await copyBaseline(sql, sqlitePath!);
-    process.stdout.write(JSON.stringify({ ms: performance.now() - t0, ...r, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n');
+    process.stdout.write(
+      `${JSON.stringify({ ms: performance.now() - t0, ...r, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+    );
   } else {
     const r = await runSync(sql, await getDeployment(sql, name!), { full: mode === 'full', triggeredBy: 'bench' });
     if (r.status !== 'success') throw new Error(r.error);
-    process.stdout.write(JSON.stringify({ ms: performance.now() - t0, kind: r.kind, totals: r.totals, maxRssMb: process.resourceUsage().maxRSS / 1024 }) + '\n');
+    process.stdout.write(
+      `${JSON.stringify({
+        ms: performance.now() - t0,
+        kind: r.kind,
+        totals: r.totals,
+        maxRssMb: process.resourceUsage().maxRSS / 1024,
+      })}\n`,
+    );
   }
 } finally {
   await sql.end({ timeout: 5 });

@@ -5,7 +5,9 @@ import fs from 'node:fs';
 
 const entry = new URL('../dist/cli/main.js', import.meta.url);
 if (!fs.existsSync(entry)) {
-  process.stderr.write(`error: owui-sync is not built: ${entry.pathname} is missing\nhint: run npm run build in the package folder (a released package ships dist/)\n`);
+  process.stderr.write(
+    `error: owui-sync is not built: ${entry.pathname} is missing\nhint: run npm run build in the package folder (a released package ships dist/)\n`,
+  );
   process.exit(2);
 }
 const { main } = await import(entry.href);

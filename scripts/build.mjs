@@ -73,7 +73,7 @@ export async function build() {
     process.exit(1);
   }
   copyAssets(src, dist);
-  fs.writeFileSync(stamp, new Date().toISOString() + '\n');
+  fs.writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }
 
 export async function buildIfStale(log = (s) => console.error(s)) {

@@ -1,9 +1,10 @@
 // Makes the README's quick start two commands on a fresh clone: `npm run demo` and `npm test` install the
 // locked dependencies first when they are missing or older than package-lock.json, then compile src/ to dist/
 // when dist/ is missing or older than the sources, and do nothing otherwise.
+
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

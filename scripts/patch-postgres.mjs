@@ -24,8 +24,11 @@ const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'p
 let root;
 try {
   root = path.dirname(createRequire(here).resolve('postgres'));
-  while (!fs.existsSync(path.join(root, "package.json")) || JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).name !== "postgres") {
-    if (path.dirname(root) === root) throw new Error("no postgres package.json");
+  while (
+    !fs.existsSync(path.join(root, 'package.json')) ||
+    JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).name !== 'postgres'
+  ) {
+    if (path.dirname(root) === root) throw new Error('no postgres package.json');
     root = path.dirname(root);
   }
 } catch {
@@ -33,7 +36,9 @@ try {
   process.exit(1);
 }
 const MARK = '/* owui-sync patch: connection loss */';
-const files = ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js'].map((f) => path.join(root, f)).filter((f) => fs.existsSync(f));
+const files = ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js']
+  .map((f) => path.join(root, f))
+  .filter((f) => fs.existsSync(f));
 if (files.length === 0) {
   console.error(`patch-postgres: no connection.js under ${root}; run npm ci`);
   process.exit(1);
@@ -44,15 +49,28 @@ for (const file of files) {
   const guard = `  function nextWrite(fn) {\n    ${MARK}\n    if (socket === null) {\n      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return false\n    }\n`;
   const closedOld = '    incomings = null\n    clearImmediate(nextWriteTimer)\n';
   const closedNew = `    incomings = null\n    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null ${MARK}\n    chunk = null\n    rows = 0\n    result = new Result()\n`;
-  const settleOld = "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n";
-  const settleNew = "    ;(query || initial || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket)) " + MARK + "\n";
+  const settleOld =
+    "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n";
+  const settleNew =
+    "    ;(query || initial || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket)) " +
+    MARK +
+    '\n';
   const erroredOld = '  function errored(err) {\n';
   const erroredNew = `  function errored(err) {\n    final && (final(err), final = null) ${MARK}\n`;
-  if (!s.includes('  function nextWrite(fn) {\n') || !s.includes(closedOld) || !s.includes(settleOld) || !s.includes(erroredOld)) {
+  if (
+    !s.includes('  function nextWrite(fn) {\n') ||
+    !s.includes(closedOld) ||
+    !s.includes(settleOld) ||
+    !s.includes(erroredOld)
+  ) {
     console.error(`patch-postgres: ${file} does not look like postgres.js 3.4.9; review scripts/patch-postgres.mjs`);
     process.exit(1);
   }
-  s = s.replace('  function nextWrite(fn) {\n', guard).replace(closedOld, closedNew).replace(settleOld, settleNew).replace(erroredOld, erroredNew);
+  s = s
+    .replace('  function nextWrite(fn) {\n', guard)
+    .replace(closedOld, closedNew)
+    .replace(settleOld, settleNew)
+    .replace(erroredOld, erroredNew);
   fs.writeFileSync(file, s);
 }
 console.log(`patch-postgres: ${files.length} files patched`);

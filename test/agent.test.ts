@@ -15,14 +15,26 @@ describe('the HA agent pair', () => {
     await a.until((h) => h.is_leader === true);
     await b.until((h) => h.leader_id === 'ha1-a' && h.is_leader === false);
     const ha = (await a.health()).body;
-    expect(ha).toMatchObject({ status: 'ok', node_id: 'ha1-a', role: 'primary', is_leader: true, leader_id: 'ha1-a', cluster_name: t.host, database: { reachable: true } });
+    expect(ha).toMatchObject({
+      status: 'ok',
+      node_id: 'ha1-a',
+      role: 'primary',
+      is_leader: true,
+      leader_id: 'ha1-a',
+      cluster_name: t.host,
+      database: { reachable: true },
+    });
     expect(typeof ha.uptime_seconds).toBe('number');
     // The first sync of a new deployment is due at once.
-    await a.waitFor((l) => l.msg === 'sync finished' || l.msg === 'sync failed', 20_000).catch(() => b.waitFor((l) => l.msg === 'sync finished', 5000));
-    const [job] = await t.check`select status, triggered_by, locked_by, error_message, queued_at is not null as queued from sync_metadata.sync_jobs where client_name = 'ha1'`;
+    await a
+      .waitFor((l) => l.msg === 'sync finished' || l.msg === 'sync failed', 20_000)
+      .catch(() => b.waitFor((l) => l.msg === 'sync finished', 5000));
+    const [job] =
+      await t.check`select status, triggered_by, locked_by, error_message, queued_at is not null as queued from sync_metadata.sync_jobs where client_name = 'ha1'`;
     expect(job, JSON.stringify(job)).toMatchObject({ status: 'success', triggered_by: 'schedule', queued: true });
     expect((await t.verify()).identical).toBe(true);
-    const leases = await t.check`select leader_id, term::int from sync_metadata.leader_election where cluster_name = ${t.host}`;
+    const leases =
+      await t.check`select leader_id, term::int from sync_metadata.leader_election where cluster_name = ${t.host}`;
     expect(leases).toEqual([{ leader_id: 'ha1-a', term: 1 }]);
 
     // kill -9 the leader: the follower takes over once the lease runs out.
@@ -65,7 +77,8 @@ describe('the HA agent pair', () => {
     expect(exit).toEqual({ code: 0, signal: null });
     expect(exitMs).toBeLessThan(5000);
     expect(a.lines.some((l) => l.msg === 'resigned the lease')).toBe(true);
-    const [lease] = await t.check`select leader_id, term::int from sync_metadata.leader_election where cluster_name = ${t.host}`;
+    const [lease] =
+      await t.check`select leader_id, term::int from sync_metadata.leader_election where cluster_name = ${t.host}`;
     expect(lease).toEqual({ leader_id: 'ha2-b', term: 2 });
     b.signal('SIGTERM');
     await b.exited;
@@ -92,13 +105,15 @@ describe('the HA agent pair', () => {
     const b = await AgentProc.start(t, { role: 'secondary', nodeId: 'ha3-b', secretFile: s.file, env: SLOW });
     await b.until((h) => h.leader_id === 'ha3-a');
     await new Promise((r) => setTimeout(r, 300));
-    const [before] = await t.check`select job_id, status, locked_by from sync_metadata.sync_jobs where client_name = 'ha3'`;
+    const [before] =
+      await t.check`select job_id, status, locked_by from sync_metadata.sync_jobs where client_name = 'ha3'`;
     expect(before).toMatchObject({ status: 'running', locked_by: 'ha3-a' });
     a.signal('SIGKILL');
     await a.exited;
     await b.waitFor((l) => l.msg === 'reclaimed a job whose node stopped renewing it', 15_000);
     await b.waitFor((l) => l.msg === 'sync finished', 60_000);
-    const jobs = await t.check`select job_id, status, locked_by, claims from sync_metadata.sync_jobs where client_name = 'ha3' order by started_at`;
+    const jobs =
+      await t.check`select job_id, status, locked_by, claims from sync_metadata.sync_jobs where client_name = 'ha3' order by started_at`;
     expect(jobs).toHaveLength(1);
     expect(jobs[0]).toMatchObject({ job_id: before!.job_id, status: 'success', locked_by: 'ha3-b', claims: 2 });
     expect((await t.verify()).identical).toBe(true);
@@ -115,13 +130,17 @@ describe('the HA agent pair', () => {
     const b = await AgentProc.start(t, { role: 'secondary', nodeId: 'ha4-b', secretFile: s.file, env: SLOW });
     await b.until((h) => h.leader_id === 'ha4-a');
     // a is mid-run: batches of its worker are landing.
-    const [{ n: landed }] = await t.check`select count(*)::int as n from public.write_audit where app = 'owui-sync agent ha4-a worker 0'`;
+    const [{ n: landed }] =
+      await t.check`select count(*)::int as n from public.write_audit where app = 'owui-sync agent ha4-a worker 0'`;
     expect(landed).toBeGreaterThan(0);
     a.signal('SIGSTOP');
     await b.until((h) => h.is_leader === true && h.term === 2, 15_000);
     await new Promise((r) => setTimeout(r, 2500)); // past the job's visibility timeout too
     a.signal('SIGCONT');
-    const fenced = await a.waitFor((l) => l.msg === 'run stopped by fencing: its claim or term is over, nothing more of it landed', 15_000);
+    const fenced = await a.waitFor(
+      (l) => l.msg === 'run stopped by fencing: its claim or term is over, nothing more of it landed',
+      15_000,
+    );
     await a.until((h) => h.is_leader === false && h.leader_id === 'ha4-b', 10_000);
     // Nothing written by the old leader's run landed after the new term began (up to the moment its
     // run stopped; afterwards, as a follower, it may claim the job again under the new term).
@@ -131,7 +150,10 @@ describe('the HA agent pair', () => {
         and w.at > l.acquired_at::timestamptz and w.at <= ${fenced.time as string}::timestamptz`;
     expect(late).toBe(0);
     // The job is finished (by either node), from the last committed batch.
-    await Promise.race([a.waitFor((l) => l.msg === 'sync finished', 60_000), b.waitFor((l) => l.msg === 'sync finished', 60_000)]);
+    await Promise.race([
+      a.waitFor((l) => l.msg === 'sync finished', 60_000),
+      b.waitFor((l) => l.msg === 'sync finished', 60_000),
+    ]);
     const [job] = await t.check`select status from sync_metadata.sync_jobs where client_name = 'ha4'`;
     expect(job).toMatchObject({ status: 'success' });
     expect((await t.verify()).identical).toBe(true);
@@ -171,15 +193,28 @@ describe('the HA agent pair', () => {
     const s = apiSecret(tmpDir());
     const a = await AgentProc.start(t, { role: 'primary', nodeId: 'st-a', secretFile: s.file });
     await a.until((h) => h.is_leader === true);
-    const b = await AgentProc.start(t, { role: 'secondary', nodeId: 'st-b', secretFile: s.file, env: { OWUI_SYNC_STATE_CACHE_TTL: '300' } });
+    const b = await AgentProc.start(t, {
+      role: 'secondary',
+      nodeId: 'st-b',
+      secretFile: s.file,
+      env: { OWUI_SYNC_STATE_CACHE_TTL: '300' },
+    });
     await b.until((h) => h.leader_id === 'st-a');
     const token = await s.token();
     // b caches the current state (a 5-minute cache).
-    expect((await api(b.url, '/api/v1/state', { token })).body).toMatchObject({ source: 'database', states: [{ client: 'test', status: 'active' }] });
+    expect((await api(b.url, '/api/v1/state', { token })).body).toMatchObject({
+      source: 'database',
+      states: [{ client: 'test', status: 'active' }],
+    });
     expect((await api(b.url, '/api/v1/state', { token })).body).toMatchObject({ source: 'cache', stale: false });
 
     // The specification's call, as written (curl -d sends form encoding), plus a token.
-    const put = await api(a.url, '/api/v1/state', { method: 'PUT', token, body: '{"client":"test","status":"migrating"}', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const put = await api(a.url, '/api/v1/state', {
+      method: 'PUT',
+      token,
+      body: '{"client":"test","status":"migrating"}',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(put.status).toBe(200);
     const [row] = await t.check`select status from sync_metadata.client_deployments where client_name = 'test'`;
     expect(row).toEqual({ status: 'migrating' });
@@ -187,11 +222,16 @@ describe('the HA agent pair', () => {
     const got = await api(b.url, '/api/v1/state', { token });
     expect(got.text).toContain('"status":"migrating"');
     expect(got.body).toMatchObject({ source: 'database' });
-    const [event] = await t.check`select cache_key, action, origin_node from sync_metadata.cache_events order by seq desc limit 1`;
+    const [event] =
+      await t.check`select cache_key, action, origin_node from sync_metadata.cache_events order by seq desc limit 1`;
     expect(event).toEqual({ cache_key: 'deployment:test', action: 'invalidate', origin_node: 'st-a' });
 
     // A PUT on the follower is forwarded to the leader.
-    const fwd = await api(b.url, '/api/v1/state', { method: 'PUT', token, body: JSON.stringify({ client: 'test', status: 'paused' }) });
+    const fwd = await api(b.url, '/api/v1/state', {
+      method: 'PUT',
+      token,
+      body: JSON.stringify({ client: 'test', status: 'paused' }),
+    });
     expect(fwd.status).toBe(200);
     expect(fwd.headers.get('x-owui-sync-forwarded-to')).toBe('st-a');
     expect(fwd.body).toMatchObject({ status: 'paused', node_id: 'st-a' });
@@ -201,7 +241,9 @@ describe('the HA agent pair', () => {
     await t.check`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'owui-sync listen st-b'`;
     await api(a.url, '/api/v1/state', { method: 'PUT', token, body: '{"client":"test","sync_interval":"1h"}' });
     await b.waitFor((l) => l.msg === 'notification connection back', 10_000);
-    expect(b.lines.find((l) => l.msg === 'applied cache events written while not listening')).toMatchObject({ events: 1 });
+    expect(b.lines.find((l) => l.msg === 'applied cache events written while not listening')).toMatchObject({
+      events: 1,
+    });
     const [seen] = await t.check`select processed_by from sync_metadata.cache_events order by seq desc limit 1`;
     expect(seen).toEqual({ processed_by: 'st-b' });
 

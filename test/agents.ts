@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mintToken } from '../src/api/auth.ts';
-import { BIN, trackChild, type Tenant } from './helpers.ts';
+import { BIN, type Tenant, trackChild } from './helpers.ts';
 
 /** Short timings so failover tests take seconds: lease 2 s, renew 0.5 s, deadline 1.5 s, retry 0.3 s. */
 export const FAST = {
@@ -23,10 +23,14 @@ export interface LogLine {
 }
 
 /** A secret file for the API, shared by the agents of a test and by its token minting. */
-export function apiSecret(dir: string): { file: string; key: Uint8Array; token: (ttlSeconds?: number) => Promise<string> } {
+export function apiSecret(dir: string): {
+  file: string;
+  key: Uint8Array;
+  token: (ttlSeconds?: number) => Promise<string>;
+} {
   const file = path.join(dir, 'api_jwt_secret');
   const text = crypto.randomBytes(48).toString('base64');
-  fs.writeFileSync(file, text + '\n', { mode: 0o600 });
+  fs.writeFileSync(file, `${text}\n`, { mode: 0o600 });
   const key = new TextEncoder().encode(text);
   return { file, key, token: (ttl = 600) => mintToken(key, { ttlSeconds: ttl, subject: 'test' }) };
 }
@@ -47,8 +51,7 @@ export class AgentProc {
     let buf = '';
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const text = buf.slice(0, i);
         buf = buf.slice(i + 1);
         let line: LogLine;
@@ -58,17 +61,37 @@ export class AgentProc {
           line = { level: 0, msg: text };
         }
         this.lines.push(line);
-        this.waiters = this.waiters.filter((w) => (w.pred(line) ? (w.resolve(line), false) : true));
+        this.waiters = this.waiters.filter((w) => {
+          if (!w.pred(line)) return true;
+          w.resolve(line);
+          return false;
+        });
       }
     });
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
   }
 
-  static async start(t: Tenant, o: { role: 'primary' | 'secondary'; nodeId: string; secretFile: string; env?: Record<string, string> }): Promise<AgentProc> {
-    const child = spawn(process.execPath, [BIN, 'agent', '--role', o.role, '--node-id', o.nodeId, '--port', '0', '--host', t.host], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', LOG_FORMAT: 'json', OWUI_SYNC_JWT_SECRET_FILE: o.secretFile, ...t.hostEnv, ...FAST, ...o.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  static async start(
+    t: Tenant,
+    o: { role: 'primary' | 'secondary'; nodeId: string; secretFile: string; env?: Record<string, string> },
+  ): Promise<AgentProc> {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'agent', '--role', o.role, '--node-id', o.nodeId, '--port', '0', '--host', t.host],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          NO_COLOR: '1',
+          LOG_FORMAT: 'json',
+          OWUI_SYNC_JWT_SECRET_FILE: o.secretFile,
+          ...t.hostEnv,
+          ...FAST,
+          ...o.env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     trackChild(child.pid);
     const a = new AgentProc(child, o.nodeId);
     const listening = await Promise.race([
@@ -85,8 +108,25 @@ export class AgentProc {
     const seen = this.lines.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`agent ${this.nodeId}: no matching log line within ${timeoutMs} ms; last lines:\n${this.lines.slice(-8).map((l) => JSON.stringify(l)).join('\n')}\n${this.stderr}`)), timeoutMs);
-      this.waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
+      const t = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `agent ${this.nodeId}: no matching log line within ${timeoutMs} ms; last lines:\n${this.lines
+                .slice(-8)
+                .map((l) => JSON.stringify(l))
+                .join('\n')}\n${this.stderr}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      this.waiters.push({
+        pred,
+        resolve: (l) => {
+          clearTimeout(t);
+          resolve(l);
+        },
+      });
     });
   }
 
@@ -109,7 +149,9 @@ export class AgentProc {
       }
       await new Promise((r) => setTimeout(r, stepMs));
     }
-    throw new Error(`agent ${this.nodeId}: condition not met within ${timeoutMs} ms; last health: ${JSON.stringify(last)}`);
+    throw new Error(
+      `agent ${this.nodeId}: condition not met within ${timeoutMs} ms; last health: ${JSON.stringify(last)}`,
+    );
   }
 
   signal(sig: NodeJS.Signals): void {
@@ -117,7 +159,11 @@ export class AgentProc {
   }
 }
 
-export async function api(url: string, pathName: string, o: { method?: string; token?: string; body?: string; headers?: Record<string, string> } = {}) {
+export async function api(
+  url: string,
+  pathName: string,
+  o: { method?: string; token?: string; body?: string; headers?: Record<string, string> } = {},
+) {
   const r = await fetch(url + pathName, {
     method: o.method ?? 'GET',
     headers: { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers },

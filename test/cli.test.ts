@@ -6,20 +6,33 @@ import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { freshDatabase, runCli, tmpDir } from './helpers.ts';
 
 const VERBS = [
-  ['provision'], ['client', 'add'], ['client', 'remove'], ['host', 'remove'], ['sync'], ['verify'], ['schema', 'diff'], ['schema', 'apply'], ['status'],
-  ['conflicts', 'config'], ['conflicts', 'list'], ['conflicts', 'show'], ['conflicts', 'resolve'], ['demo'],
+  ['provision'],
+  ['client', 'add'],
+  ['client', 'remove'],
+  ['host', 'remove'],
+  ['sync'],
+  ['verify'],
+  ['schema', 'diff'],
+  ['schema', 'apply'],
+  ['status'],
+  ['conflicts', 'config'],
+  ['conflicts', 'list'],
+  ['conflicts', 'show'],
+  ['conflicts', 'resolve'],
+  ['demo'],
 ];
 
 describe('the command line', () => {
   it('has accurate --help for every verb and a --version', async () => {
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
-    for (const v of ['provision', 'client', 'host', 'sync', 'verify', 'schema', 'status', 'conflicts', 'demo']) expect(top.stdout).toContain(v);
+    for (const v of ['provision', 'client', 'host', 'sync', 'verify', 'schema', 'status', 'conflicts', 'demo'])
+      expect(top.stdout).toContain(v);
     expect(top.stdout).toContain('Exit codes');
     for (const verb of VERBS) {
       const r = await runCli([...verb, '--help']);
       expect(r.code, verb.join(' ')).toBe(0);
-      expect(r.stdout).toContain('Usage: owui-sync ' + verb.join(' '));
+      expect(r.stdout).toContain(`Usage: owui-sync ${verb.join(' ')}`);
     }
     const v = await runCli(['--version']);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
@@ -32,7 +45,9 @@ describe('the command line', () => {
     const m = await runCli(['sync']);
     expect(m.code).toBe(2);
     expect(m.stderr).toContain("missing required argument 'name'");
-    const b = await runCli(['sync', 'acme', '--batch-size', '5000'], { OWUI_SYNC_DATABASE_URL: 'postgresql://x@127.0.0.1:1/x' });
+    const b = await runCli(['sync', 'acme', '--batch-size', '5000'], {
+      OWUI_SYNC_DATABASE_URL: 'postgresql://x@127.0.0.1:1/x',
+    });
     expect(b.code).toBe(2);
     expect(b.stderr).toContain('--batch-size must be a whole number from 1 to 1000');
     for (const x of [r, m, b]) expect(x.stderr).not.toMatch(/\n\s+at /);
@@ -42,11 +57,15 @@ describe('the command line', () => {
     const r = await runCli(['sync', 'acme']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('error: no database connection given');
-    expect(r.stderr).toContain('hint: pass --database-url, or set OWUI_SYNC_DATABASE_URL or OWUI_SYNC_DATABASE_URL_FILE');
+    expect(r.stderr).toContain(
+      'hint: pass --database-url, or set OWUI_SYNC_DATABASE_URL or OWUI_SYNC_DATABASE_URL_FILE',
+    );
   });
 
   it('reports a refused connection clearly, with the password redacted', async () => {
-    const r = await runCli(['status'], { OWUI_SYNC_DATABASE_URL: 'postgresql://sync:s3cretPassw0rd@127.0.0.1:1/postgres' });
+    const r = await runCli(['status'], {
+      OWUI_SYNC_DATABASE_URL: 'postgresql://sync:s3cretPassw0rd@127.0.0.1:1/postgres',
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('connection refused');
     expect(r.stderr).toContain('postgresql://sync:***@127.0.0.1:1/postgres');
@@ -58,7 +77,9 @@ describe('the command line', () => {
     const a = await runCli(['status'], { OWUI_SYNC_DATABASE_URL: 'mysql://u:pw@host/db' });
     expect(a.code).toBe(2);
     expect(a.stderr).toContain('is not a PostgreSQL URL');
-    const b = await runCli(['status'], { OWUI_SYNC_DATABASE_URL: 'postgresql://u.ref:topsecret@aws-1-us-east-2.pooler.supabase.com:6543/postgres' });
+    const b = await runCli(['status'], {
+      OWUI_SYNC_DATABASE_URL: 'postgresql://u.ref:topsecret@aws-1-us-east-2.pooler.supabase.com:6543/postgres',
+    });
     expect(b.code).toBe(2);
     expect(b.stderr).toContain("Supabase's transaction pooler");
     expect(b.stderr).toContain('session pooler on port 5432');
@@ -89,7 +110,11 @@ describe('the command line against a database', () => {
   let secretFile: string;
   let hostUrl: string;
   // The runtime commands log in as the host role over TCP: URL without password, password from its file.
-  const env = () => ({ OWUI_SYNC_DATABASE_URL: hostUrl, OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile, OWUI_SYNC_ADMIN_URL: url });
+  const env = () => ({
+    OWUI_SYNC_DATABASE_URL: hostUrl,
+    OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile,
+    OWUI_SYNC_ADMIN_URL: url,
+  });
   const jobs = async () => (await check`select count(*)::int as n from sync_metadata.sync_jobs`)[0]!.n;
 
   beforeAll(async () => {
@@ -111,10 +136,28 @@ describe('the command line against a database', () => {
   it('provisions idempotently, and says so the second time', async () => {
     const a = await runCli(['provision', '--json'], env());
     expect(a.code).toBe(0);
-    expect(JSON.parse(a.stdout)).toMatchObject({ applied: ['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql', '004_conflicts.sql', '005_leader_lease.sql', '006_agent.sql'], schema_version: 6 });
+    expect(JSON.parse(a.stdout)).toMatchObject({
+      applied: [
+        '001_sync_metadata.sql',
+        '002_engine_state.sql',
+        '003_security.sql',
+        '004_conflicts.sql',
+        '005_leader_lease.sql',
+        '006_agent.sql',
+      ],
+      schema_version: 6,
+    });
     const b = await runCli(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);
-    expect(JSON.parse(b.stdout)).toMatchObject({ applied: [], host: { name: host, role: `sync_service_${host}`, password: 'created', secret: { kind: 'file', path: secretFile } } });
+    expect(JSON.parse(b.stdout)).toMatchObject({
+      applied: [],
+      host: {
+        name: host,
+        role: `sync_service_${host}`,
+        password: 'created',
+        secret: { kind: 'file', path: secretFile },
+      },
+    });
     expect(fs.statSync(secretFile).mode & 0o777).toBe(0o600);
     const c = await runCli(['provision', '--host', host], env());
     expect(c.code).toBe(0);
@@ -123,7 +166,18 @@ describe('the command line against a database', () => {
   });
 
   it('refuses reserved and invalid client names', async () => {
-    for (const name of ['public', 'auth', 'pg_temp1', 'supabase_functions', 'graphql_public', 'sync_metadata', 'Acme', 'a b', '_x', 'x'.repeat(64)]) {
+    for (const name of [
+      'public',
+      'auth',
+      'pg_temp1',
+      'supabase_functions',
+      'graphql_public',
+      'sync_metadata',
+      'Acme',
+      'a b',
+      '_x',
+      'x'.repeat(64),
+    ]) {
       const r = await runCli(['client', 'add', name, '--sqlite', good], env());
       expect(r.code, name).toBe(2);
       expect(r.stderr).toMatch(/reserved|invalid client name|longer than 63/);
@@ -161,9 +215,18 @@ describe('the command line against a database', () => {
   });
 
   it('registers a client, syncs it, verifies it, and reports status as JSON', async () => {
-    const add = await runCli(['client', 'add', 'cli-tenant', '--sqlite', good, '--interval', '1h', '--host', host, '--json'], env());
+    const add = await runCli(
+      ['client', 'add', 'cli-tenant', '--sqlite', good, '--interval', '1h', '--host', host, '--json'],
+      env(),
+    );
     expect(add.code, add.stderr).toBe(0);
-    expect(JSON.parse(add.stdout)).toMatchObject({ client: 'cli-tenant', created: true, tables_created: 43, sync_interval: 3600, role: `sync_service_${host}` });
+    expect(JSON.parse(add.stdout)).toMatchObject({
+      client: 'cli-tenant',
+      created: true,
+      tables_created: 43,
+      sync_interval: 3600,
+      role: `sync_service_${host}`,
+    });
     // Registering again changes only what is passed: the interval stays 1h.
     const again0 = await runCli(['client', 'add', 'cli-tenant', '--sqlite', good, '--host', host, '--json'], env());
     expect(JSON.parse(again0.stdout)).toMatchObject({ created: false, sync_interval: 3600 });
@@ -182,11 +245,19 @@ describe('the command line against a database', () => {
     expect(JSON.parse(v.stdout)).toMatchObject({ identical: true, differences_total: 0 });
     const st = await runCli(['status', '--json'], env());
     expect(st.code).toBe(0);
-    expect(JSON.parse(st.stdout)[0]).toMatchObject({ client: 'cli-tenant', last_sync_status: 'success', sync_interval: 3600 });
+    expect(JSON.parse(st.stdout)[0]).toMatchObject({
+      client: 'cli-tenant',
+      last_sync_status: 'success',
+      sync_interval: 3600,
+    });
   });
 
   it('exits 4 from verify when the mirror differs, and lists the difference', async () => {
-    const [{ id: inPg }, { id: inSqlite }] = (await check`select id from "cli-tenant".chat order by id limit 2`) as unknown as [{ id: string }, { id: string }];
+    const [{ id: inPg }, { id: inSqlite }] =
+      (await check`select id from "cli-tenant".chat order by id limit 2`) as unknown as [
+        { id: string },
+        { id: string },
+      ];
     // Changed in PostgreSQL by someone else: verify sees it (resolving it is conflict handling).
     await check`update "cli-tenant".chat set title = 'edited in PostgreSQL' where id = ${inPg}`;
     const v = await runCli(['verify', 'cli-tenant'], env());
@@ -199,14 +270,18 @@ describe('the command line against a database', () => {
     db.close();
     const v2 = await runCli(['verify', 'cli-tenant', '--json'], env());
     expect(v2.code).toBe(4);
-    expect(JSON.parse(v2.stdout).differences).toEqual([
-      { table: 'chat', kind: 'different', key: [inPg], columns: ['title'] },
-      { table: 'chat', kind: 'different', key: [inSqlite], columns: ['title'] },
-    ].sort((a, b) => (a.key[0]! < b.key[0]! ? -1 : 1)));
+    expect(JSON.parse(v2.stdout).differences).toEqual(
+      [
+        { table: 'chat', kind: 'different', key: [inPg], columns: ['title'] },
+        { table: 'chat', kind: 'different', key: [inSqlite], columns: ['title'] },
+      ].sort((a, b) => (a.key[0]! < b.key[0]! ? -1 : 1)),
+    );
     const fix = await runCli(['sync', 'cli-tenant', '--full'], env());
     expect(fix.code).toBe(0);
     const v3 = await runCli(['verify', 'cli-tenant', '--json'], env());
-    expect(JSON.parse(v3.stdout).differences).toEqual([{ table: 'chat', kind: 'different', key: [inPg], columns: ['title'] }]);
+    expect(JSON.parse(v3.stdout).differences).toEqual([
+      { table: 'chat', kind: 'different', key: [inPg], columns: ['title'] },
+    ]);
     // The edit in PostgreSQL is no conflict until SQLite changes that row too; put it back as it was.
     const src = new Database(good, { readonly: true });
     const title = (src.prepare('SELECT title FROM chat WHERE id = ?').get(inPg) as { title: string }).title;
@@ -220,8 +295,10 @@ describe('the command line against a database', () => {
 
   it('stops on schema drift before writing anything, and names the command to run', async () => {
     const db = new Database(good);
-    db.exec('ALTER TABLE chat ADD COLUMN timer_at BIGINT; CREATE TABLE chat_message_fts_meta (id TEXT PRIMARY KEY, note TEXT)');
-    db.prepare("UPDATE chat SET timer_at = 1767000000, updated_at = updated_at + 1000").run();
+    db.exec(
+      'ALTER TABLE chat ADD COLUMN timer_at BIGINT; CREATE TABLE chat_message_fts_meta (id TEXT PRIMARY KEY, note TEXT)',
+    );
+    db.prepare('UPDATE chat SET timer_at = 1767000000, updated_at = updated_at + 1000').run();
     db.close();
     const before = await jobs();
     const r = await runCli(['sync', 'cli-tenant'], env());
@@ -233,7 +310,9 @@ describe('the command line against a database', () => {
     expect(await jobs()).toBe(before);
     const diff = await runCli(['schema', 'diff', 'cli-tenant', '--json'], env());
     expect(diff.code).toBe(4);
-    expect(JSON.parse(diff.stdout).diff.missingColumns).toEqual([{ table: 'chat', column: 'timer_at', type: 'bigint' }]);
+    expect(JSON.parse(diff.stdout).diff.missingColumns).toEqual([
+      { table: 'chat', column: 'timer_at', type: 'bigint' },
+    ]);
     const apply = await runCli(['schema', 'apply', 'cli-tenant'], env());
     expect(apply.code).toBe(0);
     // The new table, its change-marking trigger and partial index, and the new column.
@@ -247,16 +326,23 @@ describe('the command line against a database', () => {
 
   it('exits 3 when PostgreSQL refuses a row, sets it aside with the reason, and stores it once allowed', async () => {
     // A constraint a DBA added to the mirror: the row passes every type check but PostgreSQL refuses it.
-    await check.unsafe(`ALTER TABLE "cli-tenant".memory ADD CONSTRAINT no_forbidden CHECK (content NOT LIKE '%forbidden%')`);
+    await check.unsafe(
+      `ALTER TABLE "cli-tenant".memory ADD CONSTRAINT no_forbidden CHECK (content NOT LIKE '%forbidden%')`,
+    );
     const db = new Database(good);
-    db.prepare("INSERT INTO memory (id, user_id, content, updated_at, created_at) VALUES ('m-forbidden', 'u', 'a forbidden memory', ?, ?)").run(1767000500, 1767000500);
-    db.prepare("INSERT INTO memory (id, user_id, content, updated_at, created_at) VALUES ('m-fine', 'u', 'a fine memory', ?, ?)").run(1767000500, 1767000500);
+    db.prepare(
+      "INSERT INTO memory (id, user_id, content, updated_at, created_at) VALUES ('m-forbidden', 'u', 'a forbidden memory', ?, ?)",
+    ).run(1767000500, 1767000500);
+    db.prepare(
+      "INSERT INTO memory (id, user_id, content, updated_at, created_at) VALUES ('m-fine', 'u', 'a fine memory', ?, ?)",
+    ).run(1767000500, 1767000500);
     db.close();
     const r = await runCli(['sync', 'cli-tenant', '--json'], env());
     expect(r.code).toBe(3);
     const res = JSON.parse(r.stdout);
     expect(res.rejected_pending).toBe(1);
-    const [rej] = await check`select table_name, record_id, reason, row_data->>'content' as content from sync_metadata.rejected_rows`;
+    const [rej] =
+      await check`select table_name, record_id, reason, row_data->>'content' as content from sync_metadata.rejected_rows`;
     expect(rej).toMatchObject({ table_name: 'memory', record_id: ['m-forbidden'], content: 'a forbidden memory' });
     expect(rej!.reason).toContain('no_forbidden');
     const [fine] = await check`select count(*)::int as n from "cli-tenant".memory where id = 'm-fine'`;

@@ -3,33 +3,55 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listConflicts, resolveConflict, setConflictConfig } from '../src/ops/conflicts.ts';
 import { addChat, hardDeleteChat, pyJson, rng } from '../src/sqlite/sample.ts';
-import { runCli, setupTenant, tmpDir, type Tenant } from './helpers.ts';
+import { runCli, setupTenant, type Tenant, tmpDir } from './helpers.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
-async function withStrategy(t: Tenant, strategy: string, tables: Record<string, unknown> = {}, snapshots = true, enabled = true) {
+async function withStrategy(
+  t: Tenant,
+  strategy: string,
+  tables: Record<string, unknown> = {},
+  snapshots = true,
+  enabled = true,
+) {
   const file = path.join(tmpDir(), 'conflicts.json');
-  fs.writeFileSync(file, JSON.stringify({ conflict_resolution: { default_strategy: strategy, table_strategies: tables, resolution_log: { enabled, retention_days: 30, include_data_snapshot: snapshots } } }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      conflict_resolution: {
+        default_strategy: strategy,
+        table_strategies: tables,
+        resolution_log: { enabled, retention_days: 30, include_data_snapshot: snapshots },
+      },
+    }),
+  );
   await setConflictConfig(t.sql, t.name, file);
 }
 
 /** The specification's test: title 'Local' in SQLite, 'Remote' in PostgreSQL, then a sync. */
 async function localRemote(t: Tenant, id: string, opts: { sourceAt?: number; targetAt?: number } = {}) {
   t.db.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run('Local', opts.sourceAt ?? now(), id);
-  if (opts.targetAt) await t.check.unsafe(`UPDATE "${t.name}".chat SET title = 'Remote', updated_at = ${opts.targetAt} WHERE id = $1`, [id]);
+  if (opts.targetAt)
+    await t.check.unsafe(`UPDATE "${t.name}".chat SET title = 'Remote', updated_at = ${opts.targetAt} WHERE id = $1`, [
+      id,
+    ]);
   else await t.check.unsafe(`UPDATE "${t.name}".chat SET title = 'Remote' WHERE id = $1`, [id]);
   // A full pass: these tests set timestamps by hand, which an incremental cursor need not see.
   return t.sync({ full: true });
 }
 
-const title = async (t: Tenant, id: string) => (await t.check.unsafe(`select title from "${t.name}".chat where id = $1`, [id]))[0]!.title as string;
-const log = (t: Tenant) => t.check`select table_name, record_id, conflict_type, resolution_strategy, winner, resolved_at is not null as resolved, resolved_by, source_data is not null as has_source, target_data is not null as has_target from sync_metadata.conflict_log order by detected_at, log_id`;
+const title = async (t: Tenant, id: string) =>
+  (await t.check.unsafe(`select title from "${t.name}".chat where id = $1`, [id]))[0]!.title as string;
+const log = (t: Tenant) =>
+  t.check`select table_name, record_id, conflict_type, resolution_strategy, winner, resolved_at is not null as resolved, resolved_by, source_data is not null as has_source, target_data is not null as has_target from sync_metadata.conflict_log order by detected_at, log_id`;
 
 describe('conflict detection', () => {
   it('writes no log entry for rows changed only in SQLite', async () => {
     const t = await setupTenant({ name: 'c_only_sqlite' });
     await t.sync();
-    t.db.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run('changed in Open WebUI', now(), t.chatIds[0]!);
+    t.db
+      .prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?')
+      .run('changed in Open WebUI', now(), t.chatIds[0]!);
     const r = await t.sync();
     expect(r.totals.conflicts).toBe(0);
     expect(await title(t, t.chatIds[0]!)).toBe('changed in Open WebUI');
@@ -69,10 +91,14 @@ describe('strategies, on the specification test (Local in SQLite, Remote in Post
     await localRemote(t, b!, { sourceAt: now(), targetAt: now() + 1000 });
     expect(await title(t, b!)).toBe('Remote');
     // A tie: the target is kept.
-    const [{ u }] = (await t.check.unsafe(`select updated_at::int as u from c_newest.chat where id = $1`, [c!])) as unknown as [{ u: number }];
+    const [{ u }] = (await t.check.unsafe(`select updated_at::int as u from c_newest.chat where id = $1`, [
+      c!,
+    ])) as unknown as [{ u: number }];
     await localRemote(t, c!, { sourceAt: u });
     expect(await title(t, c!)).toBe('Remote');
-    expect((await log(t)).map((l) => [l.record_id, l.conflict_type, l.resolution_strategy, l.winner, l.resolved])).toEqual([
+    expect(
+      (await log(t)).map((l) => [l.record_id, l.conflict_type, l.resolution_strategy, l.winner, l.resolved]),
+    ).toEqual([
       [a, 'update_conflict', 'newest_wins', 'source', true],
       [b, 'update_conflict', 'newest_wins', 'target', true],
       [c, 'update_conflict', 'newest_wins', 'target', true],
@@ -85,7 +111,8 @@ describe('strategies, on the specification test (Local in SQLite, Remote in Post
     await t.sync();
     await localRemote(t, t.chatIds[0]!, { targetAt: now() + 1000 });
     expect(await title(t, t.chatIds[0]!)).toBe('Local');
-    const [entry] = await t.check`select source_data->>'title' as s, target_data->>'title' as tt, winner from sync_metadata.conflict_log`;
+    const [entry] =
+      await t.check`select source_data->>'title' as s, target_data->>'title' as tt, winner from sync_metadata.conflict_log`;
     expect(entry).toEqual({ s: 'Local', tt: 'Remote', winner: 'source' });
   });
 
@@ -111,7 +138,9 @@ describe('strategies, on the specification test (Local in SQLite, Remote in Post
     await t.sync();
     const [a, b, c] = t.chatIds;
     for (const id of [a!, b!, c!]) {
-      t.db.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run(`Local ${id.slice(0, 4)}`, now() + 100, id);
+      t.db
+        .prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?')
+        .run(`Local ${id.slice(0, 4)}`, now() + 100, id);
       await t.check.unsafe(`UPDATE c_manual.chat SET title = 'Remote' WHERE id = $1`, [id]);
     }
     const cli = await runCli(['sync', 'c_manual', '--json'], t.hostEnv);
@@ -128,7 +157,10 @@ describe('strategies, on the specification test (Local in SQLite, Remote in Post
 
     const show = await runCli(['conflicts', 'show', idOf(a!)], t.hostEnv);
     expect(JSON.parse(show.stdout)).toMatchObject({ table_name: 'chat', record_id: a, resolved_at: null });
-    const rs = await runCli(['conflicts', 'resolve', idOf(a!), '--use', 'source', '--by', 'alice', '--json'], t.hostEnv);
+    const rs = await runCli(
+      ['conflicts', 'resolve', idOf(a!), '--use', 'source', '--by', 'alice', '--json'],
+      t.hostEnv,
+    );
     expect(rs.code, rs.stderr).toBe(0);
     expect(JSON.parse(rs.stdout)).toMatchObject({ winner: 'source', resolved_by: 'alice' });
     expect(await title(t, a!)).toBe(`Local ${a!.slice(0, 4)}`);
@@ -141,7 +173,11 @@ describe('strategies, on the specification test (Local in SQLite, Remote in Post
     const done = await t.sync();
     expect(done.conflicts_pending).toBe(0);
     expect(await title(t, b!)).toBe('Remote'); // the seen source version does not conflict again
-    expect((await listConflicts(t.sql, { client: 'c_manual' })).map((r) => r.resolved_by).sort()).toEqual(['alice', 'bob', 'carol']);
+    expect((await listConflicts(t.sql, { client: 'c_manual' })).map((r) => r.resolved_by).sort()).toEqual([
+      'alice',
+      'bob',
+      'carol',
+    ]);
   });
 });
 
@@ -154,16 +190,22 @@ describe('the resolution log switched off', () => {
     expect(r.totals.conflicts).toBe(1);
     expect(await log(t)).toEqual([]);
     await t.check`update c_nolog.config set value = '"edited in PostgreSQL"' where key = 'ui.name'`;
-    t.db.prepare(`UPDATE config SET value = ?, updated_at = ? WHERE "key" = 'ui.name'`).run('"edited in Open WebUI"', now());
+    t.db
+      .prepare(`UPDATE config SET value = ?, updated_at = ? WHERE "key" = 'ui.name'`)
+      .run('"edited in Open WebUI"', now());
     await t.sync({ full: true });
-    expect((await log(t)).map((l) => [l.table_name, l.resolution_strategy, l.resolved])).toEqual([['config', 'manual', false]]);
+    expect((await log(t)).map((l) => [l.table_name, l.resolution_strategy, l.resolved])).toEqual([
+      ['config', 'manual', false],
+    ]);
   });
 });
 
 describe('merge', () => {
   it('merges a chat with messages added on both sides: every message once, currentId and the linear list consistent', async () => {
     const t = await setupTenant({ name: 'c_merge' });
-    await withStrategy(t, 'newest_wins', { chat: { strategy: 'merge', merge_rules: { messages: 'append', metadata: 'newest_wins' } } });
+    await withStrategy(t, 'newest_wins', {
+      chat: { strategy: 'merge', merge_rules: { messages: 'append', metadata: 'newest_wins' } },
+    });
     await t.sync();
     const id = t.chatIds[0]!;
     const base = JSON.parse((t.db.prepare('SELECT chat FROM chat WHERE id = ?').get(id) as { chat: string }).chat);
@@ -176,11 +218,18 @@ describe('merge', () => {
       c.messages.push(c.history.messages[msgId]);
       return c;
     };
-    t.db.prepare('UPDATE chat SET chat = ?, updated_at = ? WHERE id = ?').run(pyJson(add(base, 'msg-sqlite', 'written in Open WebUI', now() + 20)), now() + 20, id);
-    await t.check.unsafe(`UPDATE c_merge.chat SET chat = $1::text::json WHERE id = $2`, [JSON.stringify(add(base, 'msg-pg', 'written in PostgreSQL', now() + 10)), id]);
+    t.db
+      .prepare('UPDATE chat SET chat = ?, updated_at = ? WHERE id = ?')
+      .run(pyJson(add(base, 'msg-sqlite', 'written in Open WebUI', now() + 20)), now() + 20, id);
+    await t.check.unsafe(`UPDATE c_merge.chat SET chat = $1::text::json WHERE id = $2`, [
+      JSON.stringify(add(base, 'msg-pg', 'written in PostgreSQL', now() + 10)),
+      id,
+    ]);
     const r = await t.sync();
     expect(r.totals).toMatchObject({ conflicts: 1, conflicts_resolved: 1 });
-    const [{ chat }] = (await t.check.unsafe(`select chat::text as chat from c_merge.chat where id = $1`, [id])) as unknown as [{ chat: string }];
+    const [{ chat }] = (await t.check.unsafe(`select chat::text as chat from c_merge.chat where id = $1`, [
+      id,
+    ])) as unknown as [{ chat: string }];
     const merged = JSON.parse(chat);
     const ids = Object.keys(merged.history.messages);
     expect(ids).toContain('msg-sqlite');
@@ -191,13 +240,17 @@ describe('merge', () => {
     expect(merged.history.currentId).toBe('msg-sqlite'); // the newest leaf
     const linear = merged.messages.map((m: { id: string }) => m.id);
     expect(linear[linear.length - 1]).toBe('msg-sqlite');
-    for (let i = 1; i < merged.messages.length; i++) expect(merged.messages[i].parentId).toBe(merged.messages[i - 1].id);
-    const [entry] = await t.check`select winner, resolution_strategy, resolved_data is not null as has_merged from sync_metadata.conflict_log`;
+    for (let i = 1; i < merged.messages.length; i++)
+      expect(merged.messages[i].parentId).toBe(merged.messages[i - 1].id);
+    const [entry] =
+      await t.check`select winner, resolution_strategy, resolved_data is not null as has_merged from sync_metadata.conflict_log`;
     expect(entry).toEqual({ winner: 'merged', resolution_strategy: 'merge', has_merged: true });
     // Another source change merges again: the message written in PostgreSQL is not lost.
     t.db.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run('renamed later', now() + 40, id);
     await t.sync();
-    const [{ chat: again }] = (await t.check.unsafe(`select chat::text as chat from c_merge.chat where id = $1`, [id])) as unknown as [{ chat: string }];
+    const [{ chat: again }] = (await t.check.unsafe(`select chat::text as chat from c_merge.chat where id = $1`, [
+      id,
+    ])) as unknown as [{ chat: string }];
     expect(Object.keys(JSON.parse(again).history.messages)).toContain('msg-pg');
   });
 });
@@ -211,12 +264,16 @@ describe('conflict types', () => {
     await t.check.unsafe(`UPDATE c_delete.chat SET title = 'Remote' WHERE id IN ($1, $2)`, [a!, b!]);
     hardDeleteChat(t.db, a!);
     await t.sync({ full: true });
-    const [kept] = await t.check.unsafe(`select _deleted_at is null as live, title from c_delete.chat where id = $1`, [a!]);
+    const [kept] = await t.check.unsafe(`select _deleted_at is null as live, title from c_delete.chat where id = $1`, [
+      a!,
+    ]);
     expect(kept).toEqual({ live: true, title: 'Remote' });
     await withStrategy(t, 'source_wins');
     hardDeleteChat(t.db, b!);
     await t.sync({ full: true });
-    const [gone] = await t.check.unsafe(`select _deleted_at is not null as dead from c_delete.chat where id = $1`, [b!]);
+    const [gone] = await t.check.unsafe(`select _deleted_at is not null as dead from c_delete.chat where id = $1`, [
+      b!,
+    ]);
     expect(gone!.dead).toBe(true);
     expect((await log(t)).map((l) => [l.record_id, l.conflict_type, l.winner])).toEqual([
       [a, 'delete_conflict', 'target'],
@@ -233,16 +290,22 @@ describe('conflict types', () => {
     const r = await t.sync();
     expect(r.totals.conflicts).toBe(1);
     expect(await title(t, 'chat-from-pg')).toBe('made in Open WebUI');
-    expect((await log(t)).map((l) => [l.record_id, l.conflict_type, l.winner])).toEqual([['chat-from-pg', 'insert_exists', 'source']]);
+    expect((await log(t)).map((l) => [l.record_id, l.conflict_type, l.winner])).toEqual([
+      ['chat-from-pg', 'insert_exists', 'source'],
+    ]);
   });
 
   it('constraint_violation and type_mismatch: rows PostgreSQL refuses wait in the log for review', async () => {
     const t = await setupTenant({ name: 'c_refused' });
     await t.sync();
     await t.check.unsafe(`ALTER TABLE c_refused.memory ADD CONSTRAINT short CHECK (length(content) < 20)`);
-    t.db.prepare('INSERT INTO memory (id, user_id, content, updated_at, created_at) VALUES (?, ?, ?, ?, ?)').run('m-long', 'u', 'this memory is far too long for the constraint', now(), now());
+    t.db
+      .prepare('INSERT INTO memory (id, user_id, content, updated_at, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run('m-long', 'u', 'this memory is far too long for the constraint', now(), now());
     // A date of the right shape that does not exist: PostgreSQL refuses it; the value goes to _sync_raw.
-    t.db.prepare('UPDATE user SET date_of_birth = ?, updated_at = ? WHERE id = ?').run('2024-02-30', now(), t.userIds[0]!);
+    t.db
+      .prepare('UPDATE user SET date_of_birth = ?, updated_at = ? WHERE id = ?')
+      .run('2024-02-30', now(), t.userIds[0]!);
     const r = await t.sync();
     expect(r.status).toBe('success');
     expect(r.conflicts_pending).toBe(1);
@@ -252,9 +315,13 @@ describe('conflict types', () => {
         ['user', 'type_mismatch', null, true],
       ]),
     );
-    const [u] = await t.check.unsafe(`select date_of_birth, _sync_raw->'date_of_birth'->>1 as raw from c_refused."user" where id = $1`, [t.userIds[0]!]);
+    const [u] = await t.check.unsafe(
+      `select date_of_birth, _sync_raw->'date_of_birth'->>1 as raw from c_refused."user" where id = $1`,
+      [t.userIds[0]!],
+    );
     expect(u).toEqual({ date_of_birth: null, raw: Buffer.from('2024-02-30').toString('base64') });
-    const [note] = await t.check`select resolution_notes from sync_metadata.conflict_log where conflict_type = 'type_mismatch'`;
+    const [note] =
+      await t.check`select resolution_notes from sync_metadata.conflict_log where conflict_type = 'type_mismatch'`;
     expect(note!.resolution_notes).toContain('date_of_birth');
   });
 });
@@ -264,18 +331,41 @@ describe('conflict configuration', () => {
     const t = await setupTenant({ name: 'c_config' });
     const dir = tmpDir();
     const bad = path.join(dir, 'bad.json');
-    fs.writeFileSync(bad, JSON.stringify({ conflict_resolution: { default_strategy: 'whoever_shouts', table_strategies: { chat: { strategy: 'merge', merge_rules: { chat: 'shuffle' } } } } }));
+    fs.writeFileSync(
+      bad,
+      JSON.stringify({
+        conflict_resolution: {
+          default_strategy: 'whoever_shouts',
+          table_strategies: { chat: { strategy: 'merge', merge_rules: { chat: 'shuffle' } } },
+        },
+      }),
+    );
     const r = await runCli(['conflicts', 'config', 'c_config', '--file', bad], t.hostEnv);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('conflict_resolution.default_strategy');
     expect(r.stderr).toContain('conflict_resolution.table_strategies.chat.merge_rules.chat');
     fs.writeFileSync(bad, '{ not json');
-    expect((await runCli(['conflicts', 'config', 'c_config', '--file', bad], t.hostEnv)).stderr).toContain('is not valid JSON');
+    expect((await runCli(['conflicts', 'config', 'c_config', '--file', bad], t.hostEnv)).stderr).toContain(
+      'is not valid JSON',
+    );
     const def = await runCli(['conflicts', 'config', 'c_config', '--show', '--json'], t.hostEnv);
-    expect(JSON.parse(def.stdout)).toMatchObject({ source: 'default', config: { conflict_resolution: { default_strategy: 'newest_wins' } } });
-    const ok = await runCli(['conflicts', 'config', 'c_config', '--file', path.join(import.meta.dirname, '..', 'templates', 'conflict-resolution-default.json')], t.hostEnv);
+    expect(JSON.parse(def.stdout)).toMatchObject({
+      source: 'default',
+      config: { conflict_resolution: { default_strategy: 'newest_wins' } },
+    });
+    const ok = await runCli(
+      [
+        'conflicts',
+        'config',
+        'c_config',
+        '--file',
+        path.join(import.meta.dirname, '..', 'templates', 'conflict-resolution-default.json'),
+      ],
+      t.hostEnv,
+    );
     expect(ok.code, ok.stderr).toBe(0);
-    const [row] = await t.check`select config->'conflict_resolution'->>'default_strategy' as s, config->>'sqlite_path' as p from sync_metadata.client_deployments where client_name = 'c_config'`;
+    const [row] =
+      await t.check`select config->'conflict_resolution'->>'default_strategy' as s, config->>'sqlite_path' as p from sync_metadata.client_deployments where client_name = 'c_config'`;
     expect(row).toEqual({ s: 'newest_wins', p: t.sqlitePath });
     const shown = await runCli(['conflicts', 'config', 'c_config', '--show', '--json'], t.hostEnv);
     expect(JSON.parse(shown.stdout).source).toBe('stored');

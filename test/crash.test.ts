@@ -7,12 +7,18 @@ describe('a sync killed with SIGKILL in the middle of a run', () => {
     const t = await setupTenant({ name: 'crash', seed: { users: 4, chatsPerUser: 400, messagesPerChat: 4 } });
     const env = t.hostEnv;
     let pid = 0;
-    const run = runCli(['sync', 'crash', '--batch-size', '20'], env, { onSpawn: (p) => (trackChild(p), (pid = p)) });
+    const run = runCli(['sync', 'crash', '--batch-size', '20'], env, {
+      onSpawn: (p) => {
+        trackChild(p);
+        pid = p;
+      },
+    });
     // Wait until some batches are committed in the middle of a table, then kill without warning.
     let midway = false;
     for (let i = 0; i < 400 && !midway; i++) {
       await sleep(25);
-      const [r] = await t.check`select count(*)::int as n from sync_metadata.table_checkpoints where scan_key is not null`;
+      const [r] =
+        await t.check`select count(*)::int as n from sync_metadata.table_checkpoints where scan_key is not null`;
       midway = r!.n > 0;
     }
     expect(midway).toBe(true);
@@ -22,7 +28,8 @@ describe('a sync killed with SIGKILL in the middle of a run', () => {
     const [before] = await t.check`select count(*)::int as n from crash.chat_message`;
     const src = t.db.prepare('SELECT count(*) AS n FROM chat_message').get() as { n: number };
     expect(before!.n).toBeLessThan(src.n);
-    const [cp] = await t.check`select table_name, scan_key from sync_metadata.table_checkpoints where scan_key is not null`;
+    const [cp] =
+      await t.check`select table_name, scan_key from sync_metadata.table_checkpoints where scan_key is not null`;
     expect(cp).toBeDefined();
 
     const again = await runCli(['sync', 'crash', '--json'], env);

@@ -15,7 +15,12 @@ describe('npm run demo (owui-sync demo)', () => {
     expect(out.writer.writes).toBeGreaterThan(0);
     expect(out.live_sync.totals.inserted + out.final_sync.totals.inserted).toBeGreaterThan(0);
     // The default configuration merges chats: the conflict the demo makes is resolved that way.
-    expect(out.conflict).toMatchObject({ table_name: 'chat', conflict_type: 'update_conflict', resolution_strategy: 'merge', winner: 'merged' });
+    expect(out.conflict).toMatchObject({
+      table_name: 'chat',
+      conflict_type: 'update_conflict',
+      resolution_strategy: 'merge',
+      winner: 'merged',
+    });
     // The generated password lives only in the 0600 file, never in the output.
     const url = new URL(fs.readFileSync(out.admin_url_file, 'utf8').trim());
     expect(decodeURIComponent(url.password).length).toBeGreaterThan(10);

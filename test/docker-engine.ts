@@ -30,8 +30,25 @@ export async function startSwarmEngine(): Promise<TestEngine> {
   const sock = path.join(dir, 'docker.sock');
   const dockerHost = `unix://${sock}`;
   const log = fs.openSync(path.join(dir, 'dockerd.log'), 'w');
-  const d = spawn('dockerd', ['--bridge=none', '--iptables=false', '--ip6tables=false', '--host', dockerHost, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'), '--pidfile', path.join(dir, 'docker.pid')], { stdio: ['ignore', log, log] });
-  const docker = (...args: string[]) => execFileSync('docker', ['-H', dockerHost, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const d = spawn(
+    'dockerd',
+    [
+      '--bridge=none',
+      '--iptables=false',
+      '--ip6tables=false',
+      '--host',
+      dockerHost,
+      '--data-root',
+      path.join(dir, 'data'),
+      '--exec-root',
+      path.join(dir, 'exec'),
+      '--pidfile',
+      path.join(dir, 'docker.pid'),
+    ],
+    { stdio: ['ignore', log, log] },
+  );
+  const docker = (...args: string[]) =>
+    execFileSync('docker', ['-H', dockerHost, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const stop = async () => {
     try {
       docker('swarm', 'leave', '--force');
@@ -51,7 +68,11 @@ export async function startSwarmEngine(): Promise<TestEngine> {
         docker('info');
         break;
       } catch (err) {
-        if (i > 100 || d.exitCode !== null) throw new Error(`dockerd did not start: ${fs.readFileSync(path.join(dir, 'dockerd.log'), 'utf8').slice(-800)}`, { cause: err });
+        if (i > 100 || d.exitCode !== null)
+          throw new Error(
+            `dockerd did not start: ${fs.readFileSync(path.join(dir, 'dockerd.log'), 'utf8').slice(-800)}`,
+            { cause: err },
+          );
         await sleep(200);
       }
     }

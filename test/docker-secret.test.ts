@@ -1,7 +1,7 @@
 import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSwarmEngine, hasDockerd, type TestEngine } from './docker-engine.ts';
+import { hasDockerd, startSwarmEngine, type TestEngine } from './docker-engine.ts';
 import { freshDatabase, runCli, tmpDir } from './helpers.ts';
 
 // A real Docker engine in swarm mode (CI installs docker.io); no stand-in for the secret store.
@@ -26,7 +26,11 @@ describe.skipIf(!hasDockerd)('provision --docker-secret (a real Docker engine in
     const r = await runCli(['provision', '--host', host, '--docker-secret', 'db_sync_password', '--json'], env());
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out.host).toMatchObject({ role: `sync_service_${host}`, password: 'created', secret: { kind: 'docker', name: 'db_sync_password' } });
+    expect(out.host).toMatchObject({
+      role: `sync_service_${host}`,
+      password: 'created',
+      secret: { kind: 'docker', name: 'db_sync_password' },
+    });
     const inspect = JSON.parse(engine.docker('secret', 'inspect', 'db_sync_password'))[0];
     expect(inspect.ID).toBe(out.host.secret.id);
     expect(inspect.Spec.Labels['owui-sync.role']).toBe(`sync_service_${host}`);
@@ -37,7 +41,10 @@ describe.skipIf(!hasDockerd)('provision --docker-secret (a real Docker engine in
     const file = path.join(tmpDir(), 'pw');
     expect((await runCli(['provision', '--host', host, '--rotate', '--secret-file', file], env())).code).toBe(0);
     const before = JSON.parse(engine.docker('secret', 'inspect', 'db_sync_password'))[0].ID;
-    const r = await runCli(['provision', '--host', host, '--rotate', '--docker-secret', 'db_sync_password', '--json'], env());
+    const r = await runCli(
+      ['provision', '--host', host, '--rotate', '--docker-secret', 'db_sync_password', '--json'],
+      env(),
+    );
     expect(r.code, r.stderr).toBe(0);
     const after = JSON.parse(engine.docker('secret', 'inspect', 'db_sync_password'))[0].ID;
     expect(after).not.toBe(before);
@@ -51,14 +58,28 @@ describe.skipIf(!hasDockerd)('provision --docker-secret (a real Docker engine in
 
   it('refuses to rotate a secret a service uses, changes nothing, and says how to rotate into a new name', async () => {
     // A service that mounts the secret (its image need not exist: the spec is what holds the secret).
-    engine.docker('service', 'create', '--detach', '--no-resolve-image', '--name', 'openwebui-sync-primary', '--secret', 'db_sync_password', 'owui-none:latest', 'true');
+    engine.docker(
+      'service',
+      'create',
+      '--detach',
+      '--no-resolve-image',
+      '--name',
+      'openwebui-sync-primary',
+      '--secret',
+      'db_sync_password',
+      'owui-none:latest',
+      'true',
+    );
     const before = JSON.parse(engine.docker('secret', 'inspect', 'db_sync_password'))[0].ID;
     const r = await runCli(['provision', '--host', host, '--rotate', '--docker-secret', 'db_sync_password'], env());
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('in use by a service');
     expect(r.stderr).toContain('--docker-secret db_sync_password_v2');
     expect(JSON.parse(engine.docker('secret', 'inspect', 'db_sync_password'))[0].ID).toBe(before);
-    const v2 = await runCli(['provision', '--host', host, '--rotate', '--docker-secret', 'db_sync_password_v2', '--json'], env());
+    const v2 = await runCli(
+      ['provision', '--host', host, '--rotate', '--docker-secret', 'db_sync_password_v2', '--json'],
+      env(),
+    );
     expect(v2.code, v2.stderr).toBe(0);
     engine.docker('service', 'rm', 'openwebui-sync-primary');
   });

@@ -1,8 +1,8 @@
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import crypto from 'node:crypto';
-import { spawn } from 'node:child_process';
 import postgres from 'postgres';
 import { afterAll, inject } from 'vitest';
 
@@ -12,11 +12,11 @@ export const BIN = path.join(ROOT, 'bin', 'owui-sync.js');
 /** A database of its own for one test file, dropped after the file (with every connection to it). */
 export async function freshDatabase(): Promise<{ url: string; sql: postgres.Sql; name: string; roles: string[] }> {
   const base = inject('pgUrl');
-  const name = 't_' + crypto.randomBytes(6).toString('hex');
+  const name = `t_${crypto.randomBytes(6).toString('hex')}`;
   const admin = postgres(base, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);
   const u = new URL(base);
-  u.pathname = '/' + name;
+  u.pathname = `/${name}`;
   const url = u.toString();
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   // Roles belong to the whole server: the ones a file creates are dropped with its database.
@@ -45,7 +45,11 @@ export interface CliResult {
 }
 
 /** Run the real CLI in a child process (the shim, tsx and all), with a clean environment. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, opts: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  opts: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
@@ -65,12 +69,18 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
   });
 }
 
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { clientAdd } from '../src/ops/clients.ts';
 import { provision } from '../src/ops/provision.ts';
 import { openPg, type Sql } from '../src/pg/connect.ts';
 import { getDeployment } from '../src/pg/deployments.ts';
-import { createTenantDb, seedTenant, type JournalMode, type SchemaStyle, type SeedOptions } from '../src/sqlite/sample.ts';
+import {
+  createTenantDb,
+  type JournalMode,
+  type SchemaStyle,
+  type SeedOptions,
+  seedTenant,
+} from '../src/sqlite/sample.ts';
 import { runSync, type SyncOptions } from '../src/sync/engine.ts';
 import { verify } from '../src/sync/verify.ts';
 
@@ -98,7 +108,9 @@ export interface Tenant {
 }
 
 /** A provisioned database with one registered tenant, built with Open WebUI's real schema. */
-export async function setupTenant(opts: { name?: string; style?: SchemaStyle; journal?: JournalMode; seed?: SeedOptions; reconcileEvery?: number } = {}): Promise<Tenant> {
+export async function setupTenant(
+  opts: { name?: string; style?: SchemaStyle; journal?: JournalMode; seed?: SeedOptions; reconcileEvery?: number } = {},
+): Promise<Tenant> {
   const { url, sql: check, name: dbName, roles } = await freshDatabase();
   const dir = tmpDir();
   const sqlitePath = path.join(dir, 'webui.db');
@@ -161,5 +173,11 @@ export async function provisionHost(adminUrl: string, dbName: string, roles: str
   u.password = '';
   const bare = u.toString();
   u.password = encodeURIComponent(fs.readFileSync(secretFile, 'utf8').trim());
-  return { host, role: r.host!.role, url: u.toString(), secretFile, env: { OWUI_SYNC_DATABASE_URL: bare, OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile } };
+  return {
+    host,
+    role: r.host!.role,
+    url: u.toString(),
+    secretFile,
+    env: { OWUI_SYNC_DATABASE_URL: bare, OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile },
+  };
 }

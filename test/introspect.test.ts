@@ -28,11 +28,21 @@ describe('table discovery at run time', () => {
       const plan = introspect(db);
       const names = plan.tables.map((t) => t.name);
       expect(names).toHaveLength(43);
-      expect(names.some((n) => n.startsWith('chat_message_fts') || n.startsWith('_alembic_tmp_') || n.startsWith('sqlite_'))).toBe(false);
-      expect(plan.skipped).toEqual([{ table: 'keyless_log', reason: 'no primary key and no unique index: rows cannot be identified' }]);
+      expect(
+        names.some((n) => n.startsWith('chat_message_fts') || n.startsWith('_alembic_tmp_') || n.startsWith('sqlite_')),
+      ).toBe(false);
+      expect(plan.skipped).toEqual([
+        { table: 'keyless_log', reason: 'no primary key and no unique index: rows cannot be identified' },
+      ]);
       const chat = plan.tables.find((t) => t.name === 'chat')!;
       expect(chat.columns.map((c) => c.name)).toContain('timer_at');
-      expect(chat).toMatchObject({ key: ['id'], keySource: 'primary', hasUpdatedAt: true, updatedAtIndexed: true, hasRowid: true });
+      expect(chat).toMatchObject({
+        key: ['id'],
+        keySource: 'primary',
+        hasUpdatedAt: true,
+        updatedAtIndexed: true,
+        hasRowid: true,
+      });
       expect(plan.tables.find((t) => t.name === 'chat_message')).toMatchObject({ updatedAtIndexed: false });
       expect(plan.tables.find((t) => t.name === 'tag')).toMatchObject({ key: ['id', 'user_id'], hasUpdatedAt: false });
     } finally {
@@ -41,8 +51,34 @@ describe('table discovery at run time', () => {
   });
 
   it('maps declared types to the types Open WebUI uses on PostgreSQL', () => {
-    expect(['JSON', 'BIGINT', 'INTEGER', 'BOOLEAN', 'VARCHAR(255)', 'TEXT', 'DATE', 'DATETIME', 'BLOB', 'REAL', 'NUMERIC', ''].map(pgTypeFor)).toEqual([
-      'json', 'bigint', 'bigint', 'boolean', 'text', 'text', 'date', 'timestamp', 'bytea', 'double precision', 'numeric', 'text',
+    expect(
+      [
+        'JSON',
+        'BIGINT',
+        'INTEGER',
+        'BOOLEAN',
+        'VARCHAR(255)',
+        'TEXT',
+        'DATE',
+        'DATETIME',
+        'BLOB',
+        'REAL',
+        'NUMERIC',
+        '',
+      ].map(pgTypeFor),
+    ).toEqual([
+      'json',
+      'bigint',
+      'bigint',
+      'boolean',
+      'text',
+      'text',
+      'date',
+      'timestamp',
+      'bytea',
+      'double precision',
+      'numeric',
+      'text',
     ]);
   });
 
@@ -52,7 +88,8 @@ describe('table discovery at run time', () => {
     const r = await t.sync();
     expect(r.status).toBe('success');
     expect(r.skipped_tables.map((s) => s.table)).toEqual(['keyless_log']);
-    const [n] = await t.check`select count(*)::int as n from information_schema.tables where table_schema = 'fts' and table_name like 'chat_message_fts%'`;
+    const [n] =
+      await t.check`select count(*)::int as n from information_schema.tables where table_schema = 'fts' and table_name like 'chat_message_fts%'`;
     expect(n!.n).toBe(0);
   });
 });

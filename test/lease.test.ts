@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Lease } from '../src/cluster/lease.ts';
-import { FencedError } from '../src/util/errors.ts';
 import { openPg, type Sql, type Tx } from '../src/pg/connect.ts';
+import { FencedError } from '../src/util/errors.ts';
 import { setupTenant } from './helpers.ts';
 
 describe('the leader lease (database clock, fencing term)', () => {
@@ -20,7 +20,8 @@ describe('the leader lease (database clock, fencing term)', () => {
       expect(await a.tryAcquire()).toBeNull();
       await b.resign();
       expect(await a.tryAcquire()).toMatchObject({ term: 3 });
-      const [row] = await t.check`select leader_id, term::int from sync_metadata.leader_election where cluster_name = ${t.host}`;
+      const [row] =
+        await t.check`select leader_id, term::int from sync_metadata.leader_election where cluster_name = ${t.host}`;
       expect(row).toEqual({ leader_id: 'node-a', term: 3 });
     } finally {
       await bSql.end();
@@ -42,7 +43,9 @@ describe('the leader lease (database clock, fencing term)', () => {
           batches++;
           if (batches === 2) {
             // The old leader is paused past its lease (as by SIGSTOP); the peer takes over.
-            void t.check`update sync_metadata.leader_election set expires_at = now() - interval '1 second', acquired_at = now() - interval '1 minute' where cluster_name = ${t.host}`.then(() => next.tryAcquire());
+            void t.check`update sync_metadata.leader_election set expires_at = now() - interval '1 second', acquired_at = now() - interval '1 minute' where cluster_name = ${t.host}`.then(
+              () => next.tryAcquire(),
+            );
           }
         },
       });
@@ -76,7 +79,10 @@ describe('the leader lease (database clock, fencing term)', () => {
         committedAt = Date.now();
       });
       await sleep(1300);
-      const takeover = b.tryAcquire().then((s) => ((takenAt = Date.now()), s));
+      const takeover = b.tryAcquire().then((s) => {
+        takenAt = Date.now();
+        return s;
+      });
       await batch;
       expect(await takeover).toMatchObject({ term: 2 });
       expect(takenAt).toBeGreaterThanOrEqual(committedAt);

@@ -10,16 +10,34 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     const { url, sql: admin, name: dbName, roles } = await freshDatabase();
     // The shared sync_service role may be altered by another test file's provision at the same moment.
     const legacySql = fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'legacy-sync-metadata.sql'), 'utf8');
-    await retry(() => admin.begin((tx) => tx.unsafe(legacySql)), { isTransient: (e) => /tuple concurrently/.test(String(e)), attempts: 5 });
+    await retry(() => admin.begin((tx) => tx.unsafe(legacySql)), {
+      isTransient: (e) => /tuple concurrently/.test(String(e)),
+      attempts: 5,
+    });
     const before: Record<string, number> = {};
-    const tables = ['hosts', 'client_deployments', 'leader_election', 'conflict_log', 'cache_events', 'sync_jobs', 'sync_progress'];
+    const tables = [
+      'hosts',
+      'client_deployments',
+      'leader_election',
+      'conflict_log',
+      'cache_events',
+      'sync_jobs',
+      'sync_progress',
+    ];
     for (const t of tables) before[t] = (await admin.unsafe(`select count(*)::int as n from sync_metadata.${t}`))[0]!.n;
 
     const r = await runCli(['provision', '--json'], { OWUI_SYNC_ADMIN_URL: url });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.adoptedLegacy).toBe(true);
-    expect(out.applied).toEqual(['001_sync_metadata.sql', '002_engine_state.sql', '003_security.sql', '004_conflicts.sql', '005_leader_lease.sql', '006_agent.sql']);
+    expect(out.applied).toEqual([
+      '001_sync_metadata.sql',
+      '002_engine_state.sql',
+      '003_security.sql',
+      '004_conflicts.sql',
+      '005_leader_lease.sql',
+      '006_agent.sql',
+    ]);
     for (const t of tables) expect(out.changes).toContain(`kept all ${before[t]} rows of ${t}`);
     expect(out.changes.join('\n')).toMatch(/replaced policies .*hosts\.sync_host_isolation/);
     // (That sync_service can no longer log in is checked below on the database itself: the role is shared
@@ -27,14 +45,21 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     expect(out.changes.join('\n')).toMatch(/added columns .*client_deployments\.reconcile_every/);
     expect(out.changes).toContain('added table_checkpoints');
 
-    for (const t of tables) expect((await admin.unsafe(`select count(*)::int as n from sync_metadata.${t}`))[0]!.n, t).toBe(before[t]);
-    const [job] = await admin`select triggered_by, rows_synced::int from sync_metadata.sync_jobs where job_id = '44444444-4444-4444-4444-444444444444'`;
+    for (const t of tables)
+      expect((await admin.unsafe(`select count(*)::int as n from sync_metadata.${t}`))[0]!.n, t).toBe(before[t]);
+    const [job] =
+      await admin`select triggered_by, rows_synced::int from sync_metadata.sync_jobs where job_id = '44444444-4444-4444-4444-444444444444'`;
     expect(job).toEqual({ triggered_by: 'scheduler', rows_synced: 1000 });
     const [role] = await admin`select rolcanlogin from pg_roles where rolname = 'sync_service'`;
     expect(role!.rolcanlogin).toBe(false);
-    const policies = await admin`select policyname from pg_policies where schemaname = 'sync_metadata' and qual like '%current_setting%'`;
+    const policies =
+      await admin`select policyname from pg_policies where schemaname = 'sync_metadata' and qual like '%current_setting%'`;
     expect(policies).toEqual([]);
-    expect((await admin`select count(*)::int as n from information_schema.views where table_schema = 'sync_metadata' and table_name = 'v_last_completed_sync_jobs'`)[0]!.n).toBe(1);
+    expect(
+      (
+        await admin`select count(*)::int as n from information_schema.views where table_schema = 'sync_metadata' and table_name = 'v_last_completed_sync_jobs'`
+      )[0]!.n,
+    ).toBe(1);
 
     // The operator moves the legacy client to a host role and points it at the real file.
     const dir = tmpDir();
@@ -45,12 +70,22 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     const host = `h-${dbName.slice(2)}`;
     roles.push(`sync_service_${host}`);
     const secret = path.join(dir, 'pw');
-    expect((await runCli(['provision', '--host', host, '--secret-file', secret], { OWUI_SYNC_ADMIN_URL: url })).code).toBe(0);
-    const add = await runCli(['client', 'add', 'chat-test', '--sqlite', file, '--host', host, '--json'], { OWUI_SYNC_ADMIN_URL: url });
+    expect(
+      (await runCli(['provision', '--host', host, '--secret-file', secret], { OWUI_SYNC_ADMIN_URL: url })).code,
+    ).toBe(0);
+    const add = await runCli(['client', 'add', 'chat-test', '--sqlite', file, '--host', host, '--json'], {
+      OWUI_SYNC_ADMIN_URL: url,
+    });
     expect(add.code, add.stderr).toBe(0);
     // 5 columns newer than the legacy schema-init's chat table, plus the 5 sync columns.
-    expect(JSON.parse(add.stdout)).toMatchObject({ created: false, tables_created: 42, columns_added: 10, role: `sync_service_${host}` });
-    const grants = await admin`select grantee from information_schema.role_table_grants where table_schema = 'chat-test' and table_name = 'chat' and privilege_type = 'SELECT' order by 1`;
+    expect(JSON.parse(add.stdout)).toMatchObject({
+      created: false,
+      tables_created: 42,
+      columns_added: 10,
+      role: `sync_service_${host}`,
+    });
+    const grants =
+      await admin`select grantee from information_schema.role_table_grants where table_schema = 'chat-test' and table_name = 'chat' and privilege_type = 'SELECT' order by 1`;
     expect(grants.map((g) => g.grantee)).not.toContain('sync_service');
     const u = new URL(url);
     u.username = `sync_service_${host}`;

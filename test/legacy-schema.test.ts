@@ -22,7 +22,14 @@ describe('an old-style Open WebUI 0.6 database (peewee tables without primary ke
       select table_name || '.' || column_name || ':' || data_type as c from information_schema.columns
       where table_schema = 'legacy06' and (table_name, column_name) in (('chat','archived'),('chat','created_at'),('auth','active'),('function','is_global'),('user','settings'),('config','created_at'))
       order by 1`;
-    expect(cols.map((c) => c.c)).toEqual(['auth.active:boolean', 'chat.archived:boolean', 'chat.created_at:bigint', 'config.created_at:timestamp without time zone', 'function.is_global:boolean', 'user.settings:json']);
+    expect(cols.map((c) => c.c)).toEqual([
+      'auth.active:boolean',
+      'chat.archived:boolean',
+      'chat.created_at:bigint',
+      'config.created_at:timestamp without time zone',
+      'function.is_global:boolean',
+      'user.settings:json',
+    ]);
     const pk = await t.check`
       select tc.table_name, string_agg(k.column_name, ',' order by k.ordinal_position) as cols
       from information_schema.table_constraints tc join information_schema.key_column_usage k using (constraint_schema, constraint_name)

@@ -10,7 +10,11 @@ const WRITER = new URL('../src/sqlite/writer-process.ts', import.meta.url);
 
 describe.each(['wal', 'delete'] as const)('syncing while Open WebUI writes, %s journal mode', (journal) => {
   it('never makes the writer fail, never changes the journal mode, and converges', async () => {
-    const t = await setupTenant({ name: `live_${journal}`, journal, seed: { users: 3, chatsPerUser: 60, bigChatBytes: 3_000_000 } });
+    const t = await setupTenant({
+      name: `live_${journal}`,
+      journal,
+      seed: { users: 3, chatsPerUser: 60, bigChatBytes: 3_000_000 },
+    });
     // A writer with a short lock wait (1 s, Open WebUI has 5 s): a sync that held a read
     // transaction across PostgreSQL round trips would make it fail with SQLITE_BUSY.
     // synchronous=OFF: the writer's latency is then lock waits, not the disk of a busy CI machine.
@@ -49,10 +53,16 @@ describe('a lost PostgreSQL connection in the middle of a run', () => {
     let retried = 0;
     for (let i = 0; i < 8; i++) {
       // As Open WebUI does: the new title and updated_at = now.
-      if (i > 0) t.db.prepare('UPDATE chat SET title = ?, updated_at = ?').run(`round ${i}`, Math.floor(Date.now() / 1000) + i);
-      const kill = setTimeout(() => {
-        t.check`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'owui-sync' and datname = current_database()`.catch(() => {});
-      }, 20 + ((i * 37) % 200));
+      if (i > 0)
+        t.db.prepare('UPDATE chat SET title = ?, updated_at = ?').run(`round ${i}`, Math.floor(Date.now() / 1000) + i);
+      const kill = setTimeout(
+        () => {
+          t.check`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'owui-sync' and datname = current_database()`.catch(
+            () => {},
+          );
+        },
+        20 + ((i * 37) % 200),
+      );
       const res = await t.sync({ full: i % 2 === 0, batchRows: 50, hooks: { onRetry: () => retried++ } });
       clearTimeout(kill);
       expect(res.status, res.error).toBe('success');
@@ -86,13 +96,20 @@ describe('Open WebUI holding its write lock longer than the busy timeout', () =>
   it('makes the sync wait and retry (SQLITE_BUSY), then finish', async () => {
     const t = await setupTenant({ name: 'busy', journal: 'delete', seed: { users: 1, chatsPerUser: 5 } });
     // Another process takes the exclusive lock of the rollback journal for 6.5 s (the busy timeout is 5 s).
-    const holder = spawn(process.execPath, ['-e', `
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const D = require(${JSON.stringify(path.join(ROOT, 'node_modules/better-sqlite3'))});
       const db = new D(${JSON.stringify(t.sqlitePath)});
       db.exec('BEGIN EXCLUSIVE'); db.prepare("UPDATE chat SET title = 'locked' WHERE rowid = 1").run();
       console.log('locked');
       setTimeout(() => { db.exec('COMMIT'); db.close(); }, 6500);
-    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     trackChild(holder.pid);
     await waitForLine(holder, (l) => l === 'locked');
     const started = Date.now();

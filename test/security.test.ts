@@ -34,7 +34,10 @@ describe('restricted host roles and row level security', () => {
     const dir = tmpDir();
     a = await provisionHost(adminUrl, fresh.name, fresh.roles, dir, '-a');
     b = await provisionHost(adminUrl, fresh.name, fresh.roles, dir, '-b');
-    for (const [client, host] of [['client-a', a], ['client-b', b]] as const) {
+    for (const [client, host] of [
+      ['client-a', a],
+      ['client-b', b],
+    ] as const) {
       const file = path.join(dir, `${client}.db`);
       const db = createTenantDb(file);
       seedTenant(db, { users: 1, chatsPerUser: 3 });
@@ -45,7 +48,10 @@ describe('restricted host roles and row level security', () => {
       expect(r.status).toBe('success');
       await s.end();
     }
-    for (const r of await admin<{ hostname: string; host_id: string }[]>`select hostname, host_id from sync_metadata.hosts`) ids[r.hostname] = r.host_id;
+    for (const r of await admin<
+      { hostname: string; host_id: string }[]
+    >`select hostname, host_id from sync_metadata.hosts`)
+      ids[r.hostname] = r.host_id;
     asA = postgres(a.url, { max: 1, onnotice: () => {} });
     syncA = await openPg(a.url, 'test');
   });
@@ -55,7 +61,8 @@ describe('restricted host roles and row level security', () => {
   });
 
   it('logs in as the host role over TCP with its password, and is a member of sync_service only', async () => {
-    const [r] = await asA`select current_user as u, session_user as s, inet_server_addr() is not null as tcp, pg_has_role('sync_service', 'member') as member, rolsuper as su from pg_roles where rolname = current_user`;
+    const [r] =
+      await asA`select current_user as u, session_user as s, inet_server_addr() is not null as tcp, pg_has_role('sync_service', 'member') as member, rolsuper as su from pg_roles where rolname = current_user`;
     expect(r).toEqual({ u: a.role, s: a.role, tcp: true, member: true, su: false });
   });
 
@@ -73,7 +80,9 @@ describe('restricted host roles and row level security', () => {
     await refused(asA.unsafe('alter table "client-a".chat add column evil int'));
     await refused(asA.unsafe('alter table sync_metadata.hosts disable row level security'));
     await refused(asA.unsafe('create schema evil'));
-    await refused(asA`insert into sync_metadata.hosts (hostname, cluster_name, role_name) values ('evil', 'evil', ${a.role})`);
+    await refused(
+      asA`insert into sync_metadata.hosts (hostname, cluster_name, role_name) values ('evil', 'evil', ${a.role})`,
+    );
     await refused(asA`update sync_metadata.hosts set role_name = 'sync_service_other'`);
   });
 
@@ -87,19 +96,39 @@ describe('restricted host roles and row level security', () => {
         await asA.unsafe('set role sync_service');
       }
       expect((await asA`select hostname from sync_metadata.hosts`).map((r) => r.hostname)).toEqual([a.host]);
-      expect((await asA`select client_name from sync_metadata.client_deployments`).map((r) => r.client_name)).toEqual(['client-a']);
-      expect((await asA`select distinct client_name from sync_metadata.sync_jobs`).map((r) => r.client_name)).toEqual(['client-a']);
-      expect((await asA`select count(*)::int as n from sync_metadata.table_checkpoints t join sync_metadata.client_deployments d using (deployment_id) where d.client_name = 'client-b'`)[0]!.n).toBe(0);
+      expect((await asA`select client_name from sync_metadata.client_deployments`).map((r) => r.client_name)).toEqual([
+        'client-a',
+      ]);
+      expect((await asA`select distinct client_name from sync_metadata.sync_jobs`).map((r) => r.client_name)).toEqual([
+        'client-a',
+      ]);
+      expect(
+        (
+          await asA`select count(*)::int as n from sync_metadata.table_checkpoints t join sync_metadata.client_deployments d using (deployment_id) where d.client_name = 'client-b'`
+        )[0]!.n,
+      ).toBe(0);
       expect((await asA`select hostname from sync_metadata.v_cluster_health`).map((r) => r.hostname)).toEqual([a.host]);
-      expect((await asA`update sync_metadata.client_deployments set sync_interval = 1 where client_name = 'client-b'`).count).toBe(0);
-      expect((await asA`update sync_metadata.hosts set status = 'maintenance' where host_id = ${ids[b.host]!}`).count).toBe(0);
-      expect((await asA`update sync_metadata.sync_jobs set status = 'cancelled' where client_name = 'client-b'`).count).toBe(0);
-      const [dep] = await admin`select deployment_id from sync_metadata.client_deployments where client_name = 'client-b'`;
-      await refused(asA`insert into sync_metadata.sync_jobs (deployment_id, client_name, status) values (${dep!.deployment_id}, 'client-b', 'running')`);
-      await refused(asA`update sync_metadata.client_deployments set host_id = ${ids[b.host]!} where client_name = 'client-a'`);
+      expect(
+        (await asA`update sync_metadata.client_deployments set sync_interval = 1 where client_name = 'client-b'`).count,
+      ).toBe(0);
+      expect(
+        (await asA`update sync_metadata.hosts set status = 'maintenance' where host_id = ${ids[b.host]!}`).count,
+      ).toBe(0);
+      expect(
+        (await asA`update sync_metadata.sync_jobs set status = 'cancelled' where client_name = 'client-b'`).count,
+      ).toBe(0);
+      const [dep] =
+        await admin`select deployment_id from sync_metadata.client_deployments where client_name = 'client-b'`;
+      await refused(
+        asA`insert into sync_metadata.sync_jobs (deployment_id, client_name, status) values (${dep!.deployment_id}, 'client-b', 'running')`,
+      );
+      await refused(
+        asA`update sync_metadata.client_deployments set host_id = ${ids[b.host]!} where client_name = 'client-a'`,
+      );
     }
     await asA.unsafe('reset role');
-    const [bRow] = await admin`select sync_interval from sync_metadata.client_deployments where client_name = 'client-b'`;
+    const [bRow] =
+      await admin`select sync_interval from sync_metadata.client_deployments where client_name = 'client-b'`;
     expect(bRow!.sync_interval).toBe(300);
   });
 
@@ -125,19 +154,25 @@ describe('restricted host roles and row level security', () => {
     const [p1] = await asA`select sync_metadata.purge_conflict_log(30) as n`;
     const [p2] = await asA`select sync_metadata.purge_job_history(30) as n`;
     expect([Number(p1!.n), Number(p2!.n)]).toEqual([1, 1]);
-    const left = await admin`select client_name, count(*)::int as n from sync_metadata.conflict_log group by 1 order by 1`;
+    const left =
+      await admin`select client_name, count(*)::int as n from sync_metadata.conflict_log group by 1 order by 1`;
     expect(left).toEqual([{ client_name: 'client-b', n: 1 }]);
-    const oldJobs = await admin`select client_name from sync_metadata.sync_jobs where started_at < now() - interval '30 days'`;
+    const oldJobs =
+      await admin`select client_name from sync_metadata.sync_jobs where started_at < now() - interval '30 days'`;
     expect(oldJobs.map((j) => j.client_name)).toEqual(['client-b']);
     // The functions are the only way: no DELETE, and a retention under a day is raised to one day.
     const [p3] = await asA`select sync_metadata.purge_job_history(0) as n`;
     expect(Number(p3!.n)).toBe(0);
-    expect((await admin`select count(*)::int as n from sync_metadata.sync_jobs where client_name = 'client-a'`)[0]!.n).toBeGreaterThan(0);
+    expect(
+      (await admin`select count(*)::int as n from sync_metadata.sync_jobs where client_name = 'client-a'`)[0]!.n,
+    ).toBeGreaterThan(0);
   });
 
   it('rotates a password: the old one stops working, the new one is in the file', async () => {
     const before = fs.readFileSync(a.secretFile, 'utf8').trim();
-    const r = await runCli(['provision', '--host', a.host, '--rotate', '--secret-file', a.secretFile, '--json'], { OWUI_SYNC_ADMIN_URL: adminUrl });
+    const r = await runCli(['provision', '--host', a.host, '--rotate', '--secret-file', a.secretFile, '--json'], {
+      OWUI_SYNC_ADMIN_URL: adminUrl,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).host.password).toBe('rotated');
     const after = fs.readFileSync(a.secretFile, 'utf8').trim();
@@ -160,7 +195,10 @@ describe('restricted host roles and row level security', () => {
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain('PostgreSQL refused the login');
     expect(wrong.stderr + wrong.stdout).not.toContain('Wr0ngPassw0rdValue');
-    const refusedConn = await runCli(['sync', 'client-a'], { ...a.env, OWUI_SYNC_DATABASE_URL: a.env.OWUI_SYNC_DATABASE_URL.replace(/:\d+\//, ':1/') });
+    const refusedConn = await runCli(['sync', 'client-a'], {
+      ...a.env,
+      OWUI_SYNC_DATABASE_URL: a.env.OWUI_SYNC_DATABASE_URL.replace(/:\d+\//, ':1/'),
+    });
     expect(refusedConn.code).toBe(1);
     expect(refusedConn.stderr).toContain('connection refused');
     expect(refusedConn.stderr + refusedConn.stdout).not.toContain(real);
@@ -203,11 +241,16 @@ describe('restricted host roles and row level security', () => {
     const noTty = await runCli(['client', 'remove', 'client-b'], { OWUI_SYNC_ADMIN_URL: adminUrl });
     expect(noTty.code).toBe(2);
     expect(noTty.stderr).toContain('pass --yes');
-    const r = await runCli(['client', 'remove', 'client-b', '--drop-schema', '--yes', '--json'], { OWUI_SYNC_ADMIN_URL: adminUrl });
+    const r = await runCli(['client', 'remove', 'client-b', '--drop-schema', '--yes', '--json'], {
+      OWUI_SYNC_ADMIN_URL: adminUrl,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ client: 'client-b', removed: true, schema_dropped: true });
     expect((await admin`select count(*)::int as n from pg_namespace where nspname = 'client-b'`)[0]!.n).toBe(0);
-    expect((await admin`select count(*)::int as n from sync_metadata.client_deployments where client_name = 'client-a'`)[0]!.n).toBe(1);
+    expect(
+      (await admin`select count(*)::int as n from sync_metadata.client_deployments where client_name = 'client-a'`)[0]!
+        .n,
+    ).toBe(1);
   });
 });
 
@@ -216,12 +259,15 @@ describe('client remove at a terminal', () => {
   const atTerminal = (args: string[], typed: string, env: Record<string, string>) =>
     new Promise<{ code: number | null; out: string }>((resolve) => {
       const cmd = ['node', BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-      const c = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const c = spawn('script', ['-qfec', cmd, '/dev/null'], {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       trackChild(c.pid);
       let out = '';
       c.stdout.on('data', (d) => {
         out += d;
-        if (out.includes('Type DELETE to confirm') && !c.stdin.writableEnded) c.stdin.end(typed + '\n');
+        if (out.includes('Type DELETE to confirm') && !c.stdin.writableEnded) c.stdin.end(`${typed}\n`);
       });
       c.stderr.on('data', (d) => (out += d));
       c.on('exit', (code) => resolve({ code, out }));

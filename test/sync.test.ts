@@ -27,7 +27,8 @@ describe('a full sync of an Open WebUI v0.11 tenant with hard content', () => {
   });
 
   it("keeps JSON 'null' apart from SQL NULL", async () => {
-    const rows = await t.check`select id, chat::text as chat, chat is null as is_null from acme.chat where id in ('chat-jsonnull', 'chat-sqlnull') order by id`;
+    const rows =
+      await t.check`select id, chat::text as chat, chat is null as is_null from acme.chat where id in ('chat-jsonnull', 'chat-sqlnull') order by id`;
     expect(rows).toEqual([
       { id: 'chat-jsonnull', chat: 'null', is_null: false },
       { id: 'chat-sqlnull', chat: null, is_null: true },
@@ -48,7 +49,9 @@ describe('a full sync of an Open WebUI v0.11 tenant with hard content', () => {
 
   it('stores escaped \\u0000 and lone surrogates in json columns byte for byte', async () => {
     const [row] = await t.check`select chat::text as chat, title from acme.chat where id = 'chat-escapes'`;
-    expect(row!.chat).toBe('{"title": "nul \\u0000 here", "lone": "\\ud83d", "pair": "\\ud83d\\ude00", "messages": []}');
+    expect(row!.chat).toBe(
+      '{"title": "nul \\u0000 here", "lone": "\\ud83d", "pair": "\\ud83d\\ude00", "messages": []}',
+    );
     expect(row!.title).toBe('escapes \u{1F600}');
   });
 
@@ -108,18 +111,23 @@ describe('a full sync of an Open WebUI v0.11 tenant with hard content', () => {
   });
 
   it('copies the multi-megabyte chat intact', async () => {
-    const src = t.db.prepare("SELECT length(chat) AS n, chat FROM chat WHERE title = 'a very long chat'").get() as { n: number; chat: string };
+    const src = t.db.prepare("SELECT length(chat) AS n, chat FROM chat WHERE title = 'a very long chat'").get() as {
+      n: number;
+      chat: string;
+    };
     expect(src.n).toBeGreaterThan(3_000_000);
     const [dst] = await t.check`select chat::text as chat from acme.chat where title = 'a very long chat'`;
     expect(dst!.chat).toBe(src.chat);
   });
 
   it('records the job, its progress and a checkpoint per table', async () => {
-    const jobs = await t.check`select status, sync_type, tables_total, tables_synced, rows_synced::int from sync_metadata.sync_jobs`;
+    const jobs =
+      await t.check`select status, sync_type, tables_total, tables_synced, rows_synced::int from sync_metadata.sync_jobs`;
     expect(jobs[0]).toMatchObject({ status: 'success', sync_type: 'full', tables_total: 43, tables_synced: 43 });
     const progress = await t.check`select count(*)::int as n from sync_metadata.sync_progress where status = 'success'`;
     expect(progress[0]!.n).toBe(43);
-    const cps = await t.check`select count(*)::int as n from sync_metadata.table_checkpoints where scan_key is null and last_full_at is not null`;
+    const cps =
+      await t.check`select count(*)::int as n from sync_metadata.table_checkpoints where scan_key is null and last_full_at is not null`;
     expect(cps[0]!.n).toBe(43);
   });
 });
@@ -169,7 +177,9 @@ describe('incremental syncs', () => {
     const inc = await t.sync();
     expect(inc.kind).toBe('incremental');
     const v1 = await t.verify();
-    expect(v1.differences).toEqual([expect.objectContaining({ table: 'chat', kind: 'different', key: [t.chatIds[2]], columns: ['title', 'chat'] })]);
+    expect(v1.differences).toEqual([
+      expect.objectContaining({ table: 'chat', kind: 'different', key: [t.chatIds[2]], columns: ['title', 'chat'] }),
+    ]);
     const full = await t.sync({ full: true });
     expect(full.kind).toBe('full');
     expect(full.tables.find((x) => x.table === 'chat')!.updated).toBe(1);
@@ -204,9 +214,11 @@ describe('incremental syncs', () => {
   });
 
   it('hash-diffs tables without updated_at on every run (tag, auth, access_grant)', async () => {
-    t.db.prepare("UPDATE auth SET active = 0 WHERE id = ?").run(t.userIds[0]!);
-    t.db.prepare("DELETE FROM tag WHERE user_id = ?").run(t.userIds[1]!);
-    t.db.prepare('INSERT INTO tag (id, name, user_id, meta) VALUES (?, ?, ?, ?)').run('new-tag', 'New', t.userIds[0]!, pyJson({}));
+    t.db.prepare('UPDATE auth SET active = 0 WHERE id = ?').run(t.userIds[0]!);
+    t.db.prepare('DELETE FROM tag WHERE user_id = ?').run(t.userIds[1]!);
+    t.db
+      .prepare('INSERT INTO tag (id, name, user_id, meta) VALUES (?, ?, ?, ?)')
+      .run('new-tag', 'New', t.userIds[0]!, pyJson({}));
     const res = await t.sync();
     expect(res.kind).toBe('incremental');
     expect(res.tables.find((x) => x.table === 'auth')).toMatchObject({ mode: 'hash-diff', updated: 1 });

@@ -1,16 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { validateClientName } from '../src/pg/tenant.ts';
-import { copyField } from '../src/sync/sql.ts';
-import { normaliseValue, canonicalTargetText } from '../src/model/values.ts';
-import { overlapFor } from '../src/sync/engine.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sslFor } from '../src/pg/connect.ts';
+import { describe, expect, it } from 'vitest';
+import { canonicalTargetText, normaliseValue } from '../src/model/values.ts';
 import { describeChanges } from '../src/ops/provision.ts';
-import { parseInterval, formatInterval, resolveSetting, withPasswordFile } from '../src/util/config.ts';
-import { redactText, redactUrl } from '../src/util/redact.ts';
+import { sslFor } from '../src/pg/connect.ts';
+import { validateClientName } from '../src/pg/tenant.ts';
 import { pyJson } from '../src/sqlite/sample.ts';
+import { overlapFor } from '../src/sync/engine.ts';
+import { copyField } from '../src/sync/sql.ts';
+import { formatInterval, parseInterval, resolveSetting, withPasswordFile } from '../src/util/config.ts';
+import { redactText, redactUrl } from '../src/util/redact.ts';
 
 describe('values', () => {
   it('keeps 64-bit integers exact in bigint columns, and moves what does not fit to the raw form', () => {
@@ -34,11 +34,17 @@ describe('values', () => {
     expect(normaliseValue('null', 'json')).toEqual({ text: 'null' });
     expect(normaliseValue(null, 'json')).toEqual({ text: null });
     expect(normaliseValue('{"a": "\\u0000"}', 'json')).toEqual({ text: '{"a": "\\u0000"}' });
-    expect(normaliseValue('{"a":"\0"}', 'json')).toMatchObject({ text: null, raw: ['text', Buffer.from('{"a":"\0"}').toString('base64')] });
+    expect(normaliseValue('{"a":"\0"}', 'json')).toMatchObject({
+      text: null,
+      raw: ['text', Buffer.from('{"a":"\0"}').toString('base64')],
+    });
   });
 
   it('shows NUL in text as U+FFFD and keeps the exact bytes; flags U+FFFD for a second look', () => {
-    expect(normaliseValue('a\0b', 'text')).toEqual({ text: 'a\uFFFDb', raw: ['text', Buffer.from('a\0b').toString('base64')] });
+    expect(normaliseValue('a\0b', 'text')).toEqual({
+      text: 'a\uFFFDb',
+      raw: ['text', Buffer.from('a\0b').toString('base64')],
+    });
     expect(normaliseValue('ok \uFFFD', 'text')).toEqual({ text: 'ok \uFFFD', suspect: true });
     expect(normaliseValue(Buffer.from([1, 2]), 'text').raw).toEqual(['blob', 'AQI=']);
   });
@@ -66,15 +72,29 @@ describe('values', () => {
 
 describe('what provision reports when it adopts a legacy schema', () => {
   it('names the role change, the replaced policies, the added columns and the kept rows', () => {
-    const before = { rows: new Map([['hosts', 2]]), columns: new Set(['hosts.host_id']), tables: new Set(['hosts']), policies: ['hosts.sync_host_isolation'], groupCanLogin: true };
-    const after = { rows: new Map([['hosts', 2]]), columns: new Set(['hosts.host_id', 'hosts.role_name']), tables: new Set(['hosts', 'table_checkpoints']), policies: ['hosts.own_host'], groupCanLogin: false };
+    const before = {
+      rows: new Map([['hosts', 2]]),
+      columns: new Set(['hosts.host_id']),
+      tables: new Set(['hosts']),
+      policies: ['hosts.sync_host_isolation'],
+      groupCanLogin: true,
+    };
+    const after = {
+      rows: new Map([['hosts', 2]]),
+      columns: new Set(['hosts.host_id', 'hosts.role_name']),
+      tables: new Set(['hosts', 'table_checkpoints']),
+      policies: ['hosts.own_host'],
+      groupCanLogin: false,
+    };
     const c = describeChanges(before, after);
     expect(c).toContain('added table_checkpoints');
     expect(c).toContain('added columns hosts.role_name');
     expect(c.join('\n')).toContain('role sync_service can no longer log in');
     expect(c.join('\n')).toContain('(hosts.sync_host_isolation)');
     expect(c).toContain('kept all 2 rows of hosts');
-    expect(describeChanges(before, { ...after, rows: new Map([['hosts', 1]]) })).toContain('ROW COUNT CHANGED in hosts: 2 before, 1 after');
+    expect(describeChanges(before, { ...after, rows: new Map([['hosts', 1]]) })).toContain(
+      'ROW COUNT CHANGED in hosts: 2 before, 1 after',
+    );
   });
 });
 
@@ -82,7 +102,18 @@ describe('names, intervals and settings', () => {
   it('accepts legacy CLIENT_IDs and refuses reserved schemas', () => {
     expect(validateClientName('chat-example-com')).toBe('chat-example-com');
     expect(validateClientName('acme_2')).toBe('acme_2');
-    for (const bad of ['public', 'storage', 'realtime', 'vault', 'graphql_public', 'pgsodium_masks', 'supabase_migrations', 'pg_catalog', 'information_schema', 'sync_metadata']) {
+    for (const bad of [
+      'public',
+      'storage',
+      'realtime',
+      'vault',
+      'graphql_public',
+      'pgsodium_masks',
+      'supabase_migrations',
+      'pg_catalog',
+      'information_schema',
+      'sync_metadata',
+    ]) {
       expect(() => validateClientName(bad), bad).toThrow(/reserved/);
     }
     expect(() => validateClientName('Robert"); DROP SCHEMA x; --')).toThrow(/invalid client name/);
@@ -103,7 +134,9 @@ describe('names, intervals and settings', () => {
   });
 
   it('redacts passwords from URLs and free text', () => {
-    expect(redactUrl('postgresql://u:p%40ss@h:5432/db?sslmode=require&password=x')).toBe('postgresql://u:***@h:5432/db?sslmode=require&password=***');
+    expect(redactUrl('postgresql://u:p%40ss@h:5432/db?sslmode=require&password=x')).toBe(
+      'postgresql://u:***@h:5432/db?sslmode=require&password=***',
+    );
     expect(redactText('failed for postgres://sync:hunter2@db:5432/x')).toBe('failed for postgres://sync:***@db:5432/x');
   });
 
@@ -111,7 +144,9 @@ describe('names, intervals and settings', () => {
     expect(sslFor(new URL('postgresql://u@127.0.0.1:5432/db'))).toBe(false);
     expect(sslFor(new URL('postgresql://u@localhost/db'))).toBe(false);
     expect(sslFor(new URL('postgresql://u@[::1]/db'))).toBe(false);
-    expect(sslFor(new URL('postgresql://sync_service_h.abcdefgh@aws-1-us-east-2.pooler.supabase.com:5432/postgres'))).toBe('require');
+    expect(
+      sslFor(new URL('postgresql://sync_service_h.abcdefgh@aws-1-us-east-2.pooler.supabase.com:5432/postgres')),
+    ).toBe('require');
     expect(sslFor(new URL('postgresql://u@db.abcdefgh.supabase.co:5432/postgres'))).toBe('require');
     expect(sslFor(new URL('postgresql://u@10.0.0.5/db?sslmode=disable'))).toBeUndefined();
   });
@@ -120,11 +155,19 @@ describe('names, intervals and settings', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-'));
     const file = path.join(dir, 'pw');
     fs.writeFileSync(file, 'p@ss/word\n');
-    const u = new URL(withPasswordFile('postgresql://sync_service_h.ref@pooler.example.com:5432/postgres', { OWUI_SYNC_DATABASE_PASSWORD_FILE: file }));
+    const u = new URL(
+      withPasswordFile('postgresql://sync_service_h.ref@pooler.example.com:5432/postgres', {
+        OWUI_SYNC_DATABASE_PASSWORD_FILE: file,
+      }),
+    );
     expect(decodeURIComponent(u.password)).toBe('p@ss/word');
     expect(decodeURIComponent(u.username)).toBe('sync_service_h.ref');
-    expect(withPasswordFile('postgresql://u:given@h/db', { OWUI_SYNC_DATABASE_PASSWORD_FILE: file })).toBe('postgresql://u:given@h/db');
-    expect(() => withPasswordFile('postgresql://u@h/db', { OWUI_SYNC_DATABASE_PASSWORD_FILE: path.join(dir, 'missing') })).toThrow(/cannot read OWUI_SYNC_DATABASE_PASSWORD_FILE/);
+    expect(withPasswordFile('postgresql://u:given@h/db', { OWUI_SYNC_DATABASE_PASSWORD_FILE: file })).toBe(
+      'postgresql://u:given@h/db',
+    );
+    expect(() =>
+      withPasswordFile('postgresql://u@h/db', { OWUI_SYNC_DATABASE_PASSWORD_FILE: path.join(dir, 'missing') }),
+    ).toThrow(/cannot read OWUI_SYNC_DATABASE_PASSWORD_FILE/);
     fs.rmSync(dir, { recursive: true });
   });
 
@@ -138,23 +181,40 @@ describe('names, intervals and settings', () => {
 describe('agent logs', () => {
   const capture = () => {
     let text = '';
-    return { out: { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream, text: () => text };
+    const write = (s: string) => {
+      text += s;
+      return true;
+    };
+    return { out: { write } as unknown as NodeJS.WritableStream, text: () => text };
   };
   it('are JSON lines by default and readable lines when asked, with secrets kept out of both', async () => {
     const { createLogger } = await import('../src/util/log.ts');
     for (const format of ['json', 'pretty'] as const) {
       const c = capture();
       const log = createLogger({ name: 'owui-sync', format, out: c.out, base: { node_id: 'n1' } });
-      log.warn({ password: 'hunter2hunter2', err: 'connect postgresql://sync:s3cr3t-pw@db.example.com:5432/postgres failed', client: 'acme' }, 'sync failed');
+      log.warn(
+        {
+          password: 'hunter2hunter2',
+          err: 'connect postgresql://sync:s3cr3t-pw@db.example.com:5432/postgres failed',
+          client: 'acme',
+        },
+        'sync failed',
+      );
       await new Promise((r) => setImmediate(r));
       const out = c.text();
       expect(out).not.toContain('hunter2hunter2');
       expect(out).not.toContain('s3cr3t-pw');
       if (format === 'json') {
         const line = JSON.parse(out.trim()) as Record<string, unknown>;
-        expect(line).toMatchObject({ level: 40, msg: 'sync failed', node_id: 'n1', client: 'acme', password: '[redacted]' });
+        expect(line).toMatchObject({
+          level: 40,
+          msg: 'sync failed',
+          node_id: 'n1',
+          client: 'acme',
+          password: '[redacted]',
+        });
       } else {
-        expect(out).toMatch(/^\d\d:\d\d:\d\d WARN  sync failed {2}.*client=acme/);
+        expect(out).toMatch(/^\d\d:\d\d:\d\d WARN {2}sync failed {2}.*client=acme/);
       }
     }
   });

@@ -24,15 +24,28 @@ export type AuthResult = { ok: true; subject: string } | { ok: false; reason: st
 /** Check an Authorization header. The reason is safe to return to the caller: it never echoes the token. */
 export async function checkBearer(secret: Uint8Array, header: string | undefined): Promise<AuthResult> {
   const m = /^Bearer\s+([A-Za-z0-9._~+/=-]+)\s*$/i.exec(header ?? '');
-  if (!m) return { ok: false, reason: 'missing bearer token: send Authorization: Bearer <token> (owui-sync token prints one)' };
+  if (!m)
+    return {
+      ok: false,
+      reason: 'missing bearer token: send Authorization: Bearer <token> (owui-sync token prints one)',
+    };
   const { jwtVerify, errors } = await jose();
   try {
-    const { payload } = await jwtVerify(m[1]!, secret, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], requiredClaims: ['exp', 'iat'], maxTokenAge: MAX_TTL_SECONDS });
+    const { payload } = await jwtVerify(m[1]!, secret, {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      algorithms: ['HS256'],
+      requiredClaims: ['exp', 'iat'],
+      maxTokenAge: MAX_TTL_SECONDS,
+    });
     return { ok: true, subject: typeof payload.sub === 'string' ? payload.sub : 'api' };
   } catch (err) {
-    if (err instanceof errors.JWTExpired) return { ok: false, reason: 'token expired: mint a new one (owui-sync token)' };
-    if (err instanceof errors.JWSSignatureVerificationFailed) return { ok: false, reason: 'token signature is not valid for this cluster' };
-    if (err instanceof errors.JWTClaimValidationFailed) return { ok: false, reason: `token claim "${err.claim}" is not valid: ${err.reason}` };
+    if (err instanceof errors.JWTExpired)
+      return { ok: false, reason: 'token expired: mint a new one (owui-sync token)' };
+    if (err instanceof errors.JWSSignatureVerificationFailed)
+      return { ok: false, reason: 'token signature is not valid for this cluster' };
+    if (err instanceof errors.JWTClaimValidationFailed)
+      return { ok: false, reason: `token claim "${err.claim}" is not valid: ${err.reason}` };
     return { ok: false, reason: 'token is not a valid JWT for this API' };
   }
 }

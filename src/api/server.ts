@@ -4,12 +4,12 @@ import { z } from 'zod';
 import type { Agent } from '../cluster/agent.ts';
 import { enqueue, inCluster } from '../cluster/queue.ts';
 import { StateUnavailableError, StateUpdate } from '../cluster/state.ts';
-import { isTransientPgError } from '../pg/connect.ts';
 import { listConflicts, resolveConflict } from '../ops/conflicts.ts';
-import { NotFoundError, OwuiError, messageOf } from '../util/errors.ts';
+import { isTransientPgError } from '../pg/connect.ts';
+import { messageOf, NotFoundError, OwuiError } from '../util/errors.ts';
+import { packageVersion } from '../util/paths.ts';
 import { redactText } from '../util/redact.ts';
 import { checkBearer } from './auth.ts';
-import { packageVersion } from '../util/paths.ts';
 
 const MAX_BODY = 64 * 1024;
 const FORWARDED = 'x-owui-sync-forwarded-by';
@@ -64,12 +64,35 @@ export class ApiServer {
     this.routes = [
       { method: 'GET', pattern: /^\/health$/, auth: false, handler: async () => this.health() },
       { method: 'GET', pattern: /^\/metrics$/, auth: false, handler: async () => this.metrics() },
-      { method: 'GET', pattern: /^\/api\/v1\/cluster\/status$/, auth: true, handler: async () => ({ body: await this.clusterStatus() }) },
+      {
+        method: 'GET',
+        pattern: /^\/api\/v1\/cluster\/status$/,
+        auth: true,
+        handler: async () => ({ body: await this.clusterStatus() }),
+      },
       { method: 'GET', pattern: /^\/api\/v1\/state$/, auth: true, handler: async (r) => this.getState(r) },
-      { method: 'PUT', pattern: /^\/api\/v1\/state$/, auth: true, leader: true, handler: async (r) => this.putState(r) },
-      { method: 'POST', pattern: /^\/api\/v1\/sync\/trigger$/, auth: true, leader: true, handler: async (r) => this.trigger(r) },
+      {
+        method: 'PUT',
+        pattern: /^\/api\/v1\/state$/,
+        auth: true,
+        leader: true,
+        handler: async (r) => this.putState(r),
+      },
+      {
+        method: 'POST',
+        pattern: /^\/api\/v1\/sync\/trigger$/,
+        auth: true,
+        leader: true,
+        handler: async (r) => this.trigger(r),
+      },
       { method: 'GET', pattern: /^\/api\/v1\/conflicts$/, auth: true, handler: async (r) => this.conflicts(r) },
-      { method: 'POST', pattern: new RegExp(`^/api/v1/conflicts/(${UUID})/resolve$`), auth: true, leader: true, handler: async (r, m) => this.resolve(r, m[1]!) },
+      {
+        method: 'POST',
+        pattern: new RegExp(`^/api/v1/conflicts/(${UUID})/resolve$`),
+        auth: true,
+        leader: true,
+        handler: async (r, m) => this.resolve(r, m[1]!),
+      },
     ];
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err) => {
@@ -109,11 +132,26 @@ export class ApiServer {
     }
     const method = req.method ?? 'GET';
     const matching = this.routes.filter((r) => r.pattern.test(url.pathname));
-    if (matching.length === 0) return send(res, 404, { error: `no such endpoint: ${url.pathname.slice(0, 200)}`, endpoints: ['/health', '/metrics', '/api/v1/cluster/status', '/api/v1/state', '/api/v1/sync/trigger', '/api/v1/conflicts', '/api/v1/conflicts/{id}/resolve'] });
+    if (matching.length === 0)
+      return send(res, 404, {
+        error: `no such endpoint: ${url.pathname.slice(0, 200)}`,
+        endpoints: [
+          '/health',
+          '/metrics',
+          '/api/v1/cluster/status',
+          '/api/v1/state',
+          '/api/v1/sync/trigger',
+          '/api/v1/conflicts',
+          '/api/v1/conflicts/{id}/resolve',
+        ],
+      });
     const route = matching.find((r) => r.method === method);
     if (!route) {
       res.setHeader('Allow', matching.map((r) => r.method).join(', '));
-      return send(res, 405, { error: `${method} is not allowed on ${url.pathname}`, allow: matching.map((r) => r.method) });
+      return send(res, 405, {
+        error: `${method} is not allowed on ${url.pathname}`,
+        allow: matching.map((r) => r.method),
+      });
     }
     let body = '';
     try {
@@ -123,7 +161,11 @@ export class ApiServer {
     }
     let subject = 'anonymous';
     if (route.auth) {
-      if (!this.secret) return send(res, 503, { error: 'the API secret is not configured on this node', hint: `write it to ${this.agent.settings.jwtSecretFile} (OWUI_SYNC_JWT_SECRET_FILE) and restart the agent` });
+      if (!this.secret)
+        return send(res, 503, {
+          error: 'the API secret is not configured on this node',
+          hint: `write it to ${this.agent.settings.jwtSecretFile} (OWUI_SYNC_JWT_SECRET_FILE) and restart the agent`,
+        });
       const a = await checkBearer(this.secret, req.headers.authorization);
       if (!a.ok) {
         res.setHeader('WWW-Authenticate', 'Bearer realm="owui-sync"');
@@ -134,7 +176,10 @@ export class ApiServer {
     if (route.leader && !this.agent.isLeader) return this.forward(req, res, url, body);
     const m = route.pattern.exec(url.pathname)!;
     try {
-      const out = await route.handler({ method, path: url.pathname, query: url.searchParams, headers: req.headers, body, subject }, m);
+      const out = await route.handler(
+        { method, path: url.pathname, query: url.searchParams, headers: req.headers, body, subject },
+        m,
+      );
       for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
       if (typeof out.body === 'string') {
         res.writeHead(out.status ?? 200);
@@ -143,8 +188,13 @@ export class ApiServer {
     } catch (err) {
       if (err instanceof HttpError) return send(res, err.status, { error: err.message, ...err.extra });
       if (err instanceof NotFoundError) return send(res, 404, { error: err.message, hint: err.hint });
-      if (err instanceof OwuiError && err.exitCode === 2) return send(res, 400, { error: redactText(err.message), hint: err.hint });
-      if (isTransientPgError(err) || err instanceof StateUnavailableError) return send(res, 503, { error: redactText(messageOf(err)), hint: 'PostgreSQL is unreachable from this node; try again shortly' });
+      if (err instanceof OwuiError && err.exitCode === 2)
+        return send(res, 400, { error: redactText(err.message), hint: err.hint });
+      if (isTransientPgError(err) || err instanceof StateUnavailableError)
+        return send(res, 503, {
+          error: redactText(messageOf(err)),
+          hint: 'PostgreSQL is unreachable from this node; try again shortly',
+        });
       this.agent.log.error({ err: redactText(messageOf(err)), path: url.pathname }, 'API request failed');
       return send(res, 500, { error: redactText(messageOf(err)), hint: (err as OwuiError).hint });
     }
@@ -157,12 +207,18 @@ export class ApiServer {
   private async forward(req: http.IncomingMessage, res: http.ServerResponse, url: URL, body: string): Promise<void> {
     const l = this.agent.leader;
     const who = { leader_id: l.leader_id, leader_url: l.leader_url, term: l.term };
-    if (req.headers[FORWARDED]) return send(res, 409, { error: 'this node is not the leader (the request was already forwarded once)', ...who });
-    if (!l.live || !l.leader_url || l.leader_id === this.agent.nodeId) return send(res, 503, { error: 'no leader at the moment; try again in a few seconds', ...who });
+    if (req.headers[FORWARDED])
+      return send(res, 409, { error: 'this node is not the leader (the request was already forwarded once)', ...who });
+    if (!l.live || !l.leader_url || l.leader_id === this.agent.nodeId)
+      return send(res, 503, { error: 'no leader at the moment; try again in a few seconds', ...who });
     try {
       const r = await fetch(new URL(url.pathname + url.search, l.leader_url), {
         method: req.method,
-        headers: { authorization: req.headers.authorization ?? '', 'content-type': 'application/json', [FORWARDED]: this.agent.nodeId },
+        headers: {
+          authorization: req.headers.authorization ?? '',
+          'content-type': 'application/json',
+          [FORWARDED]: this.agent.nodeId,
+        },
         body: body || undefined,
         signal: AbortSignal.timeout(15_000),
       });
@@ -171,7 +227,11 @@ export class ApiServer {
       res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
       res.end(text);
     } catch (err) {
-      send(res, 502, { error: `could not reach the leader at ${l.leader_url}: ${messageOf(err)}`, ...who, hint: 'send the request to the leader directly, or retry once the cluster has settled' });
+      send(res, 502, {
+        error: `could not reach the leader at ${l.leader_url}: ${messageOf(err)}`,
+        ...who,
+        hint: 'send the request to the leader directly, or retry once the cluster has settled',
+      });
     }
   }
 
@@ -205,9 +265,17 @@ export class ApiServer {
       cluster_name: a.cluster,
       host: a.hostname,
       uptime_seconds: Math.round((Date.now() - a.startedAt) / 1000),
-      database: { reachable: a.db.reachable, last_ok_at: a.db.lastOkAt?.toISOString() ?? null, error: a.db.reachable ? null : a.db.error },
+      database: {
+        reachable: a.db.reachable,
+        last_ok_at: a.db.lastOkAt?.toISOString() ?? null,
+        error: a.db.reachable ? null : a.db.error,
+      },
       last_heartbeat: a.lastHeartbeat?.toISOString() ?? null,
-      jobs_running: [...a.running.values()].map((r) => ({ job_id: r.job.job_id, client: r.job.client_name, seconds: Math.round((Date.now() - r.startedAt) / 1000) })),
+      jobs_running: [...a.running.values()].map((r) => ({
+        job_id: r.job.job_id,
+        client: r.job.client_name,
+        seconds: Math.round((Date.now() - r.startedAt) / 1000),
+      })),
       version: packageVersion(),
     };
   }
@@ -228,7 +296,9 @@ export class ApiServer {
       select leader_id, leader_url, term::int as term, expires_at > now() as live,
              round(extract(epoch from (expires_at - now()))::numeric, 1)::float as expires_in_seconds, acquired_at at time zone current_setting('TimeZone') as acquired_at
       from sync_metadata.leader_election where cluster_name = ${a.cluster}`;
-    const [host] = await a.sql<{ agents: Record<string, Record<string, unknown>> | null; last_heartbeat: Date | null }[]>`
+    const [host] = await a.sql<
+      { agents: Record<string, Record<string, unknown>> | null; last_heartbeat: Date | null }[]
+    >`
       select metadata->'agents' as agents, last_heartbeat at time zone current_setting('TimeZone') as last_heartbeat from sync_metadata.hosts where host_id = ${a.hostId}`;
     const [jobs] = await a.sql<Record<string, number>[]>`
       select count(*) filter (where status = 'pending')::int as pending, count(*) filter (where status = 'running')::int as running,
@@ -249,11 +319,18 @@ export class ApiServer {
 
   private async getState(r: Req) {
     const client = r.query.get('client') ?? undefined;
-    if (client !== undefined && (client === '' || client.length > 100)) throw new HttpError(400, 'client must be 1 to 100 characters');
+    if (client !== undefined && (client === '' || client.length > 100))
+      throw new HttpError(400, 'client must be 1 to 100 characters');
     const read = await this.agent.state.read(client);
     const headers: Record<string, string> = { 'x-owui-sync-state-source': read.source };
     if (read.stale) headers.warning = '110 - "Response is Stale"';
-    const meta = { source: read.source, stale: read.stale, cached_at: read.cached_at, age_seconds: read.age_seconds, node_id: this.agent.nodeId };
+    const meta = {
+      source: read.source,
+      stale: read.stale,
+      cached_at: read.cached_at,
+      age_seconds: read.age_seconds,
+      node_id: this.agent.nodeId,
+    };
     return { headers, body: client !== undefined ? { ...read.states[0], ...meta } : { states: read.states, ...meta } };
   }
 
@@ -266,18 +343,34 @@ export class ApiServer {
 
   private async trigger(r: Req) {
     const b = parseBody(r.body, TriggerBody);
-    const e = await enqueue(this.agent.sql, this.agent.cluster, b.client_name, { full: !!b.full_sync, triggeredBy: `api:${r.subject}` });
-    this.agent.log.info({ client: b.client_name, job_id: e.job_id, created: e.created, by: r.subject }, 'sync triggered');
-    return { status: e.created ? 202 : 200, body: { ...e, client_name: b.client_name, full_sync: !!b.full_sync, note: e.created ? 'queued' : `a ${e.status} job of this client already exists; it covers this request` } };
+    const e = await enqueue(this.agent.sql, this.agent.cluster, b.client_name, {
+      full: !!b.full_sync,
+      triggeredBy: `api:${r.subject}`,
+    });
+    this.agent.log.info(
+      { client: b.client_name, job_id: e.job_id, created: e.created, by: r.subject },
+      'sync triggered',
+    );
+    return {
+      status: e.created ? 202 : 200,
+      body: {
+        ...e,
+        client_name: b.client_name,
+        full_sync: !!b.full_sync,
+        note: e.created ? 'queued' : `a ${e.status} job of this client already exists; it covers this request`,
+      },
+    };
   }
 
   private async conflicts(r: Req) {
     const client = r.query.get('client') ?? undefined;
     const limitText = r.query.get('limit');
     const limit = limitText === null ? 100 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be a whole number from 1 to 1000');
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new HttpError(400, 'limit must be a whole number from 1 to 1000');
     const pendingText = r.query.get('pending');
-    if (pendingText !== null && pendingText !== 'true' && pendingText !== 'false') throw new HttpError(400, 'pending must be true or false');
+    if (pendingText !== null && pendingText !== 'true' && pendingText !== 'false')
+      throw new HttpError(400, 'pending must be true or false');
     if (client !== undefined) await this.agent.state.read(client);
     const rows = await listConflicts(this.agent.sql, { client, pending: pendingText === 'true', limit });
     return { body: { conflicts: rows, count: rows.length } };
@@ -293,7 +386,11 @@ export class ApiServer {
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -326,7 +423,9 @@ function parseBody<T>(text: string, schema: z.ZodType<T>): T {
   }
   const r = schema.safeParse(v);
   if (!r.success) {
-    throw new HttpError(400, 'invalid body', { issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) });
+    throw new HttpError(400, 'invalid body', {
+      issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
   }
   return r.data;
 }

@@ -1,20 +1,30 @@
-import { Command, Option } from './commander.ts';
-import { agentSettings, readJwtSecret, type AgentFlags } from '../cluster/settings.ts';
-import { OwuiError, messageOf } from '../util/errors.ts';
+import { type AgentFlags, agentSettings, readJwtSecret } from '../cluster/settings.ts';
+import { messageOf, OwuiError } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
+import { Command, Option } from './commander.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
-import { printJson, type Io } from './output.ts';
+import { type Io, printJson } from './output.ts';
 
 export function agentCommand(io: Io): Command {
   return new Command('agent')
-    .description('run one node of the HA sync pair: leader election, scheduled syncs, the REST API and /metrics (the container entrypoint)')
-    .addOption(new Option('--role <role>', 'primary or secondary (env ROLE; default primary)').choices(['primary', 'secondary']))
+    .description(
+      'run one node of the HA sync pair: leader election, scheduled syncs, the REST API and /metrics (the container entrypoint)',
+    )
+    .addOption(
+      new Option('--role <role>', 'primary or secondary (env ROLE; default primary)').choices(['primary', 'secondary']),
+    )
     .option('--port <n>', 'API port (env API_PORT; default 9443 for primary, 9444 for secondary; 0 picks a free one)')
     .option('--bind <address>', 'API listen address (env OWUI_SYNC_API_BIND; default 127.0.0.1)')
     .option('--cluster <name>', "cluster name (env CLUSTER_NAME; default: the host's cluster)")
-    .option('--host <name>', 'registered host this node serves (env OWUI_SYNC_HOST; default: the one host this login may see)')
-    .option('--node-id <id>', 'this node\'s id (env NODE_ID; default <hostname>-<role>)')
-    .option('--advertise-url <url>', 'where the peer reaches this API (env OWUI_SYNC_ADVERTISE_URL; default http://<bind>:<port>)')
+    .option(
+      '--host <name>',
+      'registered host this node serves (env OWUI_SYNC_HOST; default: the one host this login may see)',
+    )
+    .option('--node-id <id>', "this node's id (env NODE_ID; default <hostname>-<role>)")
+    .option(
+      '--advertise-url <url>',
+      'where the peer reaches this API (env OWUI_SYNC_ADVERTISE_URL; default http://<bind>:<port>)',
+    )
     .option('--concurrency <n>', 'syncs this node runs at once (env OWUI_SYNC_CONCURRENCY; default 2)')
     .option('--check', 'check the settings and the database, print what the agent would run as, and exit')
     .addOption(databaseUrlOption())
@@ -35,11 +45,20 @@ Example:
     .action(async (opts: AgentFlags & { check?: boolean; databaseUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
       // Loaded when the agent runs, not at every start of the CLI (pino, prom-client, jose, the HTTP server).
-      const [{ Agent }, { ApiServer }, { createLogger }] = await Promise.all([import('../cluster/agent.ts'), import('../api/server.ts'), import('../util/log.ts')]);
+      const [{ Agent }, { ApiServer }, { createLogger }] = await Promise.all([
+        import('../cluster/agent.ts'),
+        import('../api/server.ts'),
+        import('../util/log.ts'),
+      ]);
       const settings = agentSettings(opts);
       const url = databaseUrl(io, opts.databaseUrl);
       const secret = readJwtSecret(settings.jwtSecretFile);
-      const log = createLogger({ name: 'owui-sync', format: settings.logFormat, level: settings.logLevel, base: { node_id: settings.nodeId } });
+      const log = createLogger({
+        name: 'owui-sync',
+        format: settings.logFormat,
+        level: settings.logLevel,
+        base: { node_id: settings.nodeId },
+      });
       const agent = new Agent(settings, url, log);
       try {
         await agent.open();
@@ -48,26 +67,55 @@ Example:
         throw err;
       }
       if (opts.check) {
-        const summary = { ok: true, node_id: settings.nodeId, role: settings.role, cluster_name: agent.cluster, host: agent.hostname, api: `${settings.bind}:${settings.port}`, api_auth: secret ? 'configured' : 'missing secret file', lease_seconds: settings.leaseSeconds, renew_seconds: settings.renewSeconds, renew_deadline_seconds: settings.renewDeadlineSeconds, retry_seconds: settings.retrySeconds, heartbeat_seconds: settings.heartbeatSeconds, concurrency: settings.concurrency };
+        const summary = {
+          ok: true,
+          node_id: settings.nodeId,
+          role: settings.role,
+          cluster_name: agent.cluster,
+          host: agent.hostname,
+          api: `${settings.bind}:${settings.port}`,
+          api_auth: secret ? 'configured' : 'missing secret file',
+          lease_seconds: settings.leaseSeconds,
+          renew_seconds: settings.renewSeconds,
+          renew_deadline_seconds: settings.renewDeadlineSeconds,
+          retry_seconds: settings.retrySeconds,
+          heartbeat_seconds: settings.heartbeatSeconds,
+          concurrency: settings.concurrency,
+        };
         await agent.close();
         if (json) printJson(io, summary);
-        else io.out(Object.entries(summary).map(([k, v]) => `${k.padEnd(22)} ${v}`).join('\n'));
+        else
+          io.out(
+            Object.entries(summary)
+              .map(([k, v]) => `${k.padEnd(22)} ${v}`)
+              .join('\n'),
+          );
         return;
       }
-      if (!secret) log.warn({ file: settings.jwtSecretFile }, 'no API secret file: /health and /metrics answer, the /api/v1 endpoints refuse with 503 until it exists');
+      if (!secret)
+        log.warn(
+          { file: settings.jwtSecretFile },
+          'no API secret file: /health and /metrics answer, the /api/v1 endpoints refuse with 503 until it exists',
+        );
       const api = new ApiServer(agent, secret);
-      let addr;
+      let addr: Awaited<ReturnType<typeof api.listen>>;
       try {
         addr = await api.listen(settings.port, settings.bind);
       } catch (err) {
         await agent.close();
         const code = (err as NodeJS.ErrnoException).code;
         throw new OwuiError(`cannot listen on ${settings.bind}:${settings.port}: ${code ?? messageOf(err)}`, {
-          hint: code === 'EADDRINUSE' ? 'another process uses the port: pick another with --port or API_PORT' : 'check --bind and --port',
+          hint:
+            code === 'EADDRINUSE'
+              ? 'another process uses the port: pick another with --port or API_PORT'
+              : 'check --bind and --port',
           exitCode: 2,
         });
       }
-      const advertise = settings.port === 0 ? `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}` : undefined;
+      const advertise =
+        settings.port === 0
+          ? `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`
+          : undefined;
       await agent.start(advertise);
       log.info({ address: `${addr.address}:${addr.port}` }, 'API listening');
       await new Promise<void>((resolve) => {

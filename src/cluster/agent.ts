@@ -1,16 +1,29 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Metrics } from '../metrics/registry.ts';
 import { connect, isTransientPgError, pgConnectError, type Sql } from '../pg/connect.ts';
 import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { runSync, SyncBusyError, type SyncResult } from '../sync/engine.ts';
-import { ConfigError, OwuiError, messageOf } from '../util/errors.ts';
+import { ConfigError, messageOf, type OwuiError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import { redactText } from '../util/redact.ts';
-import { Metrics } from '../metrics/registry.ts';
-import { Lease, LEASE_CHANNEL } from './lease.ts';
-import { claim, enqueue, enqueueDue, failJob, inCluster, jobFence, JOBS_CHANNEL, nextDueInMs, purgeHistory, releaseJob, renewJob, type ClaimedJob } from './queue.ts';
-import type { AgentSettings } from './settings.ts';
-import { StateCache, STATE_CHANNEL } from './state.ts';
 import { packageVersion } from '../util/paths.ts';
+import { redactText } from '../util/redact.ts';
+import { LEASE_CHANNEL, Lease } from './lease.ts';
+import {
+  type ClaimedJob,
+  claim,
+  enqueue,
+  enqueueDue,
+  failJob,
+  inCluster,
+  JOBS_CHANNEL,
+  jobFence,
+  nextDueInMs,
+  purgeHistory,
+  releaseJob,
+  renewJob,
+} from './queue.ts';
+import type { AgentSettings } from './settings.ts';
+import { STATE_CHANNEL, StateCache } from './state.ts';
 
 /** The newest migration the agent needs (sql/006_agent.sql). */
 const NEEDS_MIGRATION = 6;
@@ -70,7 +83,12 @@ export class Agent {
   leader: LeaderView = { leader_id: null, leader_url: null, term: null, expires_at: null, live: false };
   /** Local monotonic time of the last renewal we sent that succeeded: the step-down deadline counts from it. */
   private renewedAt = 0;
-  db = { reachable: false, lastOkAt: null as Date | null, failingSince: null as number | null, error: null as string | null };
+  db = {
+    reachable: false,
+    lastOkAt: null as Date | null,
+    failingSince: null as number | null,
+    error: null as string | null,
+  };
   lastHeartbeat: Date | null = null;
   readonly running = new Map<string, Running>();
   stopping = false;
@@ -107,16 +125,29 @@ export class Agent {
     // block a takeover for as long as the pause: the server ends a transaction idle for the renew interval.
     const idleTx = String(Math.max(1000, Math.round(s.renewSeconds * 1000)));
     const batchLimits = { idle_in_transaction_session_timeout: idleTx };
-    this.sql = connect(this.databaseUrl, { what, max: 3, applicationName: `owui-sync agent ${s.nodeId}`, settings: { idle_in_transaction_session_timeout: idleTx } });
+    this.sql = connect(this.databaseUrl, {
+      what,
+      max: 3,
+      applicationName: `owui-sync agent ${s.nodeId}`,
+      settings: { idle_in_transaction_session_timeout: idleTx },
+    });
     // Each worker has a connection of its own: a run keeps its deployment's session lock on one connection.
     this.workerSql = Array.from({ length: s.concurrency }, (_, i) =>
-      connect(this.databaseUrl, { what, max: 1, applicationName: `owui-sync agent ${s.nodeId} worker ${i}`, settings: batchLimits }),
+      connect(this.databaseUrl, {
+        what,
+        max: 1,
+        applicationName: `owui-sync agent ${s.nodeId} worker ${i}`,
+        settings: batchLimits,
+      }),
     );
     this.leaseSql = connect(this.databaseUrl, {
       what,
       max: 1,
       applicationName: `owui-sync lease ${s.nodeId}`,
-      settings: { statement_timeout: String(Math.max(100, Math.round(s.renewSeconds * 1000))), idle_in_transaction_session_timeout: idleTx },
+      settings: {
+        statement_timeout: String(Math.max(100, Math.round(s.renewSeconds * 1000))),
+        idle_in_transaction_session_timeout: idleTx,
+      },
     });
     try {
       await this.sql`select 1`;
@@ -125,9 +156,14 @@ export class Agent {
       throw pgConnectError(err, this.databaseUrl, what);
     }
     await requireProvisioned(this.sql);
-    const [v] = await this.sql<{ v: number }[]>`select coalesce(max(version), 0)::int as v from sync_metadata.schema_migrations`;
+    const [v] = await this.sql<
+      { v: number }[]
+    >`select coalesce(max(version), 0)::int as v from sync_metadata.schema_migrations`;
     if (v!.v < NEEDS_MIGRATION) {
-      throw new ConfigError(`the sync_metadata schema is at version ${v!.v}; the agent needs ${NEEDS_MIGRATION}`, 'upgrade it: owui-sync provision (with the admin connection); it is safe to run again');
+      throw new ConfigError(
+        `the sync_metadata schema is at version ${v!.v}; the agent needs ${NEEDS_MIGRATION}`,
+        'upgrade it: owui-sync provision (with the admin connection); it is safe to run again',
+      );
     }
     const hosts = await this.sql<{ host_id: string; hostname: string; cluster_name: string }[]>`
       select host_id, hostname, cluster_name from sync_metadata.hosts
@@ -136,11 +172,14 @@ export class Agent {
     if (hosts.length === 0) {
       throw new ConfigError(
         `no registered host matches${s.host ? ` host ${s.host}` : ''}${s.cluster ? ` in cluster ${s.cluster}` : ''} (among the hosts this login may see)`,
-        'register it: owui-sync provision --host NAME --cluster CLUSTER (admin connection); then start the agent with --host NAME and that host\'s password file',
+        "register it: owui-sync provision --host NAME --cluster CLUSTER (admin connection); then start the agent with --host NAME and that host's password file",
       );
     }
     if (hosts.length > 1) {
-      throw new ConfigError(`this login sees ${hosts.length} hosts (${hosts.map((h) => `${h.hostname}/${h.cluster_name}`).join(', ')}): which one is this?`, 'pass --host NAME (or OWUI_SYNC_HOST); better, log in with the host\'s own role');
+      throw new ConfigError(
+        `this login sees ${hosts.length} hosts (${hosts.map((h) => `${h.hostname}/${h.cluster_name}`).join(', ')}): which one is this?`,
+        "pass --host NAME (or OWUI_SYNC_HOST); better, log in with the host's own role",
+      );
     }
     const h = hosts[0]!;
     this.hostId = h.host_id;
@@ -161,8 +200,16 @@ export class Agent {
     });
     await this.state.startFrom();
     await this.openListener();
-    this.loops = [this.leaseLoop(), this.heartbeatLoop(), this.schedulerLoop(), ...Array.from({ length: s.concurrency }, (_, i) => this.workerLoop(i))];
-    this.log.info({ cluster: this.cluster, host: this.hostname, role: s.role, url: this.advertiseUrl, version: packageVersion() }, 'agent started');
+    this.loops = [
+      this.leaseLoop(),
+      this.heartbeatLoop(),
+      this.schedulerLoop(),
+      ...Array.from({ length: s.concurrency }, (_, i) => this.workerLoop(i)),
+    ];
+    this.log.info(
+      { cluster: this.cluster, host: this.hostname, role: s.role, url: this.advertiseUrl, version: packageVersion() },
+      'agent started',
+    );
   }
 
   // ---- notifications -------------------------------------------------------------------------
@@ -218,7 +265,14 @@ export class Agent {
     else if (channel === JOBS_CHANNEL) this.jobsWake.fire();
     else if (channel === STATE_CHANNEL) {
       this.state.invalidate();
-      void this.state.catchUp().catch((err) => this.log.warn({ err: messageOf(err) }, 'could not mark cache events processed; they are applied again on reconnect'));
+      void this.state
+        .catchUp()
+        .catch((err) =>
+          this.log.warn(
+            { err: messageOf(err) },
+            'could not mark cache events processed; they are applied again on reconnect',
+          ),
+        );
       this.log.debug({ payload }, 'state invalidated by notification');
     }
   }
@@ -233,7 +287,12 @@ export class Agent {
     if (ok) {
       this.db = { reachable: true, lastOkAt: new Date(), failingSince: null, error: null };
     } else {
-      this.db = { ...this.db, reachable: false, failingSince: this.db.failingSince ?? Date.now(), error: redactText(messageOf(err)) };
+      this.db = {
+        ...this.db,
+        reachable: false,
+        failingSince: this.db.failingSince ?? Date.now(),
+        error: redactText(messageOf(err)),
+      };
     }
     this.metrics.databaseUp.set(ok ? 1 : 0);
   }
@@ -255,7 +314,13 @@ export class Agent {
         }
         if (got) {
           this.renewedAt = sent;
-          this.leader = { leader_id: this.nodeId, leader_url: this.advertiseUrl, term: got.term, expires_at: got.expiresAt, live: true };
+          this.leader = {
+            leader_id: this.nodeId,
+            leader_url: this.advertiseUrl,
+            term: got.term,
+            expires_at: got.expiresAt,
+            live: true,
+          };
           this.metrics.term.set(got.term);
           if (!wasLeader) {
             this.metrics.leaderElections.inc({ result: 'won' });
@@ -272,12 +337,19 @@ export class Agent {
         if (this.isLeader && performance.now() - this.renewedAt > s.renewDeadlineSeconds * 1000) {
           this.stepDown(`could not renew the lease within ${s.renewDeadlineSeconds} s: ${redactText(messageOf(err))}`);
         } else {
-          this.log.warn({ err: redactText(messageOf(err)) }, this.isLeader ? 'lease renewal failed; retrying' : 'lease attempt failed; retrying');
+          this.log.warn(
+            { err: redactText(messageOf(err)) },
+            this.isLeader ? 'lease renewal failed; retrying' : 'lease attempt failed; retrying',
+          );
         }
       }
       if (this.stopping) return;
       // A leader that misses its deadline steps down even while its renewal hangs.
-      const delay = this.isLeader ? (this.db.reachable ? s.renewSeconds * 1000 : this.jitter(s.retrySeconds)) : this.jitter(s.retrySeconds);
+      const delay = this.isLeader
+        ? this.db.reachable
+          ? s.renewSeconds * 1000
+          : this.jitter(s.retrySeconds)
+        : this.jitter(s.retrySeconds);
       await this.leaseWake.wait(delay, this.stop$.signal);
       if (this.isLeader && performance.now() - this.renewedAt > s.renewDeadlineSeconds * 1000) {
         this.stepDown(`the lease was not renewed within ${s.renewDeadlineSeconds} s`);
@@ -295,9 +367,19 @@ export class Agent {
   }
 
   private async readLeader(): Promise<void> {
-    const [r] = await this.leaseSql<{ leader_id: string; leader_url: string | null; term: string; expires_at: Date; live: boolean }[]>`
+    const [r] = await this.leaseSql<
+      { leader_id: string; leader_url: string | null; term: string; expires_at: Date; live: boolean }[]
+    >`
       select leader_id, leader_url, term::text, expires_at, expires_at > now() as live from sync_metadata.leader_election where cluster_name = ${this.cluster}`;
-    this.leader = r ? { leader_id: r.leader_id, leader_url: r.leader_url, term: Number(r.term), expires_at: r.expires_at, live: r.live } : { leader_id: null, leader_url: null, term: null, expires_at: null, live: false };
+    this.leader = r
+      ? {
+          leader_id: r.leader_id,
+          leader_url: r.leader_url,
+          term: Number(r.term),
+          expires_at: r.expires_at,
+          live: r.live,
+        }
+      : { leader_id: null, leader_url: null, term: null, expires_at: null, live: false };
     if (r) this.metrics.term.set(Number(r.term));
   }
 
@@ -316,7 +398,14 @@ export class Agent {
   }
 
   private async heartbeat(): Promise<void> {
-    const info = { role: this.settings.role, url: this.advertiseUrl, is_leader: this.isLeader, term: this.leader.term, version: packageVersion(), pid: process.pid };
+    const info = {
+      role: this.settings.role,
+      url: this.advertiseUrl,
+      is_leader: this.isLeader,
+      term: this.leader.term,
+      version: packageVersion(),
+      pid: process.pid,
+    };
     await this.sql`
       update sync_metadata.hosts set last_heartbeat = now(), updated_at = now(),
         metadata = jsonb_set(coalesce(metadata, '{}'::jsonb), '{agents}',
@@ -395,7 +484,9 @@ export class Agent {
             ac.abort();
           }
         })
-        .catch((err) => log.warn({ err: redactText(messageOf(err)) }, 'could not renew the job; the fence decides at the next batch'));
+        .catch((err) =>
+          log.warn({ err: redactText(messageOf(err)) }, 'could not renew the job; the fence decides at the next batch'),
+        );
     }, s.renewSeconds * 1000);
     const t0 = performance.now();
     let result: SyncResult | undefined;
@@ -412,15 +503,25 @@ export class Agent {
     } catch (err) {
       if (err instanceof SyncBusyError) {
         log.info('its deployment is busy with another run; handed back to the queue');
-        await releaseJob(this.sql, this.cluster, job, this.nodeId, s.retrySeconds, 'deployment busy').catch((e) => log.warn({ err: redactText(messageOf(e)) }, 'could not hand the job back; it returns when its visibility timeout ends'));
+        await releaseJob(this.sql, this.cluster, job, this.nodeId, s.retrySeconds, 'deployment busy').catch((e) =>
+          log.warn(
+            { err: redactText(messageOf(e)) },
+            'could not hand the job back; it returns when its visibility timeout ends',
+          ),
+        );
       } else if (isTransientPgError(err)) {
         this.markDb(false, err);
-        log.warn({ err: redactText(messageOf(err)) }, 'lost the database connection; the job returns to the queue when its claim runs out, and resumes from its last committed batch');
+        log.warn(
+          { err: redactText(messageOf(err)) },
+          'lost the database connection; the job returns to the queue when its claim runs out, and resumes from its last committed batch',
+        );
       } else {
         const msg = redactText(messageOf(err)) + ((err as OwuiError).hint ? ` (${(err as OwuiError).hint})` : '');
         log.error({ err: msg }, 'sync could not start');
         this.metrics.syncOperations.inc({ client: job.client_name, status: 'failed' });
-        await failJob(this.sql, job, this.nodeId, msg).catch((e) => log.warn({ err: redactText(messageOf(e)) }, 'could not record the failure'));
+        await failJob(this.sql, job, this.nodeId, msg).catch((e) =>
+          log.warn({ err: redactText(messageOf(e)) }, 'could not record the failure'),
+        );
       }
     } finally {
       clearInterval(renew);
@@ -435,9 +536,14 @@ export class Agent {
       await releaseJob(this.sql, this.cluster, job, this.nodeId, 0, 'fenced').catch(() => false);
     } else if (result.status === 'cancelled' && this.stopping) {
       // Shutting down mid-run: the peer carries on from the last committed batch.
-      await enqueue(this.sql, this.cluster, job.client_name, { full: job.full_sync, triggeredBy: `handover:${this.nodeId}` })
+      await enqueue(this.sql, this.cluster, job.client_name, {
+        full: job.full_sync,
+        triggeredBy: `handover:${this.nodeId}`,
+      })
         .then((e) => log.info({ next_job: e.job_id }, 'run stopped for shutdown; queued again for the peer'))
-        .catch((e) => log.warn({ err: redactText(messageOf(e)) }, 'could not queue the interrupted run again; the schedule will'));
+        .catch((e) =>
+          log.warn({ err: redactText(messageOf(e)) }, 'could not queue the interrupted run again; the schedule will'),
+        );
     }
   }
 
@@ -452,7 +558,9 @@ export class Agent {
     }
     if (r.totals.conflicts > 0) {
       try {
-        const rows = await this.sql<{ table_name: string; conflict_type: string; strategy: string | null; resolved: boolean; n: number }[]>`
+        const rows = await this.sql<
+          { table_name: string; conflict_type: string; strategy: string | null; resolved: boolean; n: number }[]
+        >`
           select table_name, conflict_type, resolution_strategy as strategy, resolved_at is not null as resolved, count(*)::int as n
           from sync_metadata.conflict_log where sync_job_id = ${job.job_id}
           group by 1, 2, 3, 4`;
@@ -465,7 +573,16 @@ export class Agent {
       }
     }
     const t = r.totals;
-    const fields = { kind: r.kind, status, seconds: Math.round(seconds * 1000) / 1000, inserted: t.inserted, updated: t.updated, tombstoned: t.tombstoned, rejected: t.rejected, conflicts: t.conflicts };
+    const fields = {
+      kind: r.kind,
+      status,
+      seconds: Math.round(seconds * 1000) / 1000,
+      inserted: t.inserted,
+      updated: t.updated,
+      tombstoned: t.tombstoned,
+      rejected: t.rejected,
+      conflicts: t.conflicts,
+    };
     if (r.status === 'success') log.info(fields, 'sync finished');
     else if (!r.fenced) log.error({ ...fields, err: r.error }, 'sync failed');
   }
@@ -487,7 +604,11 @@ export class Agent {
     for (const r of this.running.values()) r.ac.abort();
     const drained = Promise.all(this.loops).then(() => true);
     const finished = await Promise.race([drained, sleep(graceMs).then(() => false)]);
-    if (!finished) this.log.warn({ jobs: [...this.running.keys()] }, `runs did not stop within ${graceMs} ms; abandoning them (their open batch rolls back)`);
+    if (!finished)
+      this.log.warn(
+        { jobs: [...this.running.keys()] },
+        `runs did not stop within ${graceMs} ms; abandoning them (their open batch rolls back)`,
+      );
     if (this.lease?.current) {
       const term = this.lease.current.term;
       await this.lease.resign().then(
@@ -495,7 +616,11 @@ export class Agent {
           this.metrics.leaderElections.inc({ result: 'resigned' });
           this.log.info({ term }, 'resigned the lease');
         },
-        (err) => this.log.warn({ err: redactText(messageOf(err)) }, 'could not resign the lease; the peer takes over when it expires'),
+        (err) =>
+          this.log.warn(
+            { err: redactText(messageOf(err)) },
+            'could not resign the lease; the peer takes over when it expires',
+          ),
       );
     }
     await this.close();
@@ -503,6 +628,10 @@ export class Agent {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.sql, this.leaseSql, this.listenSql, ...this.workerSql].filter(Boolean).map((s) => s.end({ timeout: 1 }).catch(() => {})));
+    await Promise.all(
+      [this.sql, this.leaseSql, this.listenSql, ...this.workerSql]
+        .filter(Boolean)
+        .map((s) => s.end({ timeout: 1 }).catch(() => {})),
+    );
   }
 }

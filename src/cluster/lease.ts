@@ -87,6 +87,7 @@ export class Lease {
       select 1 from sync_metadata.leader_election
       where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and leader_instance = ${this.instance} and term = ${term} and expires_at > now()
       for share`;
-    if (ok.length === 0) throw new FencedError(`node ${this.nodeId} lost the lease of cluster ${this.cluster} (term ${term} is over)`);
+    if (ok.length === 0)
+      throw new FencedError(`node ${this.nodeId} lost the lease of cluster ${this.cluster} (term ${term} is over)`);
   }
 }

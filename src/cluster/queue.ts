@@ -90,12 +90,21 @@ export interface Enqueued {
 }
 
 /** Queue a sync of one client now (the API's trigger). Unknown clients are an error an operator can act on. */
-export async function enqueue(sql: Sql, cluster: string, client: string, o: { full: boolean; triggeredBy: string }): Promise<Enqueued> {
+export async function enqueue(
+  sql: Sql,
+  cluster: string,
+  client: string,
+  o: { full: boolean; triggeredBy: string },
+): Promise<Enqueued> {
   return sql.begin(async (tx) => {
     const [dep] = await tx<{ deployment_id: string }[]>`
       select deployment_id from sync_metadata.client_deployments
       where client_name = ${client} and deployment_id in (${inCluster(tx, cluster)})`;
-    if (!dep) throw new NotFoundError(`client "${client}" is not registered in cluster ${cluster}`, 'list clients with: owui-sync status');
+    if (!dep)
+      throw new NotFoundError(
+        `client "${client}" is not registered in cluster ${cluster}`,
+        'list clients with: owui-sync status',
+      );
     const [made] = await tx<{ job_id: string }[]>`
       insert into sync_metadata.sync_jobs (deployment_id, client_name, status, queued_at, available_at, triggered_by, sync_type, full_sync)
       values (${dep.deployment_id}, ${client}, 'pending', now(), now(), ${o.triggeredBy}, ${o.full ? 'full' : 'manual'}, ${o.full})
@@ -118,7 +127,12 @@ export async function enqueue(sql: Sql, cluster: string, client: string, o: { fu
  * timeout ran out. SKIP LOCKED lets both nodes claim at once without waiting on each other. The claim
  * is stamped with the current leader term; no job is claimed before there is a lease row.
  */
-export async function claim(sql: Sql, cluster: string, node: string, visibilitySeconds: number): Promise<ClaimedJob | null> {
+export async function claim(
+  sql: Sql,
+  cluster: string,
+  node: string,
+  visibilitySeconds: number,
+): Promise<ClaimedJob | null> {
   const rows = await sql<(Omit<ClaimedJob, 'term'> & { term: string })[]>`
     with lease as (
       select term from sync_metadata.leader_election where cluster_name = ${cluster}
@@ -153,7 +167,14 @@ export async function renewJob(sql: Sql, job: ClaimedJob, node: string, visibili
 }
 
 /** Hand a job back to the queue (its deployment was busy, or its term ended): it runs again after `delaySeconds`. */
-export async function releaseJob(sql: Sql, cluster: string, job: ClaimedJob, node: string, delaySeconds: number, note: string): Promise<boolean> {
+export async function releaseJob(
+  sql: Sql,
+  cluster: string,
+  job: ClaimedJob,
+  node: string,
+  delaySeconds: number,
+  note: string,
+): Promise<boolean> {
   return sql.begin(async (tx) => {
     const r = await tx`
       update sync_metadata.sync_jobs j set status = 'pending', locked_by = null, locked_until = null, completed_at = null,
@@ -184,7 +205,12 @@ export async function failJob(sql: Sql, job: ClaimedJob, node: string, message: 
  * both rows until the transaction commits, so neither a reclaim nor a takeover can slip in between the
  * check and the commit: no batch of an old claim or an old term lands after a new one starts.
  */
-export function jobFence(cluster: string, node: string, job: ClaimedJob, instance: string | null = null): (tx: Tx) => Promise<void> {
+export function jobFence(
+  cluster: string,
+  node: string,
+  job: ClaimedJob,
+  instance: string | null = null,
+): (tx: Tx) => Promise<void> {
   return async (tx) => {
     const ok = await tx`
       select 1 from sync_metadata.sync_jobs j, sync_metadata.leader_election l
@@ -192,7 +218,9 @@ export function jobFence(cluster: string, node: string, job: ClaimedJob, instanc
         and (l.term = ${job.term} or (l.leader_id = ${node} and l.leader_instance = ${instance} and l.expires_at > now()))
       for share of j, l`;
     if (ok.length === 0) {
-      throw new FencedError(`job ${job.job_id} of "${job.client_name}" is no longer this node's (claim ${job.claims}, term ${job.term}): its batch was refused`);
+      throw new FencedError(
+        `job ${job.job_id} of "${job.client_name}" is no longer this node's (claim ${job.claims}, term ${job.term}): its batch was refused`,
+      );
     }
   };
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { readSettingFile, resolveSetting, type Env } from '../util/config.ts';
+import { type Env, readSettingFile, resolveSetting } from '../util/config.ts';
 import { ConfigError } from '../util/errors.ts';
 
 /** Everything the agent runs on, resolved from flags, then the environment (X, then X_FILE), then defaults. */
@@ -52,7 +52,10 @@ function num(name: string, text: string | undefined, dflt: number, min: number, 
   if (text === undefined) return dflt;
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-    throw new ConfigError(`${name} is ${JSON.stringify(text)}: expected ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`, `fix ${name} (flag or environment) and start again`);
+    throw new ConfigError(
+      `${name} is ${JSON.stringify(text)}: expected ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`,
+      `fix ${name} (flag or environment) and start again`,
+    );
   }
   return n;
 }
@@ -64,16 +67,42 @@ function num(name: string, text: string | undefined, dflt: number, min: number, 
 export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentSettings {
   const get = (name: string, flag?: string) => resolveSetting(name, flag, env);
   const roleText = get('ROLE', flags.role) ?? 'primary';
-  if (roleText !== 'primary' && roleText !== 'secondary') throw new ConfigError(`ROLE is ${JSON.stringify(roleText)}`, 'use --role primary or --role secondary (or ROLE=primary|secondary)');
+  if (roleText !== 'primary' && roleText !== 'secondary')
+    throw new ConfigError(
+      `ROLE is ${JSON.stringify(roleText)}`,
+      'use --role primary or --role secondary (or ROLE=primary|secondary)',
+    );
   const role = roleText;
   const port = num('API_PORT', get('API_PORT', flags.port), role === 'primary' ? 9443 : 9444, 0, 65535, true);
   const bind = get('OWUI_SYNC_API_BIND', flags.bind) ?? '127.0.0.1';
   const nodeId = get('NODE_ID', flags.nodeId) ?? `${os.hostname()}-${role}`;
-  if (!/^[A-Za-z0-9._:-]{1,100}$/.test(nodeId)) throw new ConfigError(`node id ${JSON.stringify(nodeId)} is not usable`, 'use 1 to 100 letters, digits, dot, dash, underscore or colon (--node-id or NODE_ID)');
+  if (!/^[A-Za-z0-9._:-]{1,100}$/.test(nodeId))
+    throw new ConfigError(
+      `node id ${JSON.stringify(nodeId)} is not usable`,
+      'use 1 to 100 letters, digits, dot, dash, underscore or colon (--node-id or NODE_ID)',
+    );
   const leaseSeconds = num('LEASE_DURATION', get('LEASE_DURATION'), 30, 0.5, 3600);
-  const renewSeconds = num('LEASE_RENEW_INTERVAL', get('LEASE_RENEW_INTERVAL'), Math.min(10, leaseSeconds / 3), 0.1, 3600);
-  const renewDeadlineSeconds = num('LEASE_RENEW_DEADLINE', get('LEASE_RENEW_DEADLINE'), Math.min(20, (leaseSeconds * 2) / 3), 0.1, 3600);
-  const retrySeconds = num('LEASE_RETRY_INTERVAL', get('LEASE_RETRY_INTERVAL'), Math.min(5, leaseSeconds / 6), 0.05, 3600);
+  const renewSeconds = num(
+    'LEASE_RENEW_INTERVAL',
+    get('LEASE_RENEW_INTERVAL'),
+    Math.min(10, leaseSeconds / 3),
+    0.1,
+    3600,
+  );
+  const renewDeadlineSeconds = num(
+    'LEASE_RENEW_DEADLINE',
+    get('LEASE_RENEW_DEADLINE'),
+    Math.min(20, (leaseSeconds * 2) / 3),
+    0.1,
+    3600,
+  );
+  const retrySeconds = num(
+    'LEASE_RETRY_INTERVAL',
+    get('LEASE_RETRY_INTERVAL'),
+    Math.min(5, leaseSeconds / 6),
+    0.05,
+    3600,
+  );
   if (!(leaseSeconds > renewDeadlineSeconds && renewDeadlineSeconds > 1.2 * retrySeconds)) {
     throw new ConfigError(
       `lease timing is unsafe: LEASE_DURATION ${leaseSeconds} s, LEASE_RENEW_DEADLINE ${renewDeadlineSeconds} s, LEASE_RETRY_INTERVAL ${retrySeconds} s`,
@@ -81,25 +110,41 @@ export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentS
     );
   }
   if (!(renewSeconds < renewDeadlineSeconds)) {
-    throw new ConfigError(`LEASE_RENEW_INTERVAL (${renewSeconds} s) must be shorter than LEASE_RENEW_DEADLINE (${renewDeadlineSeconds} s)`, 'the leader renews several times before its deadline (defaults 10 / 20 s)');
+    throw new ConfigError(
+      `LEASE_RENEW_INTERVAL (${renewSeconds} s) must be shorter than LEASE_RENEW_DEADLINE (${renewDeadlineSeconds} s)`,
+      'the leader renews several times before its deadline (defaults 10 / 20 s)',
+    );
   }
   const heartbeatSeconds = num('HEARTBEAT_INTERVAL', get('HEARTBEAT_INTERVAL'), 30, 0.1, 3600);
   const concurrency = num('OWUI_SYNC_CONCURRENCY', get('OWUI_SYNC_CONCURRENCY', flags.concurrency), 2, 1, 32, true);
   const batchRows = num('OWUI_SYNC_BATCH_ROWS', get('OWUI_SYNC_BATCH_ROWS'), 1000, 1, 1000, true);
   const pollSeconds = num('OWUI_SYNC_POLL_INTERVAL', get('OWUI_SYNC_POLL_INTERVAL'), 1, 0.05, 60);
-  const visibilitySeconds = num('OWUI_SYNC_JOB_VISIBILITY', get('OWUI_SYNC_JOB_VISIBILITY'), leaseSeconds, renewSeconds * 2, 86400);
+  const visibilitySeconds = num(
+    'OWUI_SYNC_JOB_VISIBILITY',
+    get('OWUI_SYNC_JOB_VISIBILITY'),
+    leaseSeconds,
+    renewSeconds * 2,
+    86400,
+  );
   const cacheTtlSeconds = num('OWUI_SYNC_STATE_CACHE_TTL', get('OWUI_SYNC_STATE_CACHE_TTL'), 300, 0, 86400);
   const historyDays = num('OWUI_SYNC_JOB_HISTORY_DAYS', get('OWUI_SYNC_JOB_HISTORY_DAYS'), 30, 1, 3650, true);
-  const advertiseUrl = get('OWUI_SYNC_ADVERTISE_URL', flags.advertiseUrl) ?? `http://${bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind}:${port}`;
+  const advertiseUrl =
+    get('OWUI_SYNC_ADVERTISE_URL', flags.advertiseUrl) ??
+    `http://${bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind}:${port}`;
   try {
     new URL(advertiseUrl);
   } catch {
-    throw new ConfigError(`OWUI_SYNC_ADVERTISE_URL ${JSON.stringify(advertiseUrl)} is not a URL`, 'give the address peers use to reach this API, e.g. http://127.0.0.1:9443');
+    throw new ConfigError(
+      `OWUI_SYNC_ADVERTISE_URL ${JSON.stringify(advertiseUrl)} is not a URL`,
+      'give the address peers use to reach this API, e.g. http://127.0.0.1:9443',
+    );
   }
   const logFormat = get('LOG_FORMAT');
-  if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty') throw new ConfigError(`LOG_FORMAT is ${JSON.stringify(logFormat)}`, 'use json or pretty');
+  if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty')
+    throw new ConfigError(`LOG_FORMAT is ${JSON.stringify(logFormat)}`, 'use json or pretty');
   const logLevel = get('LOG_LEVEL') ?? 'info';
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) throw new ConfigError(`LOG_LEVEL is ${JSON.stringify(logLevel)}`, 'use debug, info, warn or error');
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel))
+    throw new ConfigError(`LOG_LEVEL is ${JSON.stringify(logLevel)}`, 'use debug, info, warn or error');
   return {
     role,
     nodeId,
@@ -129,6 +174,10 @@ export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentS
 export function readJwtSecret(file: string): Uint8Array | null {
   if (!fs.existsSync(file)) return null;
   const text = readSettingFile(file, 'OWUI_SYNC_JWT_SECRET_FILE');
-  if (Buffer.byteLength(text) < 32) throw new ConfigError(`the API secret in ${file} is shorter than 32 bytes`, 'write at least 32 random bytes, e.g.: openssl rand -base64 48 > ' + file);
+  if (Buffer.byteLength(text) < 32)
+    throw new ConfigError(
+      `the API secret in ${file} is shorter than 32 bytes`,
+      `write at least 32 random bytes, e.g.: openssl rand -base64 48 > ${file}`,
+    );
   return new TextEncoder().encode(text);
 }

@@ -106,12 +106,21 @@ export class StateCache {
   private view(e: Entry, source: 'database' | 'cache', stale: boolean, client?: string): StateRead {
     const states = client === undefined ? e.states : e.states.filter((s) => s.client === client);
     if (client !== undefined && states.length === 0) throw notRegistered(client, this.cluster);
-    return { states, source, stale, cached_at: new Date(e.at).toISOString(), age_seconds: Math.round((Date.now() - e.at) / 100) / 10 };
+    return {
+      states,
+      source,
+      stale,
+      cached_at: new Date(e.at).toISOString(),
+      age_seconds: Math.round((Date.now() - e.at) / 100) / 10,
+    };
   }
 
   private async fetch(): Promise<DeploymentState[]> {
     const tz = (col: string) => this.sql.unsafe(`${col} at time zone current_setting('TimeZone')`);
-    const rows = await this.sql<(Omit<DeploymentState, 'last_sync_at' | 'next_sync_at' | 'updated_at'> & Record<'last_sync_at' | 'next_sync_at' | 'updated_at', Date | null>)[]>`
+    const rows = await this.sql<
+      (Omit<DeploymentState, 'last_sync_at' | 'next_sync_at' | 'updated_at'> &
+        Record<'last_sync_at' | 'next_sync_at' | 'updated_at', Date | null>)[]
+    >`
       select d.client_name as client, coalesce(d.status, 'active') as status, coalesce(d.sync_enabled, false) as sync_enabled,
              coalesce(d.sync_interval, 300) as sync_interval, h.hostname as host, d.container_name, d.last_sync_status,
              ${tz('d.last_sync_at')} as last_sync_at, ${tz('d.next_sync_at')} as next_sync_at, ${tz('d.updated_at')} as updated_at
@@ -119,7 +128,12 @@ export class StateCache {
       where h.cluster_name = ${this.cluster}
       order by d.client_name`;
     const iso = (d: Date | null) => (d ? d.toISOString() : null);
-    return rows.map((r) => ({ ...r, last_sync_at: iso(r.last_sync_at), next_sync_at: iso(r.next_sync_at), updated_at: iso(r.updated_at) }));
+    return rows.map((r) => ({
+      ...r,
+      last_sync_at: iso(r.last_sync_at),
+      next_sync_at: iso(r.next_sync_at),
+      updated_at: iso(r.updated_at),
+    }));
   }
 
   /**
@@ -149,10 +163,11 @@ export class StateCache {
     return r.states[0]!;
   }
 
-
   /** Where to resume: the newest event at start, so old history is not replayed. */
   async startFrom(): Promise<void> {
-    const [r] = await this.sql<{ s: string }[]>`select coalesce(max(seq), 0)::text as s from sync_metadata.cache_events`;
+    const [r] = await this.sql<
+      { s: string }[]
+    >`select coalesce(max(seq), 0)::text as s from sync_metadata.cache_events`;
     this.lastSeq = BigInt(r!.s);
   }
 
@@ -174,16 +189,21 @@ export class StateCache {
     this.lastSeq = BigInt(events[events.length - 1]!.seq);
     return events.length;
   }
-
 }
 
 const notRegistered = (client: string, cluster: string) =>
-  new NotFoundError(`client "${client}" is not registered in cluster ${cluster}`, 'list clients with GET /api/v1/state or owui-sync status');
+  new NotFoundError(
+    `client "${client}" is not registered in cluster ${cluster}`,
+    'list clients with GET /api/v1/state or owui-sync status',
+  );
 
 /** PostgreSQL cannot be reached and there is no cached copy to offer: the API answers 503. */
 export class StateUnavailableError extends OwuiError {
   constructor(cause: unknown) {
-    super(`cannot read deployment state: PostgreSQL is unreachable (${(cause as Error).message})`, { hint: 'the node has no cached copy to offer; check the database connection and try again', cause });
+    super(`cannot read deployment state: PostgreSQL is unreachable (${(cause as Error).message})`, {
+      hint: 'the node has no cached copy to offer; check the database connection and try again',
+      cause,
+    });
     this.name = 'StateUnavailableError';
   }
 }

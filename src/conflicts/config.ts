@@ -47,10 +47,17 @@ export function parseConflictConfig(value: unknown, where: string): ConflictConf
   const r = conflictConfigSchema.safeParse(value);
   if (!r.success) {
     const lines = r.error.issues.slice(0, 8).map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`);
-    throw new ConfigError(`invalid conflict configuration in ${where}:\n  ${lines.join('\n  ')}`, `see templates/conflict-resolution-default.json for the format; strategies: ${STRATEGIES.join(', ')}; merge rules: ${MERGE_RULES.join(', ')}`);
+    throw new ConfigError(
+      `invalid conflict configuration in ${where}:\n  ${lines.join('\n  ')}`,
+      `see templates/conflict-resolution-default.json for the format; strategies: ${STRATEGIES.join(', ')}; merge rules: ${MERGE_RULES.join(', ')}`,
+    );
   }
   for (const [table, t] of Object.entries(r.data.conflict_resolution.table_strategies)) {
-    if (t.merge_rules && t.strategy !== 'merge') throw new ConfigError(`invalid conflict configuration in ${where}: table ${table} has merge_rules but strategy ${t.strategy}`, 'merge_rules apply to strategy "merge" only');
+    if (t.merge_rules && t.strategy !== 'merge')
+      throw new ConfigError(
+        `invalid conflict configuration in ${where}: table ${table} has merge_rules but strategy ${t.strategy}`,
+        'merge_rules apply to strategy "merge" only',
+      );
   }
   return r.data;
 }
@@ -60,13 +67,19 @@ export function readConflictConfigFile(file: string | URL): ConflictConfig {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read ${String(file)}: ${(err as NodeJS.ErrnoException).code ?? err}`, 'check the path of --file');
+    throw new ConfigError(
+      `cannot read ${String(file)}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      'check the path of --file',
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`${String(file)} is not valid JSON: ${(err as Error).message}`, 'fix the JSON syntax (a JSON linter shows where)');
+    throw new ConfigError(
+      `${String(file)} is not valid JSON: ${(err as Error).message}`,
+      'fix the JSON syntax (a JSON linter shows where)',
+    );
   }
   return parseConflictConfig(json, String(file));
 }

@@ -1,5 +1,5 @@
-import type { MergeRule, TablePolicy } from './config.ts';
 import type { TablePlan } from '../model/plan.ts';
+import type { MergeRule, TablePolicy } from './config.ts';
 
 /** The spec's example names chat fields by meaning: "messages" is the chat column's tree, "metadata" is meta. */
 const ALIASES: Record<string, Record<string, string>> = { chat: { messages: 'chat', metadata: 'meta' } };
@@ -10,9 +10,14 @@ export function resolveRuleColumns(table: string, rules: Record<string, MergeRul
 }
 
 type Msg = { id: string; parentId?: string | null; childrenIds?: string[]; timestamp?: number; [k: string]: unknown };
-type ChatJson = { history?: { messages?: Record<string, Msg>; currentId?: string | null }; messages?: Msg[]; [k: string]: unknown };
+type ChatJson = {
+  history?: { messages?: Record<string, Msg>; currentId?: string | null };
+  messages?: Msg[];
+  [k: string]: unknown;
+};
 
-const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' && v !== '' && !isNaN(Number(v)) ? Number(v) : -Infinity);
+const num = (v: unknown) =>
+  typeof v === 'number' ? v : typeof v === 'string' && v !== '' && !Number.isNaN(Number(v)) ? Number(v) : -Infinity;
 
 /**
  * Merge two versions of Open WebUI's chat JSON: every message of either side, by id, once (the newer
@@ -37,7 +42,11 @@ export function mergeChatJson(target: ChatJson, source: ChatJson, newer: 'source
   const currentId = leaves[0]?.id ?? null;
   const linear: Msg[] = [];
   const seen = new Set<string>();
-  for (let id: string | null | undefined = currentId; id && messages[id] && !seen.has(id); id = messages[id]!.parentId) {
+  for (
+    let id: string | null | undefined = currentId;
+    id && messages[id] && !seen.has(id);
+    id = messages[id]!.parentId
+  ) {
     seen.add(id);
     linear.unshift(messages[id]!);
   }
@@ -47,7 +56,8 @@ export function mergeChatJson(target: ChatJson, source: ChatJson, newer: 'source
 
 /** append: the target's elements, then the source's that are not there yet (objects compared by id, else by value). */
 function appendArrays(t: unknown[], s: unknown[]): unknown[] {
-  const key = (x: unknown) => (x && typeof x === 'object' && 'id' in (x as object) ? `id:${String((x as { id: unknown }).id)}` : JSON.stringify(x));
+  const key = (x: unknown) =>
+    x && typeof x === 'object' && 'id' in (x as object) ? `id:${String((x as { id: unknown }).id)}` : JSON.stringify(x);
   const have = new Set(t.map(key));
   return t.concat(s.filter((x) => !have.has(key(x))));
 }
@@ -56,7 +66,14 @@ function appendArrays(t: unknown[], s: unknown[]): unknown[] {
  * Merge one column (canonical text of both sides, as stored) by its rule. JSON arrays are appended or
  * united; the chat column merges its message tree; anything else falls back to the newer side.
  */
-export function mergeColumn(table: string, column: string, rule: MergeRule | undefined, t: string | null, s: string | null, newer: 'source' | 'target'): string | null {
+export function mergeColumn(
+  table: string,
+  column: string,
+  rule: MergeRule | undefined,
+  t: string | null,
+  s: string | null,
+  newer: 'source' | 'target',
+): string | null {
   const fallback = newer === 'source' ? s : t;
   if (!rule || rule === 'newest_wins' || t === null || s === null) return fallback;
   let tj: unknown;
@@ -67,7 +84,15 @@ export function mergeColumn(table: string, column: string, rule: MergeRule | und
   } catch {
     return fallback;
   }
-  if (table === 'chat' && column === 'chat' && tj && sj && typeof tj === 'object' && typeof sj === 'object' && !Array.isArray(tj)) {
+  if (
+    table === 'chat' &&
+    column === 'chat' &&
+    tj &&
+    sj &&
+    typeof tj === 'object' &&
+    typeof sj === 'object' &&
+    !Array.isArray(tj)
+  ) {
     return JSON.stringify(mergeChatJson(tj as ChatJson, sj as ChatJson, newer));
   }
   if (Array.isArray(tj) && Array.isArray(sj)) {
@@ -82,7 +107,7 @@ export function newerThan(s: string | null, t: string | null): boolean {
   if (s === null) return false;
   if (t === null) return true;
   if (/^-?\d+$/.test(s) && /^-?\d+$/.test(t)) return BigInt(s) > BigInt(t); // nanosecond epochs exceed 2^53
-  if (!isNaN(Number(s)) && !isNaN(Number(t))) return Number(s) > Number(t);
+  if (!Number.isNaN(Number(s)) && !Number.isNaN(Number(t))) return Number(s) > Number(t);
   return s > t;
 }
 
@@ -91,7 +116,12 @@ export function newerThan(s: string | null, t: string | null): boolean {
  * by its merge rule, the newer side (by the compare field) where there is none. The chat column of the
  * chat table always merges its message tree, under any rule but newest_wins.
  */
-export function mergeRow(t: TablePlan, policy: TablePolicy, target: (string | null)[], source: (string | null)[]): (string | null)[] {
+export function mergeRow(
+  t: TablePlan,
+  policy: TablePolicy,
+  target: (string | null)[],
+  source: (string | null)[],
+): (string | null)[] {
   const rules = resolveRuleColumns(t.name, policy.strategy === 'merge' ? policy.mergeRules : {});
   const ci = t.columns.findIndex((c) => c.name === policy.compareField);
   const newer = ci >= 0 && newerThan(source[ci]!, target[ci]!) ? 'source' : 'target';

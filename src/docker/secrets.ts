@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { ConfigError, OwuiError, messageOf } from '../util/errors.ts';
+import { ConfigError, messageOf, OwuiError } from '../util/errors.ts';
 
 /**
  * Docker swarm secrets: the host role's password for containers that read /run/secrets/<name>.
@@ -19,9 +19,15 @@ export class SwarmSecrets {
     } catch (err) {
       const code = (err as { statusCode?: number; code?: string }).statusCode ?? (err as { code?: string }).code;
       if (code === 503 || code === 406) {
-        throw new ConfigError('the Docker engine is not in swarm mode, and Docker secrets need it', 'run docker swarm init, or use --secret-file PATH (a root-only file mounted at /run/secrets/db_sync_password)');
+        throw new ConfigError(
+          'the Docker engine is not in swarm mode, and Docker secrets need it',
+          'run docker swarm init, or use --secret-file PATH (a root-only file mounted at /run/secrets/db_sync_password)',
+        );
       }
-      throw new ConfigError(`cannot reach the Docker engine: ${messageOf(err)}`, 'check that Docker runs and this user may use its socket (or set DOCKER_HOST); or use --secret-file PATH');
+      throw new ConfigError(
+        `cannot reach the Docker engine: ${messageOf(err)}`,
+        'check that Docker runs and this user may use its socket (or set DOCKER_HOST); or use --secret-file PATH',
+      );
     }
   }
 
@@ -38,7 +44,10 @@ export class SwarmSecrets {
     } catch (err) {
       const m = messageOf(err);
       if (/in use/i.test(m)) {
-        throw new ConfigError(`Docker secret ${name} is in use by a service, and swarm secrets cannot be changed in place`, `rotate into a new name (--docker-secret ${name}_v2) and point the service at it with docker service update --secret-rm ${name} --secret-add source=${name}_v2,target=db_sync_password`);
+        throw new ConfigError(
+          `Docker secret ${name} is in use by a service, and swarm secrets cannot be changed in place`,
+          `rotate into a new name (--docker-secret ${name}_v2) and point the service at it with docker service update --secret-rm ${name} --secret-add source=${name}_v2,target=db_sync_password`,
+        );
       }
       throw new OwuiError(`cannot remove Docker secret ${name}: ${m}`, { cause: err });
     }
@@ -46,10 +55,17 @@ export class SwarmSecrets {
 
   async create(name: string, value: string, labels: Record<string, string>): Promise<string> {
     try {
-      const s = await this.docker.createSecret({ Name: name, Data: Buffer.from(value + '\n').toString('base64'), Labels: labels });
+      const s = await this.docker.createSecret({
+        Name: name,
+        Data: Buffer.from(`${value}\n`).toString('base64'),
+        Labels: labels,
+      });
       return (s as unknown as { id: string }).id;
     } catch (err) {
-      throw new OwuiError(`cannot create Docker secret ${name}: ${messageOf(err)}`, { hint: 'check the name (letters, digits, "-", "_", ".") and that this user may manage swarm secrets', cause: err });
+      throw new OwuiError(`cannot create Docker secret ${name}: ${messageOf(err)}`, {
+        hint: 'check the name (letters, digits, "-", "_", ".") and that this user may manage swarm secrets',
+        cause: err,
+      });
     }
   }
 }

@@ -27,13 +27,49 @@ export class Metrics {
 
   constructor(nodeId: string, lagSource: () => { client: string; lastSuccess: Date | null }[]) {
     const r = [this.registry];
-    this.syncOperations = new client.Counter({ name: 'sync_operations_total', help: 'Total number of sync operations', labelNames: ['client', 'status'], registers: r });
-    this.syncDuration = new client.Histogram({ name: 'sync_duration_seconds', help: 'Sync operation duration', labelNames: ['client'], buckets: [1, 5, 10, 30, 60, 120, 300, 600], registers: r });
-    this.rowsProcessed = new client.Counter({ name: 'sync_rows_processed_total', help: 'Total rows synchronized', labelNames: ['client', 'table'], registers: r });
-    this.conflictsDetected = new client.Counter({ name: 'conflicts_detected_total', help: 'Total conflicts detected', labelNames: ['client', 'table', 'type'], registers: r });
-    this.conflictsResolved = new client.Counter({ name: 'conflicts_resolved_total', help: 'Total conflicts resolved', labelNames: ['client', 'strategy'], registers: r });
-    this.leaderElections = new client.Counter({ name: 'leader_elections_total', help: 'Total leader elections', labelNames: ['result'], registers: r });
-    this.isLeader = new client.Gauge({ name: 'sync_container_is_leader', help: 'Whether this container is currently leader', labelNames: ['node_id'], registers: r });
+    this.syncOperations = new client.Counter({
+      name: 'sync_operations_total',
+      help: 'Total number of sync operations',
+      labelNames: ['client', 'status'],
+      registers: r,
+    });
+    this.syncDuration = new client.Histogram({
+      name: 'sync_duration_seconds',
+      help: 'Sync operation duration',
+      labelNames: ['client'],
+      buckets: [1, 5, 10, 30, 60, 120, 300, 600],
+      registers: r,
+    });
+    this.rowsProcessed = new client.Counter({
+      name: 'sync_rows_processed_total',
+      help: 'Total rows synchronized',
+      labelNames: ['client', 'table'],
+      registers: r,
+    });
+    this.conflictsDetected = new client.Counter({
+      name: 'conflicts_detected_total',
+      help: 'Total conflicts detected',
+      labelNames: ['client', 'table', 'type'],
+      registers: r,
+    });
+    this.conflictsResolved = new client.Counter({
+      name: 'conflicts_resolved_total',
+      help: 'Total conflicts resolved',
+      labelNames: ['client', 'strategy'],
+      registers: r,
+    });
+    this.leaderElections = new client.Counter({
+      name: 'leader_elections_total',
+      help: 'Total leader elections',
+      labelNames: ['result'],
+      registers: r,
+    });
+    this.isLeader = new client.Gauge({
+      name: 'sync_container_is_leader',
+      help: 'Whether this container is currently leader',
+      labelNames: ['node_id'],
+      registers: r,
+    });
     this.cacheHits = new client.Counter({ name: 'state_cache_hits_total', help: 'Cache hit count', registers: r });
     this.cacheMisses = new client.Counter({ name: 'state_cache_misses_total', help: 'Cache miss count', registers: r });
     const self = this;
@@ -60,11 +96,33 @@ export class Metrics {
         }
       },
     });
-    this.lastSuccess = new client.Gauge({ name: 'owui_sync_last_success_timestamp_seconds', help: 'Unix time of the last successful sync of each deployment', labelNames: ['client'], registers: r });
-    this.term = new client.Gauge({ name: 'owui_sync_leader_term', help: 'The cluster leader term this node last saw (fencing token)', registers: r });
-    this.jobsClaimed = new client.Counter({ name: 'owui_sync_jobs_claimed_total', help: 'Jobs this node claimed from the queue; kind=reclaimed when another node had died holding it', labelNames: ['kind'], registers: r });
-    this.fencedBatches = new client.Counter({ name: 'owui_sync_fenced_runs_total', help: 'Runs stopped because their claim or leader term was over (nothing of theirs landed after that)', registers: r });
-    this.databaseUp = new client.Gauge({ name: 'owui_sync_database_up', help: '1 when this node reached PostgreSQL at its last attempt', registers: r });
+    this.lastSuccess = new client.Gauge({
+      name: 'owui_sync_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful sync of each deployment',
+      labelNames: ['client'],
+      registers: r,
+    });
+    this.term = new client.Gauge({
+      name: 'owui_sync_leader_term',
+      help: 'The cluster leader term this node last saw (fencing token)',
+      registers: r,
+    });
+    this.jobsClaimed = new client.Counter({
+      name: 'owui_sync_jobs_claimed_total',
+      help: 'Jobs this node claimed from the queue; kind=reclaimed when another node had died holding it',
+      labelNames: ['kind'],
+      registers: r,
+    });
+    this.fencedBatches = new client.Counter({
+      name: 'owui_sync_fenced_runs_total',
+      help: 'Runs stopped because their claim or leader term was over (nothing of theirs landed after that)',
+      registers: r,
+    });
+    this.databaseUp = new client.Gauge({
+      name: 'owui_sync_database_up',
+      help: '1 when this node reached PostgreSQL at its last attempt',
+      registers: r,
+    });
     this.isLeader.set({ node_id: nodeId }, 0);
     client.collectDefaultMetrics({ register: this.registry });
   }

@@ -2,7 +2,16 @@
 // src/sqlite/introspect.ts, used by every layer above it (pg/, sync/, conflicts/).
 
 /** PostgreSQL types a mirror column can have. A closed set: type names never come from input. */
-export type PgType = 'bigint' | 'boolean' | 'json' | 'text' | 'date' | 'timestamp' | 'double precision' | 'numeric' | 'bytea';
+export type PgType =
+  | 'bigint'
+  | 'boolean'
+  | 'json'
+  | 'text'
+  | 'date'
+  | 'timestamp'
+  | 'double precision'
+  | 'numeric'
+  | 'bytea';
 
 export interface ColumnPlan {
   name: string;

@@ -98,7 +98,7 @@ export function normaliseValue(v: unknown, type: PgType): NormValue {
     case 'timestamp':
       return typeof v === 'string' && TIMESTAMP_RE.test(v) ? { text: v } : asRaw(v);
     case 'bytea':
-      return Buffer.isBuffer(v) ? { text: '\\x' + v.toString('hex') } : asRaw(v);
+      return Buffer.isBuffer(v) ? { text: `\\x${v.toString('hex')}` } : asRaw(v);
   }
 }
 
@@ -113,13 +113,17 @@ export function canonicalTargetText(text: string | null, type: PgType): string |
 }
 
 /** Hash of a row in canonical form: independent of column order, stable across runs and hosts. */
-export function rowHash(plan: TablePlan, values: readonly (string | null)[], raw: Record<string, RawEntry> | null): string {
+export function rowHash(
+  plan: TablePlan,
+  values: readonly (string | null)[],
+  raw: Record<string, RawEntry> | null,
+): string {
   const h = crypto.createHash('sha1');
   const order = sortedColumnIndexes(plan);
   for (const i of order) {
     const v = values[i];
     h.update(plan.columns[i]!.name);
-    h.update(v === null ? '\u0001N' : '\u0001V' + v);
+    h.update(v === null ? '\u0001N' : `\u0001V${v}`);
     h.update('\u0002');
   }
   const rj = rawJson(raw);
@@ -146,7 +150,12 @@ export function rawJson(raw: Record<string, RawEntry> | null): string | null {
 }
 
 /** Build a normalised row from canonical values (raw side channel already resolved). */
-export function makeRow(plan: TablePlan, keyIdx: readonly number[], values: (string | null)[], raw: Record<string, RawEntry> | null): NormRow {
+export function makeRow(
+  plan: TablePlan,
+  keyIdx: readonly number[],
+  values: (string | null)[],
+  raw: Record<string, RawEntry> | null,
+): NormRow {
   let bytes = 16;
   for (const v of values) bytes += v === null ? 2 : v.length + 1;
   const key = keyIdx.map((i) => values[i] ?? '');

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { ident, openPg, type Sql, type Tx } from '../pg/connect.ts';
+import { type Deployment, findDeployment, getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { grantClientSchema } from '../pg/roles.ts';
-import { findDeployment, getDeployment, requireProvisioned, type Deployment } from '../pg/deployments.ts';
-import { applySql, diffSchema, readTargetSchema, validateClientName, type SchemaDiff } from '../pg/tenant.ts';
+import { applySql, diffSchema, readTargetSchema, type SchemaDiff, validateClientName } from '../pg/tenant.ts';
 import { introspect } from '../sqlite/introspect.ts';
 import { openTenant } from '../sqlite/open.ts';
 import { ConfigError, withContext } from '../util/errors.ts';
@@ -39,7 +39,7 @@ export async function clientAdd(input: ClientAddInput): Promise<ClientAddResult>
   const name = validateClientName(input.name);
   const sqlitePath = path.resolve(input.sqlitePath);
   const db = openTenant(sqlitePath);
-  let plan;
+  let plan: ReturnType<typeof introspect>;
   try {
     plan = introspect(db);
   } finally {
@@ -58,7 +58,13 @@ export async function clientAdd(input: ClientAddInput): Promise<ClientAddResult>
       const interval = input.intervalSeconds ?? existing?.sync_interval ?? 300;
       const host = input.host === undefined ? null : await findHost(tx as unknown as Sql, input.host);
       const hostId = host?.host_id ?? existing?.host_id ?? null;
-      const previousRole = existing?.host_id ? (await tx<{ role_name: string | null }[]>`select role_name from sync_metadata.hosts where host_id = ${existing.host_id}`)[0]?.role_name ?? null : null;
+      const previousRole = existing?.host_id
+        ? ((
+            await tx<
+              { role_name: string | null }[]
+            >`select role_name from sync_metadata.hosts where host_id = ${existing.host_id}`
+          )[0]?.role_name ?? null)
+        : null;
       const rows = await tx<{ deployment_id: string; created: boolean }[]>`
         insert into sync_metadata.client_deployments (client_name, container_name, host_id, database_type, sync_enabled, sync_interval,
                last_sync_status, status, config, reconcile_every)
@@ -86,7 +92,10 @@ export async function clientAdd(input: ClientAddInput): Promise<ClientAddResult>
     return result;
   } catch (err) {
     if ((err as { code?: string }).code === '23505') {
-      throw new ConfigError(`container name of client "${name}" is already used by another client`, 'pass --container with the Open WebUI container of this client');
+      throw new ConfigError(
+        `container name of client "${name}" is already used by another client`,
+        'pass --container with the Open WebUI container of this client',
+      );
     }
     throw withContext(`client add ${name}`, err);
   } finally {
@@ -98,8 +107,16 @@ async function findHost(sql: Sql, name: string): Promise<{ host_id: string; host
   const rows = await sql<{ host_id: string; hostname: string; role_name: string | null; cluster_name: string }[]>`
     select host_id, hostname, role_name, cluster_name from sync_metadata.hosts where hostname = ${name}`;
   const withRole = rows.filter((r) => r.role_name);
-  if (withRole.length === 0) throw new ConfigError(`host "${name}" is not provisioned`, `provision it first: owui-sync provision --host ${name} --secret-file PATH`);
-  if (withRole.length > 1) throw new ConfigError(`host "${name}" is registered in several clusters (${withRole.map((r) => r.cluster_name).join(', ')})`, 'remove the stale one: owui-sync host remove');
+  if (withRole.length === 0)
+    throw new ConfigError(
+      `host "${name}" is not provisioned`,
+      `provision it first: owui-sync provision --host ${name} --secret-file PATH`,
+    );
+  if (withRole.length > 1)
+    throw new ConfigError(
+      `host "${name}" is registered in several clusters (${withRole.map((r) => r.cluster_name).join(', ')})`,
+      'remove the stale one: owui-sync host remove',
+    );
   return withRole[0] as { host_id: string; hostname: string; role_name: string };
 }
 
@@ -122,7 +139,8 @@ export async function clientRemove(adminUrl: string, name: string, dropSchema: b
         select count(*)::int as n from sync_metadata.sync_jobs j join sync_metadata.client_deployments d using (deployment_id) where d.client_name = ${name}`;
       const del = await tx`delete from sync_metadata.client_deployments where client_name = ${name}`;
       const exists = (await tx`select 1 from pg_namespace where nspname = ${name}`).length > 0;
-      if (del.count === 0 && !(dropSchema && exists)) throw new ConfigError(`client "${name}" is not registered`, 'owui-sync status lists the registered clients');
+      if (del.count === 0 && !(dropSchema && exists))
+        throw new ConfigError(`client "${name}" is not registered`, 'owui-sync status lists the registered clients');
       if (dropSchema && exists) await tx.unsafe(`DROP SCHEMA ${ident(name)} CASCADE`);
       out = { client: name, removed: del.count > 0, schema_dropped: dropSchema && exists, jobs_removed: jobs!.n };
     });
@@ -182,7 +200,15 @@ export interface ClientStatus {
   sync_interval: number;
   last_sync_at: string | null;
   last_sync_status: string | null;
-  last_job: { job_id: string; status: string; sync_type: string; started_at: string; duration_seconds: number | null; rows_synced: number; error_message: string | null } | null;
+  last_job: {
+    job_id: string;
+    status: string;
+    sync_type: string;
+    started_at: string;
+    duration_seconds: number | null;
+    rows_synced: number;
+    error_message: string | null;
+  } | null;
   rejected_pending: number;
 }
 
@@ -198,10 +224,22 @@ export async function status(sql: Sql, name?: string): Promise<ClientStatus[]> {
   if (name && deps.length === 0) await getDeployment(sql, name);
   const out: ClientStatus[] = [];
   for (const d of deps) {
-    const job = await sql<{ job_id: string; status: string; sync_type: string; started_at: Date; duration_seconds: string | null; rows_synced: string; error_message: string | null }[]>`
+    const job = await sql<
+      {
+        job_id: string;
+        status: string;
+        sync_type: string;
+        started_at: Date;
+        duration_seconds: string | null;
+        rows_synced: string;
+        error_message: string | null;
+      }[]
+    >`
       select job_id, status, sync_type, started_at at time zone current_setting('TimeZone') as started_at, duration_seconds, rows_synced, error_message
       from sync_metadata.sync_jobs where deployment_id = ${d.deployment_id} order by started_at desc limit 1`;
-    const rej = await sql<{ n: number }[]>`select count(*)::int as n from sync_metadata.rejected_rows where deployment_id = ${d.deployment_id} and resolved_at is null`;
+    const rej = await sql<
+      { n: number }[]
+    >`select count(*)::int as n from sync_metadata.rejected_rows where deployment_id = ${d.deployment_id} and resolved_at is null`;
     const j = job[0];
     out.push({
       client: d.client_name,
@@ -212,7 +250,15 @@ export async function status(sql: Sql, name?: string): Promise<ClientStatus[]> {
       last_sync_at: d.last_sync_at ? d.last_sync_at.toISOString() : null,
       last_sync_status: d.last_sync_status,
       last_job: j
-        ? { job_id: j.job_id, status: j.status, sync_type: j.sync_type, started_at: j.started_at.toISOString(), duration_seconds: j.duration_seconds === null ? null : Number(j.duration_seconds), rows_synced: Number(j.rows_synced), error_message: j.error_message }
+        ? {
+            job_id: j.job_id,
+            status: j.status,
+            sync_type: j.sync_type,
+            started_at: j.started_at.toISOString(),
+            duration_seconds: j.duration_seconds === null ? null : Number(j.duration_seconds),
+            rows_synced: Number(j.rows_synced),
+            error_message: j.error_message,
+          }
         : null,
       rejected_pending: rej[0]!.n,
     });

@@ -1,11 +1,11 @@
 import os from 'node:os';
-import { DEFAULT_CONFIG_FILE, readConflictConfigFile, tablePolicy, type ConflictConfig } from '../conflicts/config.ts';
+import { type ConflictConfig, DEFAULT_CONFIG_FILE, readConflictConfigFile, tablePolicy } from '../conflicts/config.ts';
 import { mergeRow } from '../conflicts/merge.ts';
 import { ident, type Sql, type Tx } from '../pg/connect.ts';
 import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
-import { loadConflictConfig, openAndIntrospect } from '../sync/engine.ts';
 import { TableReader } from '../sqlite/reader.ts';
+import { loadConflictConfig, openAndIntrospect } from '../sync/engine.ts';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
 
 export interface ConflictRow {
@@ -31,10 +31,15 @@ export function parseSince(text: string): number {
   return Number(m[1]) * (m[2]!.toLowerCase() === 'm' ? 60 : m[2]!.toLowerCase() === 'h' ? 3600 : 86400);
 }
 
-export async function listConflicts(sql: Sql, opts: { client?: string; pending?: boolean; sinceSeconds?: number; limit?: number }): Promise<ConflictRow[]> {
+export async function listConflicts(
+  sql: Sql,
+  opts: { client?: string; pending?: boolean; sinceSeconds?: number; limit?: number },
+): Promise<ConflictRow[]> {
   await requireProvisioned(sql);
   if (opts.client) await getDeployment(sql, opts.client);
-  const rows = await sql<(Omit<ConflictRow, 'detected_at' | 'resolved_at'> & { detected_at: Date; resolved_at: Date | null })[]>`
+  const rows = await sql<
+    (Omit<ConflictRow, 'detected_at' | 'resolved_at'> & { detected_at: Date; resolved_at: Date | null })[]
+  >`
     select log_id, client_name, table_name, record_id, conflict_type, resolution_strategy, winner,
            detected_at at time zone current_setting('TimeZone') as detected_at, resolved_at at time zone current_setting('TimeZone') as resolved_at,
            resolved_by, resolution_notes
@@ -48,14 +53,27 @@ export async function listConflicts(sql: Sql, opts: { client?: string; pending?:
   return rows.map((r) => ({ ...r, detected_at: iso(r.detected_at)!, resolved_at: iso(r.resolved_at) }));
 }
 
-export async function showConflict(sql: Sql, id: string): Promise<ConflictRow & { source_data: unknown; target_data: unknown; resolved_data: unknown; sync_job_id: string | null }> {
+export async function showConflict(
+  sql: Sql,
+  id: string,
+): Promise<
+  ConflictRow & { source_data: unknown; target_data: unknown; resolved_data: unknown; sync_job_id: string | null }
+> {
   await requireProvisioned(sql);
-  if (!/^[0-9a-f-]{36}$/i.test(id)) throw new ConfigError(`invalid conflict id ${JSON.stringify(id)}`, 'use the log_id that owui-sync conflicts list shows');
+  if (!/^[0-9a-f-]{36}$/i.test(id))
+    throw new ConfigError(
+      `invalid conflict id ${JSON.stringify(id)}`,
+      'use the log_id that owui-sync conflicts list shows',
+    );
   const [r] = await sql<Record<string, unknown>[]>`
     select *, detected_at at time zone current_setting('TimeZone') as detected_at, resolved_at at time zone current_setting('TimeZone') as resolved_at
     from sync_metadata.conflict_log where log_id = ${id}`;
   if (!r) throw new NotFoundError(`no conflict ${id}`, 'owui-sync conflicts list shows the conflicts you may see');
-  return { ...(r as Record<string, unknown>), detected_at: iso(r.detected_at as Date), resolved_at: iso(r.resolved_at as Date | null) } as never;
+  return {
+    ...(r as Record<string, unknown>),
+    detected_at: iso(r.detected_at as Date),
+    resolved_at: iso(r.resolved_at as Date | null),
+  } as never;
 }
 
 /** Store a deployment's conflict configuration in PostgreSQL (the state authority). */
@@ -70,11 +88,20 @@ export async function setConflictConfig(sql: Sql, client: string, file: string):
   return cfg;
 }
 
-export async function showConflictConfig(sql: Sql, client: string): Promise<{ client: string; source: 'stored' | 'default'; config: ConflictConfig }> {
+export async function showConflictConfig(
+  sql: Sql,
+  client: string,
+): Promise<{ client: string; source: 'stored' | 'default'; config: ConflictConfig }> {
   await requireProvisioned(sql);
   const dep = await getDeployment(sql, client);
-  const [row] = await sql<{ c: unknown }[]>`select config->'conflict_resolution' as c from sync_metadata.client_deployments where deployment_id = ${dep.deployment_id}`;
-  return { client, source: row?.c ? 'stored' : 'default', config: row?.c ? await loadConflictConfig(sql, dep) : readConflictConfigFile(DEFAULT_CONFIG_FILE) };
+  const [row] = await sql<
+    { c: unknown }[]
+  >`select config->'conflict_resolution' as c from sync_metadata.client_deployments where deployment_id = ${dep.deployment_id}`;
+  return {
+    client,
+    source: row?.c ? 'stored' : 'default',
+    config: row?.c ? await loadConflictConfig(sql, dep) : readConflictConfigFile(DEFAULT_CONFIG_FILE),
+  };
 }
 
 export type Choice = 'source' | 'target' | 'merged';
@@ -89,13 +116,20 @@ export type Choice = 'source' | 'target' | 'merged';
  */
 export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?: string): Promise<ConflictRow> {
   const c = await showConflict(sql, id);
-  if (c.resolved_at) throw new ConfigError(`conflict ${id} was already resolved (${c.winner ?? 'no winner'}) by ${c.resolved_by} at ${c.resolved_at}`, 'owui-sync conflicts list --pending shows what is left');
+  if (c.resolved_at)
+    throw new ConfigError(
+      `conflict ${id} was already resolved (${c.winner ?? 'no winner'}) by ${c.resolved_by} at ${c.resolved_at}`,
+      'owui-sync conflicts list --pending shows what is left',
+    );
   const dep = await getDeployment(sql, c.client_name);
   const who = by ?? safeUser();
   const { db, plan } = await openAndIntrospect(dep.sqlite_path);
   try {
     const t = plan.tables.find((x) => x.name === c.table_name);
-    if (!t) throw new OwuiError(`table ${c.table_name} is no longer in the SQLite database of ${c.client_name}`, { hint: 'resolve with --use target' });
+    if (!t)
+      throw new OwuiError(`table ${c.table_name} is no longer in the SQLite database of ${c.client_name}`, {
+        hint: 'resolve with --use target',
+      });
     const types = targetTypes(await readTargetSchema(sql, dep.client_name), t.name);
     for (const col of t.columns) col.pgType = types.get(col.name) ?? col.pgType;
     const key = t.key.length === 1 ? [c.record_id] : (JSON.parse(c.record_id) as string[]);
@@ -108,7 +142,12 @@ export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?:
     await sql.begin(async (txRaw) => {
       const tx = txRaw as Tx;
       await tx`select set_config('owui_sync.writer', 'sync', true)`;
-      const [cur] = await tx.unsafe(`SELECT ${t.columns.map((col) => `${ident(col.name)}::text`).join(', ')} FROM ${tableRef} WHERE ${keyCond(1)} FOR UPDATE`, key as never[]).values();
+      const [cur] = await tx
+        .unsafe(
+          `SELECT ${t.columns.map((col) => `${ident(col.name)}::text`).join(', ')} FROM ${tableRef} WHERE ${keyCond(1)} FOR UPDATE`,
+          key as never[],
+        )
+        .values();
       const tv = cur as unknown as (string | null)[] | undefined;
       const nonKey = t.columns.map((col, i) => [col, i] as const).filter(([col]) => !t.key.includes(col.name));
       const write = async (values: (string | null)[], hash: string, clearMarker: boolean) => {
@@ -121,16 +160,26 @@ export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?:
       };
       if (choice === 'source') {
         if (!src) {
-          await tx.unsafe(`UPDATE ${tableRef} SET _deleted_at = now(), _synced_at = now(), _target_changed_at = NULL WHERE ${keyCond(1)}`, key as never[]);
+          await tx.unsafe(
+            `UPDATE ${tableRef} SET _deleted_at = now(), _synced_at = now(), _target_changed_at = NULL WHERE ${keyCond(1)}`,
+            key as never[],
+          );
         } else if (tv) {
           await write(src.values, src.hash, true);
           resolved = Object.fromEntries(t.columns.map((col, i) => [col.name, src.values[i]]));
         }
       } else if (choice === 'target') {
-        if (src) await tx.unsafe(`UPDATE ${tableRef} SET _sync_hash = $1 WHERE ${keyCond(2)}`, [src.hash, ...key] as never[]);
+        if (src)
+          await tx.unsafe(`UPDATE ${tableRef} SET _sync_hash = $1 WHERE ${keyCond(2)}`, [src.hash, ...key] as never[]);
         resolved = tv ? Object.fromEntries(t.columns.map((col, i) => [col.name, tv[i]])) : null;
       } else {
-        if (!src || !tv) throw new ConfigError('a merge needs the row on both sides', src ? 'the mirror row is gone: use --use source' : 'the row is gone from SQLite: use --use source (tombstone) or --use target');
+        if (!src || !tv)
+          throw new ConfigError(
+            'a merge needs the row on both sides',
+            src
+              ? 'the mirror row is gone: use --use source'
+              : 'the row is gone from SQLite: use --use source (tombstone) or --use target',
+          );
         const merged = mergeRow(t, tablePolicy(cfg, t.name), tv, src.values);
         await write(merged, src.hash, false);
         resolved = Object.fromEntries(t.columns.map((col, i) => [col.name, merged[i]]));
@@ -144,7 +193,9 @@ export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?:
   } finally {
     db.close();
   }
-  const [row] = await listConflicts(sql, { client: c.client_name, limit: 100000 }).then((rs) => rs.filter((r) => r.log_id === id));
+  const [row] = await listConflicts(sql, { client: c.client_name, limit: 100000 }).then((rs) =>
+    rs.filter((r) => r.log_id === id),
+  );
   return row!;
 }
 
@@ -155,4 +206,3 @@ function safeUser(): string {
     return 'operator';
   }
 }
-

@@ -22,9 +22,15 @@ export async function hostRemove(adminUrl: string, name: string): Promise<HostRe
   const sql = await openPg(adminUrl, 'the admin connection');
   try {
     await requireProvisioned(sql);
-    const hosts = await sql<{ host_id: string }[]>`select host_id from sync_metadata.hosts where hostname = ${name} or role_name = ${role}`;
+    const hosts = await sql<
+      { host_id: string }[]
+    >`select host_id from sync_metadata.hosts where hostname = ${name} or role_name = ${role}`;
     const { exists } = await roleExists(sql, role);
-    if (hosts.length === 0 && !exists) throw new ConfigError(`host "${name}" is not registered`, 'select hostname from sync_metadata.hosts lists the registered hosts');
+    if (hosts.length === 0 && !exists)
+      throw new ConfigError(
+        `host "${name}" is not registered`,
+        'select hostname from sync_metadata.hosts lists the registered hosts',
+      );
     let out!: HostRemoveResult;
     await sql.begin(async (tx) => {
       const orphans = await tx<{ client_name: string }[]>`
@@ -34,7 +40,13 @@ export async function hostRemove(adminUrl: string, name: string): Promise<HostRe
         await tx.unsafe(`ALTER ROLE ${ident(role)} NOLOGIN`);
         await tx.unsafe(`DROP OWNED BY ${ident(role)}`);
       }
-      out = { host: name, role, role_dropped: false, sessions_ended: 0, orphaned_clients: orphans.map((o) => o.client_name) };
+      out = {
+        host: name,
+        role,
+        role_dropped: false,
+        sessions_ended: 0,
+        orphaned_clients: orphans.map((o) => o.client_name),
+      };
     });
     if (exists) {
       // Sessions opened before the revocation keep their rights until they end: end them now.

@@ -1,7 +1,7 @@
-import net from 'node:net';
 import { EventEmitter } from 'node:events';
+import net from 'node:net';
 import postgres from 'postgres';
-import { ConfigError, OwuiError, messageOf } from '../util/errors.ts';
+import { ConfigError, messageOf, OwuiError } from '../util/errors.ts';
 import { redactUrl } from '../util/redact.ts';
 import { requirePatchedDriver } from './driver.ts';
 
@@ -21,7 +21,10 @@ export function parsePgUrl(url: string, what: string): URL {
     throw new ConfigError(`${what} is not a valid URL`, 'expected postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE');
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new ConfigError(`${what} is not a PostgreSQL URL (${redactUrl(url)})`, 'expected postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE');
+    throw new ConfigError(
+      `${what} is not a PostgreSQL URL (${redactUrl(url)})`,
+      'expected postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE',
+    );
   }
   if (u.port === '6543') {
     throw new ConfigError(
@@ -36,7 +39,13 @@ export function parsePgUrl(url: string, what: string): URL {
 export function sslFor(u: URL): false | 'require' | undefined {
   if (u.searchParams.get('sslmode')) return undefined;
   const host = u.hostname;
-  if (LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '' || decodeURIComponent(host).startsWith('/')) return false;
+  if (
+    LOOPBACK.has(host) ||
+    /^127\.\d+\.\d+\.\d+$/.test(host) ||
+    host === '' ||
+    decodeURIComponent(host).startsWith('/')
+  )
+    return false;
   return 'require';
 }
 
@@ -103,7 +112,11 @@ export function poolSocketEvents(sql: Sql): EventEmitter | undefined {
 
 function noDelaySocket(o: SocketOptions, events: EventEmitter): net.Socket {
   const s = o.path ? net.connect({ path: o.path }) : net.connect({ host: o.host[0], port: o.port[0]!, noDelay: true });
-  const timer = setTimeout(() => s.destroy(Object.assign(new Error(`connect timeout after ${CONNECT_TIMEOUT_S} s`), { code: 'CONNECT_TIMEOUT' })), CONNECT_TIMEOUT_S * 1000);
+  const timer = setTimeout(
+    () =>
+      s.destroy(Object.assign(new Error(`connect timeout after ${CONNECT_TIMEOUT_S} s`), { code: 'CONNECT_TIMEOUT' })),
+    CONNECT_TIMEOUT_S * 1000,
+  );
   s.once('connect', () => clearTimeout(timer));
   s.once('close', () => {
     clearTimeout(timer);
@@ -112,8 +125,30 @@ function noDelaySocket(o: SocketOptions, events: EventEmitter): net.Socket {
   return s;
 }
 
-const TRANSIENT_CODES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006', '08001', '08004']);
-const TRANSIENT_NODE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'EAI_AGAIN']);
+const TRANSIENT_CODES = new Set([
+  '40001',
+  '40P01',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
+const TRANSIENT_NODE = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'EAI_AGAIN',
+]);
 
 /** Errors worth retrying: a lost connection, a serialization failure, a deadlock, a restart. */
 export function isTransientPgError(err: unknown): boolean {
@@ -132,11 +167,33 @@ export function pgConnectError(err: unknown, url: string, what: string): OwuiErr
   const code = (err as { code?: string })?.code;
   const where = redactUrl(url);
   const m = messageOf(err);
-  if (code === 'ECONNREFUSED') return new OwuiError(`cannot reach PostgreSQL for ${what} at ${where}: connection refused`, { hint: 'check the host and port in the URL, and that the server is running', cause: err });
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new OwuiError(`cannot resolve the host of ${what} (${where})`, { hint: 'check the host name in the URL', cause: err });
-  if (code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return new OwuiError(`timed out connecting to PostgreSQL for ${what} at ${where}`, { hint: 'check the host, port and firewall', cause: err });
-  if (code === '28P01' || code === '28000') return new OwuiError(`PostgreSQL refused the login for ${what} (${where}): ${m}`, { hint: 'check the user name and password (the password is never shown)', exitCode: 2, cause: err });
-  if (code === '3D000') return new OwuiError(`${m} (${where})`, { hint: 'check the database name at the end of the URL', exitCode: 2, cause: err });
+  if (code === 'ECONNREFUSED')
+    return new OwuiError(`cannot reach PostgreSQL for ${what} at ${where}: connection refused`, {
+      hint: 'check the host and port in the URL, and that the server is running',
+      cause: err,
+    });
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return new OwuiError(`cannot resolve the host of ${what} (${where})`, {
+      hint: 'check the host name in the URL',
+      cause: err,
+    });
+  if (code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT')
+    return new OwuiError(`timed out connecting to PostgreSQL for ${what} at ${where}`, {
+      hint: 'check the host, port and firewall',
+      cause: err,
+    });
+  if (code === '28P01' || code === '28000')
+    return new OwuiError(`PostgreSQL refused the login for ${what} (${where}): ${m}`, {
+      hint: 'check the user name and password (the password is never shown)',
+      exitCode: 2,
+      cause: err,
+    });
+  if (code === '3D000')
+    return new OwuiError(`${m} (${where})`, {
+      hint: 'check the database name at the end of the URL',
+      exitCode: 2,
+      cause: err,
+    });
   return new OwuiError(`PostgreSQL error for ${what} (${where}): ${m}`, { cause: err });
 }
 
@@ -155,5 +212,5 @@ export async function openPg(url: string, what: string, max = 1): Promise<Sql> {
 /** PostgreSQL identifier quoting, the rule postgres.js itself applies to identifiers. */
 export const ident = (name: string) => {
   if (name.includes('\0')) throw new OwuiError(`identifier contains a NUL byte: ${JSON.stringify(name)}`);
-  return '"' + name.replaceAll('"', '""') + '"';
+  return `"${name.replaceAll('"', '""')}"`;
 };

@@ -1,5 +1,5 @@
-import type { Sql } from './connect.ts';
 import { ConfigError } from '../util/errors.ts';
+import type { Sql } from './connect.ts';
 
 export interface Deployment {
   deployment_id: string;
@@ -30,18 +30,28 @@ export async function findDeployment(sql: Sql, name: string): Promise<Deployment
 export async function getDeployment(sql: Sql, name: string): Promise<Deployment> {
   const d = await findDeployment(sql, name);
   if (!d) {
-    throw new ConfigError(`client "${name}" is not registered`, `register it first: owui-sync client add ${name} --sqlite PATH (with the admin connection)`);
+    throw new ConfigError(
+      `client "${name}" is not registered`,
+      `register it first: owui-sync client add ${name} --sqlite PATH (with the admin connection)`,
+    );
   }
   if (!d.sqlite_path) {
-    throw new ConfigError(`client "${name}" has no SQLite path recorded`, `record it: owui-sync client add ${name} --sqlite PATH (with the admin connection)`);
+    throw new ConfigError(
+      `client "${name}" has no SQLite path recorded`,
+      `record it: owui-sync client add ${name} --sqlite PATH (with the admin connection)`,
+    );
   }
   return d;
 }
 
 /** Is sync_metadata there at all? A clear message instead of "relation does not exist". */
 export async function requireProvisioned(sql: Sql): Promise<void> {
-  const r = await sql`select 1 from information_schema.tables where table_schema = 'sync_metadata' and table_name = 'table_checkpoints'`;
+  const r =
+    await sql`select 1 from information_schema.tables where table_schema = 'sync_metadata' and table_name = 'table_checkpoints'`;
   if (r.length === 0) {
-    throw new ConfigError('this database has no (current) sync_metadata schema', 'run: owui-sync provision (with the admin connection, --admin-url or OWUI_SYNC_ADMIN_URL)');
+    throw new ConfigError(
+      'this database has no (current) sync_metadata schema',
+      'run: owui-sync provision (with the admin connection, --admin-url or OWUI_SYNC_ADMIN_URL)',
+    );
   }
 }

@@ -11,9 +11,13 @@ const MARKS_PER_FILE = 4;
 /** The folder of the postgres.js package this process loads (wherever npm put it: nested or hoisted). */
 export function driverRoot(): string {
   let dir = path.dirname(createRequire(import.meta.url).resolve('postgres'));
-  while (!fs.existsSync(path.join(dir, 'package.json')) || JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name !== 'postgres') {
+  while (
+    !fs.existsSync(path.join(dir, 'package.json')) ||
+    JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name !== 'postgres'
+  ) {
     const up = path.dirname(dir);
-    if (up === dir) throw new OwuiError('cannot find the postgres.js package folder', { hint: 'reinstall owui-sync', exitCode: 2 });
+    if (up === dir)
+      throw new OwuiError('cannot find the postgres.js package folder', { hint: 'reinstall owui-sync', exitCode: 2 });
     dir = up;
   }
   return dir;
@@ -34,13 +38,18 @@ let checked = false;
 export function requirePatchedDriver(root?: string): void {
   if (root === undefined && checked) return;
   const dir = root ?? driverRoot();
-  const files = ['src/connection.js', 'cjs/src/connection.js'].map((f) => path.join(dir, f)).filter((f) => fs.existsSync(f));
+  const files = ['src/connection.js', 'cjs/src/connection.js']
+    .map((f) => path.join(dir, f))
+    .filter((f) => fs.existsSync(f));
   const unpatched = files.filter((f) => fs.readFileSync(f, 'utf8').split(PATCH_MARK).length - 1 !== MARKS_PER_FILE);
   if (files.length === 0 || unpatched.length > 0) {
-    throw new OwuiError(`the PostgreSQL driver at ${dir} lacks owui-sync's fixes for lost connections (its install scripts did not run)`, {
-      hint: `repair it with: node ${PATCH_SCRIPT}   (or reinstall without --ignore-scripts); owui-sync refuses to run on the unpatched driver, which can hang or crash when a connection drops`,
-      exitCode: 2,
-    });
+    throw new OwuiError(
+      `the PostgreSQL driver at ${dir} lacks owui-sync's fixes for lost connections (its install scripts did not run)`,
+      {
+        hint: `repair it with: node ${PATCH_SCRIPT}   (or reinstall without --ignore-scripts); owui-sync refuses to run on the unpatched driver, which can hang or crash when a connection drops`,
+        exitCode: 2,
+      },
+    );
   }
   if (root === undefined) checked = true;
 }

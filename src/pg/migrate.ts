@@ -1,14 +1,15 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
-import type { Sql } from './connect.ts';
 import { withContext } from '../util/errors.ts';
-import { retry } from '../util/retry.ts';
-import { isTransientPgError } from './connect.ts';
 import { packagePath } from '../util/paths.ts';
+import { retry } from '../util/retry.ts';
+import type { Sql } from './connect.ts';
+import { isTransientPgError } from './connect.ts';
 
 /** Roles are shared by the server's databases: provisioning two of them at once can collide on one. */
-const isConcurrentCatalogUpdate = (err: unknown) => isTransientPgError(err) || /tuple concurrently (updated|deleted)/.test(String((err as Error)?.message));
+const isConcurrentCatalogUpdate = (err: unknown) =>
+  isTransientPgError(err) || /tuple concurrently (updated|deleted)/.test(String((err as Error)?.message));
 
 export const SQL_DIR = packagePath('sql');
 
@@ -26,7 +27,12 @@ export function loadMigrations(dir = SQL_DIR): Migration[] {
     .sort()
     .map((f) => {
       const sql = fs.readFileSync(path.join(dir, f), 'utf8');
-      return { version: Number(f.slice(0, 3)), name: f, sql, checksum: crypto.createHash('sha256').update(sql).digest('hex').slice(0, 16) };
+      return {
+        version: Number(f.slice(0, 3)),
+        name: f,
+        sql,
+        checksum: crypto.createHash('sha256').update(sql).digest('hex').slice(0, 16),
+      };
     });
 }
 
@@ -55,17 +61,21 @@ export async function migrate(sql: Sql): Promise<MigrateResult> {
   const result: MigrateResult = { applied: [], alreadyApplied: [], adoptedLegacy };
   for (const m of loadMigrations()) {
     try {
-      await retry(() => sql.begin(async (tx) => {
-        await tx`select pg_advisory_xact_lock(hashtext('owui-sync:migrate'))`;
-        const done = await tx`select 1 from sync_metadata.schema_migrations where version = ${m.version}`;
-        if (done.length > 0) {
-          result.alreadyApplied.push(m.name);
-          return;
-        }
-        await tx.unsafe(m.sql);
-        await tx`insert into sync_metadata.schema_migrations (version, name, checksum) values (${m.version}, ${m.name}, ${m.checksum})`;
-        result.applied.push(m.name);
-      }), { isTransient: isConcurrentCatalogUpdate, attempts: 5 });
+      await retry(
+        () =>
+          sql.begin(async (tx) => {
+            await tx`select pg_advisory_xact_lock(hashtext('owui-sync:migrate'))`;
+            const done = await tx`select 1 from sync_metadata.schema_migrations where version = ${m.version}`;
+            if (done.length > 0) {
+              result.alreadyApplied.push(m.name);
+              return;
+            }
+            await tx.unsafe(m.sql);
+            await tx`insert into sync_metadata.schema_migrations (version, name, checksum) values (${m.version}, ${m.name}, ${m.checksum})`;
+            result.applied.push(m.name);
+          }),
+        { isTransient: isConcurrentCatalogUpdate, attempts: 5 },
+      );
     } catch (err) {
       throw withContext(`migration ${m.name}`, err);
     }

@@ -1,18 +1,25 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ConfigError } from '../util/errors.ts';
 import type { Sql, Tx } from './connect.ts';
 import { ident } from './connect.ts';
-import { ConfigError } from '../util/errors.ts';
 
 export const GROUP_ROLE = 'sync_service';
 
 /** Host names become role names (sync_service_<host>): the same rules as client names. */
 export function validateHostName(name: string): string {
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) {
-    throw new ConfigError(`invalid host name ${JSON.stringify(name)}`, 'use lower-case letters, digits, "-" and "_" (e.g. prod-host-1)');
+    throw new ConfigError(
+      `invalid host name ${JSON.stringify(name)}`,
+      'use lower-case letters, digits, "-" and "_" (e.g. prod-host-1)',
+    );
   }
-  if (Buffer.byteLength(hostRole(name)) > 63) throw new ConfigError(`host name ${JSON.stringify(name)} is too long`, 'the role name sync_service_<host> must fit in 63 bytes');
+  if (Buffer.byteLength(hostRole(name)) > 63)
+    throw new ConfigError(
+      `host name ${JSON.stringify(name)} is too long`,
+      'the role name sync_service_<host> must fit in 63 bytes',
+    );
   return name;
 }
 
@@ -49,7 +56,11 @@ export async function roleExists(q: Sql | Tx, role: string): Promise<{ exists: b
 }
 
 /** Create the host's login role, or set its password; it is always a member of sync_service. */
-export async function upsertHostRole(tx: Tx, role: string, password: string | null): Promise<'created' | 'rotated' | 'unchanged'> {
+export async function upsertHostRole(
+  tx: Tx,
+  role: string,
+  password: string | null,
+): Promise<'created' | 'rotated' | 'unchanged'> {
   const { exists } = await roleExists(tx, role);
   const pw = password === null ? '' : ` PASSWORD ${literal(scramVerifier(password))}`;
   let outcome: 'created' | 'rotated' | 'unchanged';
@@ -67,7 +78,12 @@ export async function upsertHostRole(tx: Tx, role: string, password: string | nu
 }
 
 /** A client schema belongs to one host: its role gets SELECT/INSERT/UPDATE, nobody else (but the admin). */
-export async function grantClientSchema(tx: Tx, schema: string, role: string | null, previousRole: string | null): Promise<void> {
+export async function grantClientSchema(
+  tx: Tx,
+  schema: string,
+  role: string | null,
+  previousRole: string | null,
+): Promise<void> {
   const s = ident(schema);
   // The legacy toolkit granted every client schema to sync_service, i.e. to every host.
   await tx.unsafe(`REVOKE ALL ON SCHEMA ${s} FROM ${ident(GROUP_ROLE)}`);
@@ -90,9 +106,13 @@ export async function grantClientSchema(tx: Tx, schema: string, role: string | n
 export function stageSecretFile(file: string, secret: string): { commit: () => void; discard: () => void } {
   const abs = path.resolve(file);
   const dir = path.dirname(abs);
-  if (!fs.existsSync(dir)) throw new ConfigError(`folder ${dir} for the secret file does not exist`, 'create it (mode 0700) or choose another --secret-file');
+  if (!fs.existsSync(dir))
+    throw new ConfigError(
+      `folder ${dir} for the secret file does not exist`,
+      'create it (mode 0700) or choose another --secret-file',
+    );
   const tmp = path.join(dir, `.${path.basename(abs)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, secret + '\n', { mode: 0o600, flag: 'wx' });
+  fs.writeFileSync(tmp, `${secret}\n`, { mode: 0o600, flag: 'wx' });
   return {
     commit: () => {
       fs.renameSync(tmp, abs);

@@ -1,13 +1,19 @@
 import crypto from 'node:crypto';
-import type { Sql } from './connect.ts';
-import { ident } from './connect.ts';
 import type { PgType, SourcePlan, TablePlan } from '../model/plan.ts';
 import { ConfigError } from '../util/errors.ts';
+import type { Sql } from './connect.ts';
+import { ident } from './connect.ts';
 
 /** Sync columns every mirror table has besides Open WebUI's own. */
 export const SYNC_COLUMNS = ['_sync_hash', '_sync_raw', '_synced_at', '_deleted_at', '_target_changed_at'] as const;
 /** Their types when added to an existing table (nullable: existing rows have no hash yet and get one). */
-const SYNC_COLUMN_TYPES: [string, string][] = [['_sync_hash', 'text'], ['_sync_raw', 'jsonb'], ['_synced_at', 'timestamptz'], ['_deleted_at', 'timestamptz'], ['_target_changed_at', 'timestamptz']];
+const SYNC_COLUMN_TYPES: [string, string][] = [
+  ['_sync_hash', 'text'],
+  ['_sync_raw', 'jsonb'],
+  ['_synced_at', 'timestamptz'],
+  ['_deleted_at', 'timestamptz'],
+  ['_target_changed_at', 'timestamptz'],
+];
 /** The trigger that marks rows changed by anyone but the sync (sql/004_conflicts.sql). */
 export const MARK_TRIGGER = 'owui_sync_mark_change';
 
@@ -16,7 +22,7 @@ export const MARK_TRIGGER = 'owui_sync_mark_change';
  * conflicts of a batch without probing the primary key once per staged row.
  */
 export function markIndexName(table: string): string {
-  return 'owui_changed_' + crypto.createHash('sha1').update(table).digest('hex').slice(0, 16);
+  return `owui_changed_${crypto.createHash('sha1').update(table).digest('hex').slice(0, 16)}`;
 }
 
 function markIndexSql(schema: string, t: TablePlan): string {
@@ -28,7 +34,20 @@ function markTriggerSql(schema: string, table: string): string {
   return `CREATE OR REPLACE TRIGGER ${ident(MARK_TRIGGER)} BEFORE INSERT OR UPDATE ON ${ident(schema)}.${ident(table)} FOR EACH ROW WHEN (current_setting('owui_sync.writer', true) IS DISTINCT FROM 'sync') EXECUTE FUNCTION sync_metadata.mark_target_change()`;
 }
 
-const RESERVED_EXACT = new Set(['public', 'auth', 'storage', 'extensions', 'realtime', 'vault', 'information_schema', 'sync_metadata', 'graphql', 'pgbouncer', 'cron', 'net']);
+const RESERVED_EXACT = new Set([
+  'public',
+  'auth',
+  'storage',
+  'extensions',
+  'realtime',
+  'vault',
+  'information_schema',
+  'sync_metadata',
+  'graphql',
+  'pgbouncer',
+  'cron',
+  'net',
+]);
 const RESERVED_PREFIX = ['graphql', 'pgsodium', 'supabase_', 'pg_'];
 
 /**
@@ -43,9 +62,16 @@ export function validateClientName(name: string): string {
       'use lower-case letters, digits, "-" and "_", starting with a letter or digit (e.g. chat-example-com)',
     );
   }
-  if (Buffer.byteLength(name) > 63) throw new ConfigError(`client name ${JSON.stringify(name)} is longer than 63 bytes`, 'PostgreSQL schema names are at most 63 bytes; choose a shorter name');
+  if (Buffer.byteLength(name) > 63)
+    throw new ConfigError(
+      `client name ${JSON.stringify(name)} is longer than 63 bytes`,
+      'PostgreSQL schema names are at most 63 bytes; choose a shorter name',
+    );
   if (RESERVED_EXACT.has(name) || RESERVED_PREFIX.some((p) => name.startsWith(p))) {
-    throw new ConfigError(`client name ${JSON.stringify(name)} is reserved`, 'that schema belongs to PostgreSQL or Supabase; choose another client name');
+    throw new ConfigError(
+      `client name ${JSON.stringify(name)} is reserved`,
+      'that schema belongs to PostgreSQL or Supabase; choose another client name',
+    );
   }
   return name;
 }
@@ -59,7 +85,13 @@ function columnDef(c: { name: string; pgType: PgType }, isKey: boolean): string 
 export function createTableSql(schema: string, t: TablePlan): string {
   const cols = t.columns.map((c) => columnDef(c, t.key.includes(c.name)));
   // Nullable, no defaults: a row someone else inserts has no hash, which is how insert_exists is told apart.
-  cols.push('_sync_hash text', '_sync_raw jsonb', '_synced_at timestamptz', '_deleted_at timestamptz', '_target_changed_at timestamptz');
+  cols.push(
+    '_sync_hash text',
+    '_sync_raw jsonb',
+    '_synced_at timestamptz',
+    '_deleted_at timestamptz',
+    '_target_changed_at timestamptz',
+  );
   return `CREATE TABLE IF NOT EXISTS ${ident(schema)}.${ident(t.name)} (\n  ${cols.join(',\n  ')},\n  PRIMARY KEY (${t.key.map(ident).join(', ')})\n)`;
 }
 
@@ -105,11 +137,20 @@ export async function readTargetSchema(sql: Sql, schema: string): Promise<Target
         where n.nspname = ${schema} and g.tgname = ${MARK_TRIGGER}`
     ).map((r) => r.t),
   );
-  const indexes = new Set((await sql<{ i: string }[]>`select indexname as i from pg_indexes where schemaname = ${schema} and indexname like 'owui_changed_%'`).map((r) => r.i));
+  const indexes = new Set(
+    (
+      await sql<
+        { i: string }[]
+      >`select indexname as i from pg_indexes where schemaname = ${schema} and indexname like 'owui_changed_%'`
+    ).map((r) => r.i),
+  );
   out.marked = new Set([...triggers].filter((t) => indexes.has(markIndexName(t))));
   for (const r of rows) {
     let cols = out.get(r.table_name);
-    if (!cols) out.set(r.table_name, (cols = []));
+    if (!cols) {
+      cols = [];
+      out.set(r.table_name, cols);
+    }
     cols.push({ name: r.column_name, dataType: r.data_type });
   }
   return out;
@@ -128,7 +169,15 @@ export interface SchemaDiff {
 }
 
 export function diffSchema(source: SourcePlan, target: TargetSchema): SchemaDiff {
-  const d: SchemaDiff = { missingTables: [], missingColumns: [], targetOnlyTables: [], targetOnlyColumns: [], typeDifferences: [], skippedSourceTables: source.skipped, missingTriggers: [] };
+  const d: SchemaDiff = {
+    missingTables: [],
+    missingColumns: [],
+    targetOnlyTables: [],
+    targetOnlyColumns: [],
+    typeDifferences: [],
+    skippedSourceTables: source.skipped,
+    missingTriggers: [],
+  };
   const sourceNames = new Set(source.tables.map((t) => t.name));
   for (const t of source.tables) {
     const cols = target.get(t.name);
@@ -141,13 +190,16 @@ export function diffSchema(source: SourcePlan, target: TargetSchema): SchemaDiff
     for (const c of t.columns) {
       const tc = byName.get(c.name);
       if (!tc) d.missingColumns.push({ table: t.name, column: c.name, type: c.pgType });
-      else if (PG_TYPE_BY_INFO[tc.dataType] !== c.pgType) d.typeDifferences.push({ table: t.name, column: c.name, source: c.pgType, target: tc.dataType });
+      else if (PG_TYPE_BY_INFO[tc.dataType] !== c.pgType)
+        d.typeDifferences.push({ table: t.name, column: c.name, source: c.pgType, target: tc.dataType });
     }
     // A mirror made before owui-sync (the legacy toolkit's schema-init) lacks the sync columns.
-    for (const [col, type] of SYNC_COLUMN_TYPES) if (!byName.has(col)) d.missingColumns.push({ table: t.name, column: col, type });
+    for (const [col, type] of SYNC_COLUMN_TYPES)
+      if (!byName.has(col)) d.missingColumns.push({ table: t.name, column: col, type });
     const srcCols = new Set(t.columns.map((c) => c.name));
     for (const tc of cols) {
-      if (!srcCols.has(tc.name) && !(SYNC_COLUMNS as readonly string[]).includes(tc.name)) d.targetOnlyColumns.push({ table: t.name, column: tc.name });
+      if (!srcCols.has(tc.name) && !(SYNC_COLUMNS as readonly string[]).includes(tc.name))
+        d.targetOnlyColumns.push({ table: t.name, column: tc.name });
     }
   }
   for (const name of target.keys()) if (!sourceNames.has(name)) d.targetOnlyTables.push(name);
@@ -163,7 +215,8 @@ export function blockingDrift(d: SchemaDiff): boolean {
 export function applySql(schema: string, source: SourcePlan, d: SchemaDiff): string[] {
   const stmts: string[] = [];
   for (const m of d.missingTables) stmts.push(createTableSql(schema, source.tables.find((t) => t.name === m.table)!));
-  for (const m of d.missingColumns) stmts.push(`ALTER TABLE ${ident(schema)}.${ident(m.table)} ADD COLUMN IF NOT EXISTS ${ident(m.column)} ${m.type}`);
+  for (const m of d.missingColumns)
+    stmts.push(`ALTER TABLE ${ident(schema)}.${ident(m.table)} ADD COLUMN IF NOT EXISTS ${ident(m.column)} ${m.type}`);
   for (const t of new Set([...d.missingTables.map((m) => m.table), ...d.missingTriggers])) {
     stmts.push(markTriggerSql(schema, t), markIndexSql(schema, source.tables.find((x) => x.name === t)!));
   }

@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 
 /**
  * A cheap summary of everything that changes when any transaction commits to the database:

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import type { TenantDb } from './open.ts';
 import type { ColumnPlan, PgType, SourcePlan, TablePlan } from '../model/plan.ts';
 import { codePath } from '../util/paths.ts';
+import type { TenantDb } from './open.ts';
 
 const CANONICAL_SQL = codePath('sqlite', 'openwebui-v0.11.sql');
 let canonical: Map<string, Map<string, string>> | undefined;
@@ -14,9 +14,14 @@ export function canonicalTypes(): Map<string, Map<string, string>> {
   try {
     db.exec(fs.readFileSync(CANONICAL_SQL, 'utf8'));
     canonical = new Map();
-    for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type='table'").all() as { name: string }[]) {
+    for (const { name } of db.prepare("SELECT name FROM sqlite_master WHERE type='table'").all() as {
+      name: string;
+    }[]) {
       const cols = new Map<string, string>();
-      for (const c of db.prepare('SELECT name, type FROM pragma_table_info(?)').all(name) as { name: string; type: string }[]) {
+      for (const c of db.prepare('SELECT name, type FROM pragma_table_info(?)').all(name) as {
+        name: string;
+        type: string;
+      }[]) {
         cols.set(c.name, c.type);
       }
       canonical.set(name, cols);
@@ -55,17 +60,21 @@ const SHADOW_SUFFIXES = ['_content', '_data', '_idx', '_docsize', '_config', '_s
 
 /** Read the tenant's tables and columns now: Open WebUI upgrades change them at start-up. */
 export function introspect(db: TenantDb): SourcePlan {
-  const rows = db
-    .prepare("SELECT name, sql FROM sqlite_master WHERE type='table' ORDER BY name")
-    .all() as { name: string; sql: string | null }[];
+  const rows = db.prepare("SELECT name, sql FROM sqlite_master WHERE type='table' ORDER BY name").all() as {
+    name: string;
+    sql: string | null;
+  }[];
   const virtual = rows.filter((r) => /^\s*CREATE\s+VIRTUAL\s+TABLE/i.test(r.sql ?? '')).map((r) => r.name);
   const isShadow = (n: string) => virtual.some((v) => SHADOW_SUFFIXES.some((s) => n === v + s));
   const canon = canonicalTypes();
   const tables: TablePlan[] = [];
   const skipped: SourcePlan['skipped'] = [];
   for (const { name, sql } of rows) {
-    if (name.startsWith('sqlite_') || name.startsWith('_alembic_tmp_') || virtual.includes(name) || isShadow(name)) continue;
-    const info = db.prepare('SELECT name, type, pk, "notnull" AS nn FROM pragma_table_info(?) ORDER BY cid').all(name) as {
+    if (name.startsWith('sqlite_') || name.startsWith('_alembic_tmp_') || virtual.includes(name) || isShadow(name))
+      continue;
+    const info = db
+      .prepare('SELECT name, type, pk, "notnull" AS nn FROM pragma_table_info(?) ORDER BY cid')
+      .all(name) as {
       name: string;
       type: string;
       pk: bigint;
@@ -76,7 +85,10 @@ export function introspect(db: TenantDb): SourcePlan {
       const declared = canonCols?.get(c.name) ?? c.type;
       return { name: c.name, declared: c.type, pgType: pgTypeFor(declared) };
     });
-    let key = info.filter((c) => Number(c.pk) > 0).sort((a, b) => Number(a.pk - b.pk)).map((c) => c.name);
+    let key = info
+      .filter((c) => Number(c.pk) > 0)
+      .sort((a, b) => Number(a.pk - b.pk))
+      .map((c) => c.name);
     let keySource: TablePlan['keySource'] = 'primary';
     if (key.length === 0) {
       key = narrowestUniqueIndex(db, name);
@@ -101,7 +113,9 @@ export function introspect(db: TenantDb): SourcePlan {
 }
 
 function indexColumns(db: TenantDb, index: string): (string | null)[] {
-  return (db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(index) as { name: string | null }[]).map((r) => r.name);
+  return (
+    db.prepare('SELECT name FROM pragma_index_info(?) ORDER BY seqno').all(index) as { name: string | null }[]
+  ).map((r) => r.name);
 }
 
 function narrowestUniqueIndex(db: TenantDb, table: string): string[] {
@@ -115,7 +129,8 @@ function narrowestUniqueIndex(db: TenantDb, table: string): string[] {
     if (Number(i.u) !== 1 || Number(i.partial) !== 0) continue;
     const cols = indexColumns(db, i.name);
     if (cols.some((c) => c === null)) continue; // expression index
-    if (best.length === 0 || cols.length < best.length || (cols.length === best.length && cols[0] === 'id')) best = cols as string[];
+    if (best.length === 0 || cols.length < best.length || (cols.length === best.length && cols[0] === 'id'))
+      best = cols as string[];
   }
   return best;
 }

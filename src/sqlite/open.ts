@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import { OwuiError, ConfigError, messageOf } from '../util/errors.ts';
+import { ConfigError, messageOf, OwuiError } from '../util/errors.ts';
 
 export type TenantDb = Database.Database;
 
@@ -22,7 +22,10 @@ export function openTenant(path: string, opts: { requireOpenWebUI?: boolean } = 
   try {
     st = fs.statSync(path);
   } catch {
-    throw new ConfigError(`SQLite file not found: ${path}`, 'check --sqlite (on the host it is usually /opt/openwebui/<CLIENT_ID>/data/webui.db)');
+    throw new ConfigError(
+      `SQLite file not found: ${path}`,
+      'check --sqlite (on the host it is usually /opt/openwebui/<CLIENT_ID>/data/webui.db)',
+    );
   }
   if (!st.isFile()) throw new ConfigError(`not a file: ${path}`, 'point --sqlite at the webui.db file, not its folder');
   const head = Buffer.alloc(16);
@@ -33,14 +36,17 @@ export function openTenant(path: string, opts: { requireOpenWebUI?: boolean } = 
     fs.closeSync(fd);
   }
   if (st.size > 0 && !head.equals(SQLITE_MAGIC)) {
-    throw new ConfigError(`${path} is not a SQLite database (bad header)`, 'check the path; an Open WebUI database is data/webui.db');
+    throw new ConfigError(
+      `${path} is not a SQLite database (bad header)`,
+      'check the path; an Open WebUI database is data/webui.db',
+    );
   }
   let db: TenantDb | undefined;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
     db.defaultSafeIntegers(true);
     // Touch the schema now so a corrupt file fails here, not half-way through a sync.
-    db.prepare("SELECT count(*) FROM sqlite_master").get();
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
   } catch (err) {
     // Locked by Open WebUI (a long migration, say): the caller retries; nothing else to say.
     if (isSqliteBusy(err)) {
@@ -76,5 +82,10 @@ export function openTenant(path: string, opts: { requireOpenWebUI?: boolean } = 
 /** SQLite could not get its lock within the busy timeout: worth another try a little later. */
 export function isSqliteBusy(err: unknown): boolean {
   const code = (err as { code?: string })?.code;
-  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code === 'SQLITE_BUSY_RECOVERY' || code === 'SQLITE_BUSY_SNAPSHOT';
+  return (
+    code === 'SQLITE_BUSY' ||
+    code === 'SQLITE_LOCKED' ||
+    code === 'SQLITE_BUSY_RECOVERY' ||
+    code === 'SQLITE_BUSY_SNAPSHOT'
+  );
 }

@@ -1,10 +1,10 @@
 import type Database from 'better-sqlite3';
-import type { TenantDb } from './open.ts';
 import type { TablePlan } from '../model/plan.ts';
-import { makeRow, normaliseValue, type NormRow, type RawEntry } from '../model/values.ts';
+import { makeRow, type NormRow, normaliseValue, type RawEntry } from '../model/values.ts';
+import type { TenantDb } from './open.ts';
 
 /** SQLite identifier quoting (reserved names such as "user" and "group" included). */
-export const qi = (name: string) => '"' + name.replaceAll('"', '""') + '"';
+export const qi = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 /** Where a page starts and which rows it takes. */
 export type PageQuery =
@@ -92,19 +92,28 @@ export class TableReader {
   readUnkeyable(): Page['unkeyable'] {
     const where = this.plan.key.map((k) => `${qi(k)} IS NULL`).join(' OR ');
     const withRowid = this.plan.hasRowid ? ', _rowid_' : '';
-    const rows = this.db.prepare(`SELECT ${this.cols}${withRowid} FROM ${qi(this.plan.name)} WHERE ${where}`).raw(true).all() as unknown[][];
+    const rows = this.db
+      .prepare(`SELECT ${this.cols}${withRowid} FROM ${qi(this.plan.name)} WHERE ${where}`)
+      .raw(true)
+      .all() as unknown[][];
     return this.finish(rows, true).unkeyable;
   }
 
   /** max(rowid) now: where the insert cursor starts after a full scan. */
   maxRowid(): bigint | null {
     if (!this.plan.hasRowid) return null;
-    const r = this.db.prepare(`SELECT max(_rowid_) FROM ${qi(this.plan.name)}`).raw(true).get() as [bigint | null];
+    const r = this.db
+      .prepare(`SELECT max(_rowid_) FROM ${qi(this.plan.name)}`)
+      .raw(true)
+      .get() as [bigint | null];
     return r[0];
   }
 
   count(): number {
-    const r = this.db.prepare(`SELECT count(*) FROM ${qi(this.plan.name)}`).raw(true).get() as [bigint];
+    const r = this.db
+      .prepare(`SELECT count(*) FROM ${qi(this.plan.name)}`)
+      .raw(true)
+      .get() as [bigint];
     return Number(r[0]);
   }
 
@@ -151,7 +160,15 @@ export class TableReader {
   }
 
   private finish(rawRows: unknown[][], done: boolean): Page {
-    const page: Page = { rows: [], unkeyable: [], lastKey: null, lastUpdatedAt: null, lastRowid: null, maxUpdatedAt: null, done };
+    const page: Page = {
+      rows: [],
+      unkeyable: [],
+      lastKey: null,
+      lastUpdatedAt: null,
+      lastRowid: null,
+      maxUpdatedAt: null,
+      done,
+    };
     const ncols = this.plan.columns.length;
     for (const r of rawRows) {
       const values: (string | null)[] = new Array(ncols);
@@ -161,8 +178,14 @@ export class TableReader {
         const col = this.plan.columns[i]!;
         const nv = normaliseValue(r[i], col.pgType);
         values[i] = nv.text;
-        if (nv.raw) (raw ??= {})[col.name] = nv.raw;
-        if (nv.suspect) (suspects ??= []).push(i);
+        if (nv.raw) {
+          raw ??= {};
+          raw[col.name] = nv.raw;
+        }
+        if (nv.suspect) {
+          suspects ??= [];
+          suspects.push(i);
+        }
       }
       const keyVals = this.keyIdx.map((i) => r[i]);
       if (suspects) raw = this.resolveSuspects(keyVals, suspects, values, raw);
@@ -189,19 +212,27 @@ export class TableReader {
    * better-sqlite3 turns bytes that are not valid UTF-8 into U+FFFD. A string with U+FFFD is read
    * again as a blob: if the bytes are not valid UTF-8, they go to the raw side channel intact.
    */
-  private resolveSuspects(keyVals: unknown[], idx: number[], values: (string | null)[], raw: Record<string, RawEntry> | null) {
+  private resolveSuspects(
+    keyVals: unknown[],
+    idx: number[],
+    values: (string | null)[],
+    raw: Record<string, RawEntry> | null,
+  ) {
     const decoder = new TextDecoder('utf-8', { fatal: true });
     const where = this.plan.key.map((k) => `${qi(k)} = ?`).join(' AND ');
     for (const i of idx) {
       const col = this.plan.columns[i]!;
-      const s = this.db.prepare(`SELECT CAST(${qi(col.name)} AS BLOB) FROM ${qi(this.plan.name)} WHERE ${where}`).raw(true);
+      const s = this.db
+        .prepare(`SELECT CAST(${qi(col.name)} AS BLOB) FROM ${qi(this.plan.name)} WHERE ${where}`)
+        .raw(true);
       const got = s.get(...keyVals) as [Buffer | null] | undefined;
       const bytes = got?.[0];
       if (!bytes) continue;
       try {
         decoder.decode(bytes);
       } catch {
-        (raw ??= {})[col.name] = ['text', bytes.toString('base64')];
+        raw ??= {};
+        raw[col.name] = ['text', bytes.toString('base64')];
         if (col.pgType === 'json') values[i] = null;
       }
     }

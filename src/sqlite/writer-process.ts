@@ -7,7 +7,9 @@ import { addChat, rng } from './sample.ts';
 
 const [path, intervalArg, durationArg, seedArg, userId, busyArg, syncArg] = process.argv.slice(2);
 if (!path) {
-  process.stderr.write('usage: writer-process DB_PATH [INTERVAL_MS] [DURATION_MS] [SEED] [USER_ID] [BUSY_TIMEOUT_MS] [SYNCHRONOUS]\n');
+  process.stderr.write(
+    'usage: writer-process DB_PATH [INTERVAL_MS] [DURATION_MS] [SEED] [USER_ID] [BUSY_TIMEOUT_MS] [SYNCHRONOUS]\n',
+  );
   process.exit(2);
 }
 const intervalMs = Number(intervalArg ?? 50);
@@ -19,7 +21,8 @@ db.pragma('foreign_keys = OFF'); // as Open WebUI
 // Open WebUI 0.9+ uses synchronous=NORMAL; OFF takes the disk out of the measurement (tests).
 db.pragma(`synchronous = ${syncArg === 'off' ? 'OFF' : 'NORMAL'}`);
 const r = rng(Number(seedArg ?? Date.now() % 100000));
-const user = userId || ((db.prepare('SELECT id FROM "user" LIMIT 1').get() as { id: string } | undefined)?.id ?? 'writer');
+const user =
+  userId || ((db.prepare('SELECT id FROM "user" LIMIT 1').get() as { id: string } | undefined)?.id ?? 'writer');
 const lat: number[] = [];
 let errors = 0;
 let stopping = false;
@@ -40,7 +43,15 @@ function finish() {
   stopping = true;
   const s = lat.slice().sort((a, b) => a - b);
   const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : 0);
-  process.stdout.write(JSON.stringify({ writes: s.length, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: s.length ? s[s.length - 1] : 0, errors }) + '\n');
+  process.stdout.write(
+    `${JSON.stringify({
+      writes: s.length,
+      p50_ms: q(0.5),
+      p99_ms: q(0.99),
+      max_ms: s.length ? s[s.length - 1] : 0,
+      errors,
+    })}\n`,
+  );
   db.close();
   process.exit(0);
 }

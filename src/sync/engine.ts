@@ -1,16 +1,29 @@
+import {
+  type ConflictConfig,
+  DEFAULT_CONFIG_FILE,
+  parseConflictConfig,
+  readConflictConfigFile,
+  tablePolicy,
+} from '../conflicts/config.ts';
+import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { isTransientPgError, type Sql, type Tx } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { blockingDrift, diffSchema, readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { fingerprint } from '../sqlite/fingerprint.ts';
 import { introspect } from '../sqlite/introspect.ts';
-import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { isSqliteBusy, openTenant, type TenantDb } from '../sqlite/open.ts';
-import { TableReader, type Page, type PageLimits } from '../sqlite/reader.ts';
-import { ConfigError, FencedError, OwuiError, messageOf, withContext } from '../util/errors.ts';
+import { type Page, type PageLimits, TableReader } from '../sqlite/reader.ts';
+import { ConfigError, FencedError, messageOf, OwuiError, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
-import { BatchWriter, decodeKey, type Batch, type BatchOutcome, type CheckpointPatch, type WriterHooks } from './writer.ts';
 import { targetRangeSql } from './sql.ts';
-import { DEFAULT_CONFIG_FILE, parseConflictConfig, readConflictConfigFile, tablePolicy, type ConflictConfig } from '../conflicts/config.ts';
+import {
+  type Batch,
+  type BatchOutcome,
+  BatchWriter,
+  type CheckpointPatch,
+  decodeKey,
+  type WriterHooks,
+} from './writer.ts';
 
 export interface SyncOptions {
   /** Full scan of every table (also a reconciliation pass). */
@@ -43,7 +56,9 @@ export interface SyncOptions {
 /** The deployment's lock is held by another run: nothing was written; try again later. */
 export class SyncBusyError extends OwuiError {
   constructor(client: string) {
-    super(`another sync of "${client}" is running`, { hint: 'wait for it to finish (owui-sync status shows running jobs), then run again' });
+    super(`another sync of "${client}" is running`, {
+      hint: 'wait for it to finish (owui-sync status shows running jobs), then run again',
+    });
     this.name = 'SyncBusyError';
   }
 }
@@ -91,7 +106,18 @@ export interface SyncResult {
   status: 'success' | 'failed' | 'cancelled';
   tables: TableResult[];
   skipped_tables: { table: string; reason: string }[];
-  totals: { rows_read: number; inserted: number; updated: number; tombstoned: number; rejected: number; raw_values: number; bytes: number; conflicts: number; conflicts_resolved: number; conflicts_pending: number };
+  totals: {
+    rows_read: number;
+    inserted: number;
+    updated: number;
+    tombstoned: number;
+    rejected: number;
+    raw_values: number;
+    bytes: number;
+    conflicts: number;
+    conflicts_resolved: number;
+    conflicts_pending: number;
+  };
   /** Rows set aside in sync_metadata.rejected_rows and still unresolved, over all runs. */
   rejected_pending: number;
   /** Conflicts in conflict_log awaiting an operator (manual strategy, refused rows), over all runs. */
@@ -138,19 +164,33 @@ export function overlapFor(cursor: bigint, seconds: number): bigint {
  */
 export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {}): Promise<SyncResult> {
   const o = { ...DEFAULTS, ...opts };
-  if (o.batchRows > 1000 || o.batchRows < 1) throw new ConfigError(`batch size ${o.batchRows} is out of range`, 'use 1 to 1000 rows per batch');
+  if (o.batchRows > 1000 || o.batchRows < 1)
+    throw new ConfigError(`batch size ${o.batchRows} is out of range`, 'use 1 to 1000 rows per batch');
   const started = Date.now();
   const fpBefore = fingerprint(dep.sqlite_path);
   const { db, plan } = await openAndIntrospect(dep.sqlite_path, o.signal);
   const lock: LockState = { pid: null };
   try {
     // A connection lost while preparing is retried like one lost in a batch: nothing is written yet.
-    const prep = await retry(() => prepare(sql, dep, plan, fpBefore, o, lock), { isTransient: isTransientPgError, onRetry: o.hooks?.onRetry, signal: o.signal });
-    const hooks = o.job ? { ...o.hooks, beforeCommit: async (tx: Tx) => { await o.hooks?.beforeCommit?.(tx); await o.job!.fence(tx); } } : o.hooks;
+    const prep = await retry(() => prepare(sql, dep, plan, fpBefore, o, lock), {
+      isTransient: isTransientPgError,
+      onRetry: o.hooks?.onRetry,
+      signal: o.signal,
+    });
+    const hooks = o.job
+      ? {
+          ...o.hooks,
+          beforeCommit: async (tx: Tx) => {
+            await o.hooks?.beforeCommit?.(tx);
+            await o.job!.fence(tx);
+          },
+        }
+      : o.hooks;
     return await execute(sql, db, dep, plan, prep, { ...o, hooks: keepLock(dep, lock, hooks) }, started);
   } finally {
     db.close();
-    if (lock.pid !== null) await sql`select pg_advisory_unlock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id}))`.catch(() => {});
+    if (lock.pid !== null)
+      await sql`select pg_advisory_unlock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id}))`.catch(() => {});
   }
 }
 
@@ -179,7 +219,9 @@ async function takeLock(q: Sql | Tx, dep: Deployment, lock: LockState): Promise<
   const [{ pid, ok }] = (await q`
     select pg_backend_pid() as pid,
            case when ${lock.pid} = pg_backend_pid() then true
-                else pg_try_advisory_lock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id})) end as ok`) as unknown as [{ pid: number; ok: boolean }];
+                else pg_try_advisory_lock(hashtext('owui-sync:sync'), hashtext(${dep.deployment_id})) end as ok`) as unknown as [
+    { pid: number; ok: boolean },
+  ];
   if (ok) lock.pid = pid;
   return ok;
 }
@@ -194,7 +236,10 @@ function keepLock(dep: Deployment, lock: LockState, hooks: WriterHooks | undefin
     ...hooks,
     beforeWrite: async (tx) => {
       if (!(await takeLock(tx, dep, lock))) {
-        throw new OwuiError(`another sync of "${dep.client_name}" started while this one was reconnecting; this run stops`, { hint: 'nothing is lost: the other run carries on from the last committed batch' });
+        throw new OwuiError(
+          `another sync of "${dep.client_name}" started while this one was reconnecting; this run stops`,
+          { hint: 'nothing is lost: the other run carries on from the last committed batch' },
+        );
       }
       await hooks?.beforeWrite?.(tx);
     },
@@ -212,8 +257,14 @@ interface Prepared {
 
 /** The deployment's conflict configuration (stored in PostgreSQL by conflicts config), or the shipped default. */
 export async function loadConflictConfig(sql: Sql, dep: Deployment): Promise<ConflictConfig> {
-  const [row] = await sql<{ c: unknown }[]>`select config->'conflict_resolution' as c from sync_metadata.client_deployments where deployment_id = ${dep.deployment_id}`;
-  if (row?.c) return parseConflictConfig({ conflict_resolution: row.c }, `the stored configuration of client "${dep.client_name}"`);
+  const [row] = await sql<
+    { c: unknown }[]
+  >`select config->'conflict_resolution' as c from sync_metadata.client_deployments where deployment_id = ${dep.deployment_id}`;
+  if (row?.c)
+    return parseConflictConfig(
+      { conflict_resolution: row.c },
+      `the stored configuration of client "${dep.client_name}"`,
+    );
   return readConflictConfigFile(DEFAULT_CONFIG_FILE);
 }
 
@@ -224,26 +275,44 @@ function checkCompareFields(cfg: ConflictConfig, plan: SourcePlan, client: strin
     if (p.strategy !== 'newest_wins') continue;
     const col = t.columns.find((c) => c.name === p.compareField);
     if (!col && cfg.conflict_resolution.table_strategies[t.name]) {
-      throw new ConfigError(`conflict configuration of "${client}": table ${t.name} has no column ${p.compareField} to compare`, `set compare_field of ${t.name} to one of its columns (owui-sync conflicts config ${client} --file FILE)`);
+      throw new ConfigError(
+        `conflict configuration of "${client}": table ${t.name} has no column ${p.compareField} to compare`,
+        `set compare_field of ${t.name} to one of its columns (owui-sync conflicts config ${client} --file FILE)`,
+      );
     }
     if (col && (col.pgType === 'json' || col.pgType === 'bytea')) {
-      throw new ConfigError(`conflict configuration of "${client}": ${t.name}.${p.compareField} is ${col.pgType} and cannot be compared`, 'choose a timestamp or number column as compare_field');
+      throw new ConfigError(
+        `conflict configuration of "${client}": ${t.name}.${p.compareField} is ${col.pgType} and cannot be compared`,
+        'choose a timestamp or number column as compare_field',
+      );
     }
   }
 }
 
 /** Everything before the first batch: drift check, lock, abandoned jobs, checkpoints, the job row. */
-async function prepare(sql: Sql, dep: Deployment, plan: SourcePlan, fpBefore: string, o: SyncOptions & typeof DEFAULTS, lock: LockState): Promise<Prepared> {
+async function prepare(
+  sql: Sql,
+  dep: Deployment,
+  plan: SourcePlan,
+  fpBefore: string,
+  o: SyncOptions & typeof DEFAULTS,
+  lock: LockState,
+): Promise<Prepared> {
   const target = await readTargetSchema(sql, dep.client_name);
   if (target.size === 0) {
-    throw new ConfigError(`client "${dep.client_name}" has no mirror tables in PostgreSQL`, `create them: owui-sync schema apply ${dep.client_name} (with the admin connection)`);
+    throw new ConfigError(
+      `client "${dep.client_name}" has no mirror tables in PostgreSQL`,
+      `create them: owui-sync schema apply ${dep.client_name} (with the admin connection)`,
+    );
   }
   const drift = diffSchema(plan, target);
   if (blockingDrift(drift)) {
     const what = [
       ...drift.missingTables.map((t) => `table ${t.table}`),
       ...drift.missingColumns.map((c) => `column ${c.table}.${c.column}`),
-      ...drift.missingTriggers.filter((t) => !drift.missingTables.some((m) => m.table === t)).map((t) => `change-marking trigger on ${t}`),
+      ...drift.missingTriggers
+        .filter((t) => !drift.missingTables.some((m) => m.table === t))
+        .map((t) => `change-marking trigger on ${t}`),
     ];
     throw new ConfigError(
       `schema drift: the SQLite database of "${dep.client_name}" has ${what.length} ${what.length === 1 ? 'item' : 'items'} the mirror lacks (${what.slice(0, 5).join(', ')}${what.length > 5 ? ', ...' : ''}); nothing was synced`,
@@ -281,7 +350,14 @@ async function prepare(sql: Sql, dep: Deployment, plan: SourcePlan, fpBefore: st
     pending.get(r.table_name)!.add(JSON.stringify(r.record_id));
   }
   const allCheckpointed = plan.tables.every((t) => cps.has(t.name) && !cps.get(t.name)!.scan_key);
-  if (kind === 'incremental' && allCheckpointed && pending.size === 0 && dep.last_sync_status === 'success' && dep.source_fingerprint === fpBefore) kind = 'unchanged';
+  if (
+    kind === 'incremental' &&
+    allCheckpointed &&
+    pending.size === 0 &&
+    dep.last_sync_status === 'success' &&
+    dep.source_fingerprint === fpBefore
+  )
+    kind = 'unchanged';
   const meta = JSON.stringify({ kind, skipped_tables: plan.skipped });
   const jobId = await sql.begin(async (tx) => {
     let id: string;
@@ -322,13 +398,25 @@ async function execute(
     status: 'success',
     tables: [],
     skipped_tables: plan.skipped,
-    totals: { rows_read: 0, inserted: 0, updated: 0, tombstoned: 0, rejected: 0, raw_values: 0, bytes: 0, conflicts: 0, conflicts_resolved: 0, conflicts_pending: 0 },
+    totals: {
+      rows_read: 0,
+      inserted: 0,
+      updated: 0,
+      tombstoned: 0,
+      rejected: 0,
+      raw_values: 0,
+      bytes: 0,
+      conflicts: 0,
+      conflicts_resolved: 0,
+      conflicts_pending: 0,
+    },
     rejected_pending: 0,
     conflicts_pending: 0,
     duration_ms: 0,
   };
   // Reading journal_mode only reports it; it never changes it.
-  const readBytes = String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal' ? READ_BYTES.wal : READ_BYTES.rollback;
+  const readBytes =
+    String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal' ? READ_BYTES.wal : READ_BYTES.rollback;
   const policies = new Map(
     plan.tables.map((t) => {
       const p = tablePolicy(conflicts, t.name);
@@ -337,24 +425,59 @@ async function execute(
     }),
   );
   const log = conflicts.conflict_resolution.resolution_log;
-  const conflictPolicy = { policy: (table: string) => policies.get(table)!, snapshots: log.include_data_snapshot, logResolved: log.enabled };
-  const writer = new BatchWriter(sql, { schema: dep.client_name, deploymentId: dep.deployment_id, clientName: dep.client_name, jobId, signal: o.signal, conflicts: conflictPolicy }, o.hooks, pending);
+  const conflictPolicy = {
+    policy: (table: string) => policies.get(table)!,
+    snapshots: log.include_data_snapshot,
+    logResolved: log.enabled,
+  };
+  const writer = new BatchWriter(
+    sql,
+    {
+      schema: dep.client_name,
+      deploymentId: dep.deployment_id,
+      clientName: dep.client_name,
+      jobId,
+      signal: o.signal,
+      conflicts: conflictPolicy,
+    },
+    o.hooks,
+    pending,
+  );
   let failure: unknown;
   if (kind !== 'unchanged') {
     for (let i = 0; i < plan.tables.length; i++) {
       const t = plan.tables[i]!;
       try {
         if (o.signal?.aborted) throw new OwuiError('cancelled');
-        const ctx: TableCtx = { readBytes, sql, db, dep, t, cp: cps.get(t.name), kind, writer, o, index: i, count: plan.tables.length };
-        const retried = pending.get(t.name)?.size ? await retrySetAside(ctx, [...pending.get(t.name)!].map((k) => JSON.parse(k) as string[])) : null;
+        const ctx: TableCtx = {
+          readBytes,
+          sql,
+          db,
+          dep,
+          t,
+          cp: cps.get(t.name),
+          kind,
+          writer,
+          o,
+          index: i,
+          count: plan.tables.length,
+        };
+        const retried = pending.get(t.name)?.size
+          ? await retrySetAside(
+              ctx,
+              [...pending.get(t.name)!].map((k) => JSON.parse(k) as string[]),
+            )
+          : null;
         const r = await syncTable(ctx);
         if (retried) add(r, retried, retried.rowsRead);
         result.tables.push(r);
         for (const k of Object.keys(result.totals) as (keyof SyncResult['totals'])[]) {
-          result.totals[k] += k === 'rows_read' ? r.rows_read : (r as unknown as Record<string, number>)[k] ?? 0;
+          result.totals[k] += k === 'rows_read' ? r.rows_read : ((r as unknown as Record<string, number>)[k] ?? 0);
         }
       } catch (err) {
-        failure = o.signal?.aborted ? new OwuiError('cancelled') : withContext(`sync of client "${dep.client_name}", table "${t.name}"`, err);
+        failure = o.signal?.aborted
+          ? new OwuiError('cancelled')
+          : withContext(`sync of client "${dep.client_name}", table "${t.name}"`, err);
         break;
       }
     }
@@ -372,7 +495,8 @@ async function execute(
   );
   result.rejected_pending = counts!.rejected;
   result.conflicts_pending = counts!.conflicts;
-  const runsSince = kind === 'full' || kind === 'reconcile' ? 0 : dep.runs_since_reconcile + (kind === 'unchanged' ? 0 : 1);
+  const runsSince =
+    kind === 'full' || kind === 'reconcile' ? 0 : dep.runs_since_reconcile + (kind === 'unchanged' ? 0 : 1);
   await retry(
     () =>
       sql.begin(async (tx) => {
@@ -421,13 +545,35 @@ interface TableCtx {
 }
 
 function emptyResult(table: string, mode: TableMode): TableResult {
-  return { table, mode, rows_read: 0, inserted: 0, updated: 0, tombstoned: 0, rejected: 0, raw_values: 0, bytes: 0, batches: 0, conflicts: 0, conflicts_resolved: 0, conflicts_pending: 0 };
+  return {
+    table,
+    mode,
+    rows_read: 0,
+    inserted: 0,
+    updated: 0,
+    tombstoned: 0,
+    rejected: 0,
+    raw_values: 0,
+    bytes: 0,
+    batches: 0,
+    conflicts: 0,
+    conflicts_resolved: 0,
+    conflicts_pending: 0,
+  };
 }
 
 /** Rows set aside by earlier runs are tried again first: once the cause is fixed, they land. */
 async function retrySetAside(c: TableCtx, keys: string[][]): Promise<BatchOutcome & { rowsRead: number }> {
   const { page, missing } = new TableReader(c.db, c.t).readKeys(keys);
-  const out = await c.writer.write({ table: c.t, rows: page.rows, unkeyable: [], tombstones: [], checkpoint: {}, rowsRead: page.rows.length, goneKeys: missing });
+  const out = await c.writer.write({
+    table: c.t,
+    rows: page.rows,
+    unkeyable: [],
+    tombstones: [],
+    checkpoint: {},
+    rowsRead: page.rows.length,
+    goneKeys: missing,
+  });
   return { ...out, rowsRead: page.rows.length };
 }
 
@@ -445,18 +591,25 @@ function add(r: TableResult, b: BatchOutcome, rowsRead: number) {
   r.batches++;
 }
 
-const cursorable = (t: TablePlan) => t.hasUpdatedAt && t.columns.find((c) => c.name === 'updated_at')?.pgType === 'bigint';
+const cursorable = (t: TablePlan) =>
+  t.hasUpdatedAt && t.columns.find((c) => c.name === 'updated_at')?.pgType === 'bigint';
 
 async function syncTable(c: TableCtx): Promise<TableResult> {
   const { t, cp, kind } = c;
   const resumeScan = !!cp?.scan_key && kind !== 'full';
-  const full = kind === 'full' || kind === 'reconcile' || !cp || resumeScan || cp.cursor_updated_at === null && cursorable(t);
+  const full =
+    kind === 'full' || kind === 'reconcile' || !cp || resumeScan || (cp.cursor_updated_at === null && cursorable(t));
   if (full || !cursorable(t)) return fullScan(c, full ? 'full' : 'hash-diff');
   return incremental(c);
 }
 
 /** SQLite reads retry on SQLITE_BUSY (Open WebUI holding its write lock longer than the busy timeout). */
-function readPage(reader: TableReader, q: Parameters<TableReader['read']>[0], limits: PageLimits, signal?: AbortSignal): Promise<Page> {
+function readPage(
+  reader: TableReader,
+  q: Parameters<TableReader['read']>[0],
+  limits: PageLimits,
+  signal?: AbortSignal,
+): Promise<Page> {
   return retry(async () => reader.read(q, limits), { isTransient: isSqliteBusy, signal });
 }
 
@@ -485,11 +638,14 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
     const unkeyable = after === null ? reader.readUnkeyable().concat(page.unkeyable) : page.unkeyable;
     // Mirror side of the same key range (after, last key of the page], or to the end when done.
     const params = [...(afterText ?? []), ...(hiText ?? [])];
-    const targetRows = await retry(() => sql.unsafe(targetRangeSql(dep.client_name, t, afterText !== null, hiText !== null, false), params), {
-      isTransient: isTransientPgError,
-      onRetry: o.hooks?.onRetry,
-      signal: o.signal,
-    });
+    const targetRows = await retry(
+      () => sql.unsafe(targetRangeSql(dep.client_name, t, afterText !== null, hiText !== null, false), params),
+      {
+        isTransient: isTransientPgError,
+        onRetry: o.hooks?.onRetry,
+        signal: o.signal,
+      },
+    );
     const nk = t.key.length;
     const targetByKey = new Map<string, { hash: string; dead: boolean }>();
     for (const r of targetRows) {
@@ -507,17 +663,40 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
     const tombstones: string[][] = [];
     for (const [k, v] of targetByKey) if (!v.dead) tombstones.push(JSON.parse(k) as string[]);
     const checkpoint: CheckpointPatch = page.done
-      ? { scan_key: null, scan_started_rowid: null, scan_max_updated_at: null, last_full_at: true, cursor_rowid: startedRowid,
-          cursor_updated_at: maxBig(maxUpd, big(cp?.cursor_updated_at)) }
+      ? {
+          scan_key: null,
+          scan_started_rowid: null,
+          scan_max_updated_at: null,
+          last_full_at: true,
+          cursor_rowid: startedRowid,
+          cursor_updated_at: maxBig(maxUpd, big(cp?.cursor_updated_at)),
+        }
       : { scan_key: page.lastKey, scan_started_rowid: startedRowid, scan_max_updated_at: maxUpd };
     const n = page.rows.length + page.unkeyable.length;
-    const writing = c.writer.write({ table: t, rows: changed, unkeyable, tombstones, checkpoint, rowsRead: n, allNew: changed.length > 0 && absent === changed.length });
+    const writing = c.writer.write({
+      table: t,
+      rows: changed,
+      unkeyable,
+      tombstones,
+      checkpoint,
+      rowsRead: n,
+      allNew: changed.length > 0 && absent === changed.length,
+    });
     // Read the next page while PostgreSQL works on this batch (a short statement of its own).
     const next = page.done ? null : readPage(reader, { kind: 'key', after: page.lastKey }, limits, o.signal);
     next?.catch(() => {});
     const out = await writing;
     add(res, out, n);
-    o.onProgress?.({ table: t.name, tableIndex: c.index, tableCount: c.count, mode, rowsRead: res.rows_read, rowsTotal: total, rowsWritten: res.inserted + res.updated, bytes: res.bytes });
+    o.onProgress?.({
+      table: t.name,
+      tableIndex: c.index,
+      tableCount: c.count,
+      mode,
+      rowsRead: res.rows_read,
+      rowsTotal: total,
+      rowsWritten: res.inserted + res.updated,
+      bytes: res.bytes,
+    });
     if (!next) return res;
     after = page.lastKey;
     afterText = hiText;
@@ -538,9 +717,25 @@ async function incremental(c: TableCtx): Promise<TableResult> {
   const lower = cursor - overlapFor(cursor, o.overlapSeconds);
   const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.readBytes) };
   const emit = (b: Omit<Batch, 'table' | 'unkeyable'> & { page: Page }) =>
-    c.writer.write({ table: t, rows: b.rows, unkeyable: b.page.unkeyable, tombstones: [], checkpoint: b.checkpoint, rowsRead: b.rowsRead });
+    c.writer.write({
+      table: t,
+      rows: b.rows,
+      unkeyable: b.page.unkeyable,
+      tombstones: [],
+      checkpoint: b.checkpoint,
+      rowsRead: b.rowsRead,
+    });
   const progress = () =>
-    o.onProgress?.({ table: t.name, tableIndex: c.index, tableCount: c.count, mode: 'incremental', rowsRead: res.rows_read, rowsTotal: null, rowsWritten: res.inserted + res.updated, bytes: res.bytes });
+    o.onProgress?.({
+      table: t.name,
+      tableIndex: c.index,
+      tableCount: c.count,
+      mode: 'incremental',
+      rowsRead: res.rows_read,
+      rowsTotal: null,
+      rowsWritten: res.inserted + res.updated,
+      bytes: res.bytes,
+    });
 
   // (a) by updated_at
   let newCursor = cursor;
@@ -552,7 +747,17 @@ async function incremental(c: TableCtx): Promise<TableResult> {
       if (page.lastUpdatedAt !== null && page.lastUpdatedAt > newCursor) newCursor = page.lastUpdatedAt;
       const n = page.rows.length + page.unkeyable.length;
       if (n > 0) {
-        add(res, await emit({ page, rows: page.rows, tombstones: [], checkpoint: { cursor_updated_at: newCursor }, rowsRead: n }), n);
+        add(
+          res,
+          await emit({
+            page,
+            rows: page.rows,
+            tombstones: [],
+            checkpoint: { cursor_updated_at: newCursor },
+            rowsRead: n,
+          }),
+          n,
+        );
         progress();
       }
       if (page.done || page.lastKey === null) break;
@@ -590,7 +795,11 @@ async function incremental(c: TableCtx): Promise<TableResult> {
       if (page.lastRowid === null) break;
       const n = page.rows.length + page.unkeyable.length;
       const rows = page.rows.filter((r) => !seenByA(r.values[updIdx]!));
-      add(res, await emit({ page, rows, tombstones: [], checkpoint: { cursor_rowid: page.lastRowid }, rowsRead: n }), n);
+      add(
+        res,
+        await emit({ page, rows, tombstones: [], checkpoint: { cursor_rowid: page.lastRowid }, rowsRead: n }),
+        n,
+      );
       progress();
       if (page.done) break;
       after = page.lastRowid;
@@ -602,7 +811,6 @@ async function incremental(c: TableCtx): Promise<TableResult> {
 /** Canonical text of a SQLite key value, as the mirror's key column prints it. */
 function keyText(v: unknown): string {
   if (typeof v === 'bigint') return v.toString();
-  if (Buffer.isBuffer(v)) return '\\x' + v.toString('hex');
+  if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
   return String(v);
 }
-

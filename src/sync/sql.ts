@@ -1,12 +1,12 @@
 // SQL text of the data path, as small pure functions (one place to read and test it).
 // Identifiers go through ident(); types come from the closed PgType set; values are parameters.
 import crypto from 'node:crypto';
-import { ident } from '../pg/connect.ts';
 import type { PgType, TablePlan } from '../model/plan.ts';
+import { ident } from '../pg/connect.ts';
 
 /** Name of the session's staging table for a mirror table (temporary tables live in pg_temp). */
 export function stageName(table: string): string {
-  return 'owui_stage_' + crypto.createHash('sha1').update(table).digest('hex').slice(0, 16);
+  return `owui_stage_${crypto.createHash('sha1').update(table).digest('hex').slice(0, 16)}`;
 }
 
 /** Staging table: every column as text, so COPY never fails on a value; casts happen in the merge. */
@@ -51,10 +51,13 @@ function sourceWins(p: MergePolicy, s: string): string {
 
 /** conflict_log.record_id: the key as text, or a JSON array of the key's texts for composite keys. */
 function recordId(t: TablePlan, alias: string): string {
-  return t.key.length === 1 ? `${alias}.${ident(t.key[0]!)}::text` : `json_build_array(${t.key.map((k) => `${alias}.${ident(k)}::text`).join(', ')})::text`;
+  return t.key.length === 1
+    ? `${alias}.${ident(t.key[0]!)}::text`
+    : `json_build_array(${t.key.map((k) => `${alias}.${ident(k)}::text`).join(', ')})::text`;
 }
 
-const LOG_COLUMNS = 'deployment_id, client_name, table_name, record_id, conflict_type, source_data, target_data, resolution_strategy, resolved_at, resolved_by, winner, source_hash, sync_job_id';
+const LOG_COLUMNS =
+  'deployment_id, client_name, table_name, record_id, conflict_type, source_data, target_data, resolution_strategy, resolved_at, resolved_by, winner, source_hash, sync_job_id';
 
 /**
  * One statement per batch: detect conflicts, log them, merge. Parameters: $1 deployment, $2 client,
@@ -71,8 +74,16 @@ export function mergeSql(schema: string, t: TablePlan, p: MergePolicy): string {
   const names = t.columns.map((c) => ident(c.name));
   const sel = t.columns.map((c, i) => `${cast(`st.c${i}`, c.pgType)} AS ${ident(c.name)}`);
   const on = t.key.map((k) => `t.${ident(k)} = s.${ident(k)}`).join(' AND ');
-  const nonKey = t.columns.filter((c) => !t.key.includes(c.name)).map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`);
-  const sets = nonKey.concat(['_sync_hash = EXCLUDED._sync_hash', '_sync_raw = EXCLUDED._sync_raw', '_synced_at = EXCLUDED._synced_at', '_deleted_at = NULL', '_target_changed_at = NULL']);
+  const nonKey = t.columns
+    .filter((c) => !t.key.includes(c.name))
+    .map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`);
+  const sets = nonKey.concat([
+    '_sync_hash = EXCLUDED._sync_hash',
+    '_sync_raw = EXCLUDED._sync_raw',
+    '_synced_at = EXCLUDED._synced_at',
+    '_deleted_at = NULL',
+    '_target_changed_at = NULL',
+  ]);
   return `WITH s AS (
   SELECT ${sel.join(', ')}, st.h AS _h, st.r::jsonb AS _r FROM pg_temp.${ident(stageName(t.name))} st
 ), cf AS (
@@ -112,7 +123,9 @@ function keyTypes(t: TablePlan): PgType[] {
 }
 
 function paramTuple(t: TablePlan, first: number): string {
-  return `(${keyTypes(t).map((ty, i) => `$${first + i}::${ty}`).join(', ')})`;
+  return `(${keyTypes(t)
+    .map((ty, i) => `$${first + i}::${ty}`)
+    .join(', ')})`;
 }
 
 /**
@@ -122,7 +135,9 @@ function paramTuple(t: TablePlan, first: number): string {
  */
 export function tombstoneSql(schema: string, t: TablePlan): string {
   const target = `${ident(schema)}.${ident(t.name)}`;
-  const elems = keyTypes(t).map((ty, i) => `(e->>${i})::${ty} AS ${ident(t.key[i]!)}`).join(', ');
+  const elems = keyTypes(t)
+    .map((ty, i) => `(e->>${i})::${ty} AS ${ident(t.key[i]!)}`)
+    .join(', ');
   const on = t.key.map((k) => `t.${ident(k)} = d.${ident(k)}`).join(' AND ');
   return `WITH d AS (SELECT ${elems} FROM jsonb_array_elements($1::text::jsonb) e
 ), cf AS (
@@ -161,7 +176,7 @@ export function targetRangeSql(schema: string, t: TablePlan, hasLo: boolean, has
   const keys = t.key.map((k) => `${ident(k)}::text`);
   const cols = content ? t.columns.map((c) => `${ident(c.name)}::text`).concat(['_sync_raw::text']) : [];
   return `SELECT ${keys.concat(cols, ['_sync_hash', '_deleted_at IS NOT NULL AS dead']).join(', ')}
-FROM ${ident(schema)}.${ident(t.name)}${where.length ? ' WHERE ' + where.join(' AND ') : ''}`;
+FROM ${ident(schema)}.${ident(t.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
 }
 
 /** COPY text format: backslash, newline, carriage return and tab escaped; NULL is \N. */

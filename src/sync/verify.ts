@@ -1,11 +1,11 @@
+import type { TablePlan } from '../model/plan.ts';
+import { canonicalTargetText, type RawEntry, rawJson, rowHash } from '../model/values.ts';
 import type { Sql } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { introspect } from '../sqlite/introspect.ts';
-import type { TablePlan } from '../model/plan.ts';
 import { openTenant } from '../sqlite/open.ts';
 import { TableReader } from '../sqlite/reader.ts';
-import { canonicalTargetText, rawJson, rowHash, type RawEntry } from '../model/values.ts';
 import { targetRangeSql } from './sql.ts';
 
 export type DifferenceKind = 'missing' | 'different' | 'tombstoned' | 'extra' | 'unkeyable' | 'table_missing';
@@ -36,11 +36,25 @@ export interface VerifyResult {
  * form the sync hashes), and every mirror row with the source: a live mirror row must exist in
  * SQLite, and a tombstone must not. Read-only on both sides.
  */
-export async function verify(sql: Sql, dep: Deployment, opts: { limit?: number; onTable?: (t: string, i: number, n: number) => void } = {}): Promise<VerifyResult> {
+export async function verify(
+  sql: Sql,
+  dep: Deployment,
+  opts: { limit?: number; onTable?: (t: string, i: number, n: number) => void } = {},
+): Promise<VerifyResult> {
   const limit = opts.limit ?? 1000;
   const started = Date.now();
   const db = openTenant(dep.sqlite_path);
-  const res: VerifyResult = { client: dep.client_name, identical: true, tables_checked: 0, rows_checked: 0, tombstones_checked: 0, differences_total: 0, differences: [], skipped_tables: [], duration_ms: 0 };
+  const res: VerifyResult = {
+    client: dep.client_name,
+    identical: true,
+    tables_checked: 0,
+    rows_checked: 0,
+    tombstones_checked: 0,
+    differences_total: 0,
+    differences: [],
+    skipped_tables: [],
+    duration_ms: 0,
+  };
   const note = (d: Difference) => {
     res.differences_total++;
     if (res.differences.length < limit) res.differences.push(d);
@@ -59,7 +73,11 @@ export async function verify(sql: Sql, dep: Deployment, opts: { limit?: number; 
       const types = targetTypes(target, t.name);
       const missingCols = t.columns.filter((c) => !types.has(c.name));
       if (missingCols.length) {
-        note({ table: t.name, kind: 'table_missing', detail: `mirror lacks columns ${missingCols.map((c) => c.name).join(', ')}` });
+        note({
+          table: t.name,
+          kind: 'table_missing',
+          detail: `mirror lacks columns ${missingCols.map((c) => c.name).join(', ')}`,
+        });
         continue;
       }
       for (const c of t.columns) c.pgType = types.get(c.name)!;
@@ -74,7 +92,14 @@ export async function verify(sql: Sql, dep: Deployment, opts: { limit?: number; 
   return res;
 }
 
-async function verifyTable(sql: Sql, dep: Deployment, reader: TableReader, t: TablePlan, res: VerifyResult, note: (d: Difference) => void) {
+async function verifyTable(
+  sql: Sql,
+  dep: Deployment,
+  reader: TableReader,
+  t: TablePlan,
+  res: VerifyResult,
+  note: (d: Difference) => void,
+) {
   for (const u of reader.readUnkeyable()) note({ table: t.name, kind: 'unkeyable', detail: u.reason });
   const nk = t.key.length;
   let after: unknown[] | null = null;
@@ -83,7 +108,9 @@ async function verifyTable(sql: Sql, dep: Deployment, reader: TableReader, t: Ta
     const page = reader.read({ kind: 'key', after }, { rows: 1000, bytes: 8 << 20 });
     const hiText = page.done ? null : page.rows[page.rows.length - 1]!.key;
     const params = [...(afterText ?? []), ...(hiText ?? [])];
-    const rows = await sql.unsafe(targetRangeSql(dep.client_name, t, afterText !== null, hiText !== null, true), params, { prepare: false }).values();
+    const rows = await sql
+      .unsafe(targetRangeSql(dep.client_name, t, afterText !== null, hiText !== null, true), params, { prepare: false })
+      .values();
     const byKey = new Map<string, { values: (string | null)[]; hash: string; dead: boolean }>();
     for (const r of rows as unknown as (string | null | boolean)[][]) {
       const key = r.slice(0, nk) as string[];
@@ -100,13 +127,21 @@ async function verifyTable(sql: Sql, dep: Deployment, reader: TableReader, t: Ta
       const tr = byKey.get(k);
       byKey.delete(k);
       if (!tr) note({ table: t.name, kind: 'missing', key: row.key });
-      else if (tr.dead) note({ table: t.name, kind: 'tombstoned', key: row.key, detail: 'live in SQLite, tombstoned in the mirror' });
+      else if (tr.dead)
+        note({ table: t.name, kind: 'tombstoned', key: row.key, detail: 'live in SQLite, tombstoned in the mirror' });
       else if (tr.hash !== row.hash) {
         const cols = t.columns.filter((_, i) => tr.values[i] !== row.values[i]).map((c) => c.name);
         note({ table: t.name, kind: 'different', key: row.key, columns: cols.length ? cols : ['_sync_raw'] });
       }
     }
-    for (const [k, v] of byKey) if (!v.dead) note({ table: t.name, kind: 'extra', key: JSON.parse(k) as string[], detail: 'live in the mirror, gone from SQLite' });
+    for (const [k, v] of byKey)
+      if (!v.dead)
+        note({
+          table: t.name,
+          kind: 'extra',
+          key: JSON.parse(k) as string[],
+          detail: 'live in the mirror, gone from SQLite',
+        });
     if (page.done) return;
     after = page.lastKey;
     afterText = hiText;

@@ -1,14 +1,22 @@
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ident, isDataPgError, isTransientPgError, poolSocketEvents, type Sql, type Tx } from '../pg/connect.ts';
-import type { TablePlan } from '../model/plan.ts';
-import { messageOf, withContext } from '../util/errors.ts';
-import { retry } from '../util/retry.ts';
-import { makeRow, rawJson, type NormRow } from '../model/values.ts';
 import type { TablePolicy } from '../conflicts/config.ts';
 import { mergeRow } from '../conflicts/merge.ts';
-import { copyDirectSql, copyField, copyStageSql, createStageSql, mergeSql, tombstoneSql, truncateStageSql } from './sql.ts';
+import type { TablePlan } from '../model/plan.ts';
+import { makeRow, type NormRow, rawJson } from '../model/values.ts';
+import { ident, isDataPgError, isTransientPgError, poolSocketEvents, type Sql, type Tx } from '../pg/connect.ts';
+import { messageOf, withContext } from '../util/errors.ts';
+import { retry } from '../util/retry.ts';
+import {
+  copyDirectSql,
+  copyField,
+  copyStageSql,
+  createStageSql,
+  mergeSql,
+  tombstoneSql,
+  truncateStageSql,
+} from './sql.ts';
 
 /** Checkpoint fields a batch moves, in the same transaction as its rows. */
 export interface CheckpointPatch {
@@ -78,10 +86,11 @@ interface Rejected {
 
 type MergeOutcome = { inserted: number; updated: number; conflicts: number; pending: number; rejected: Rejected[] };
 
-
 /** Encode SQLite key values for JSON (BigInt is not JSON). */
 export function encodeKey(key: unknown[]): unknown[] {
-  return key.map((v) => (typeof v === 'bigint' ? { i: v.toString() } : Buffer.isBuffer(v) ? { b: v.toString('base64') } : v));
+  return key.map((v) =>
+    typeof v === 'bigint' ? { i: v.toString() } : Buffer.isBuffer(v) ? { b: v.toString('base64') } : v,
+  );
 }
 export function decodeKey(key: unknown[]): unknown[] {
   return key.map((v) => {
@@ -100,7 +109,14 @@ export function decodeKey(key: unknown[]): unknown[] {
 export class BatchWriter {
   constructor(
     private readonly sql: Sql,
-    private readonly ctx: { schema: string; deploymentId: string; clientName: string; jobId: string; signal?: AbortSignal; conflicts: ConflictPolicyFor },
+    private readonly ctx: {
+      schema: string;
+      deploymentId: string;
+      clientName: string;
+      jobId: string;
+      signal?: AbortSignal;
+      conflicts: ConflictPolicyFor;
+    },
     private readonly hooks: WriterHooks = {},
     /** Keys (JSON of canonical key text) of rows set aside earlier and not yet stored, per table. */
     private readonly pending: Map<string, Set<string>> = new Map(),
@@ -114,10 +130,23 @@ export class BatchWriter {
           // Marks this transaction's writes as the sync's: the mirror's trigger leaves the marker alone.
           await t`select set_config('owui_sync.writer', 'sync', true)`;
           await this.hooks.beforeWrite?.(t);
-          const out: BatchOutcome = { inserted: 0, updated: 0, tombstoned: 0, rejected: 0, rawValues: 0, bytes: 0, conflicts: 0, conflictsResolved: 0, conflictsPending: 0 };
-          const rejected: Rejected[] = b.unkeyable.map((u) => ({ row: { key: [], values: u.values }, reason: u.reason }));
+          const out: BatchOutcome = {
+            inserted: 0,
+            updated: 0,
+            tombstoned: 0,
+            rejected: 0,
+            rawValues: 0,
+            bytes: 0,
+            conflicts: 0,
+            conflictsResolved: 0,
+            conflictsPending: 0,
+          };
+          const rejected: Rejected[] = b.unkeyable.map((u) => ({
+            row: { key: [], values: u.values },
+            reason: u.reason,
+          }));
           if (b.rows.length > 0) {
-            const r = (b.allNew && (await this.copyNew(t, b.table, b.rows))) || (await t.unsafe(createStageSql(b.table)), await this.mergeRows(t, b.table, b.rows, false));
+            const r = await this.writeRows(t, b.table, b.rows, !!b.allNew);
             out.inserted = r.inserted;
             out.updated = r.updated;
             out.conflicts += r.conflicts;
@@ -131,7 +160,12 @@ export class BatchWriter {
           }
           if (b.tombstones.length > 0) {
             const p = this.ctx.conflicts.policy(b.table.name);
-            const [res] = await t.unsafe(tombstoneSql(this.ctx.schema, b.table), [JSON.stringify(b.tombstones), ...this.logParams(b.table), p.strategy, this.ctx.conflicts.logResolved] as never[]);
+            const [res] = await t.unsafe(tombstoneSql(this.ctx.schema, b.table), [
+              JSON.stringify(b.tombstones),
+              ...this.logParams(b.table),
+              p.strategy,
+              this.ctx.conflicts.logResolved,
+            ] as never[]);
             out.tombstoned = res!.tombstoned as number;
             out.conflicts += res!.conflicts as number;
             out.conflictsPending += res!.pending as number;
@@ -155,18 +189,33 @@ export class BatchWriter {
 
   /** $2.. of the conflict-logging statements: deployment, client, table, job, snapshots. */
   private logParams(t: TablePlan): never[] {
-    return [this.ctx.deploymentId, this.ctx.clientName, t.name, this.ctx.jobId, this.ctx.conflicts.snapshots] as never[];
+    return [
+      this.ctx.deploymentId,
+      this.ctx.clientName,
+      t.name,
+      this.ctx.jobId,
+      this.ctx.conflicts.snapshots,
+    ] as never[];
   }
 
   private async copyMerge(tx: Tx, t: TablePlan, rows: NormRow[], isolated: boolean) {
     const writable = await tx.unsafe(copyStageSql(t)).writable();
     await this.copyOrFail(writable, rows);
     const policy = this.ctx.conflicts.policy(t.name);
-    const [res] = await tx.unsafe(mergeSql(this.ctx.schema, t, policy), [...this.logParams(t), policy.strategy, this.ctx.conflicts.logResolved] as never[]);
+    const [res] = await tx.unsafe(mergeSql(this.ctx.schema, t, policy), [
+      ...this.logParams(t),
+      policy.strategy,
+      this.ctx.conflicts.logResolved,
+    ] as never[]);
     if (isolated) await tx.unsafe(truncateStageSql(t));
     const mergeKeys = res!.merge_keys as string[][];
     if (mergeKeys.length) await this.resolveMerges(tx, t, policy, mergeKeys, rows);
-    return { inserted: res!.inserted as number, updated: res!.updated as number, conflicts: res!.conflicts as number, pending: res!.pending as number };
+    return {
+      inserted: res!.inserted as number,
+      updated: res!.updated as number,
+      conflicts: res!.conflicts as number,
+      pending: res!.pending as number,
+    };
   }
 
   /**
@@ -177,8 +226,15 @@ export class BatchWriter {
    */
   private async resolveMerges(tx: Tx, t: TablePlan, policy: TablePolicy, keys: string[][], rows: NormRow[]) {
     const bySource = new Map(rows.map((r) => [JSON.stringify(r.key), r]));
-    const where = keys.map((_, i) => `(${t.key.map((k, j) => `${ident(k)}::text = $${i * t.key.length + j + 1}`).join(' AND ')})`).join(' OR ');
-    const targets = await tx.unsafe(`SELECT ${t.columns.map((c) => `${ident(c.name)}::text`).join(', ')} FROM ${ident(this.ctx.schema)}.${ident(t.name)} WHERE ${where}`, keys.flat()).values();
+    const where = keys
+      .map((_, i) => `(${t.key.map((k, j) => `${ident(k)}::text = $${i * t.key.length + j + 1}`).join(' AND ')})`)
+      .join(' OR ');
+    const targets = await tx
+      .unsafe(
+        `SELECT ${t.columns.map((c) => `${ident(c.name)}::text`).join(', ')} FROM ${ident(this.ctx.schema)}.${ident(t.name)} WHERE ${where}`,
+        keys.flat(),
+      )
+      .values();
     const keyIdx = t.key.map((k) => t.columns.findIndex((c) => c.name === k));
     for (const tv of targets as unknown as (string | null)[][]) {
       const src = bySource.get(JSON.stringify(keyIdx.map((i) => tv[i])));
@@ -192,7 +248,10 @@ export class BatchWriter {
         `UPDATE ${ident(this.ctx.schema)}.${ident(t.name)} SET ${sets.join(', ')}, _sync_hash = $${params.length + 1}, _synced_at = now() WHERE ${keyCond}`,
         [...params, src.hash, ...keyIdx.map((i) => tv[i])] as never[],
       );
-      const snap = (vals: (string | null)[]) => (this.ctx.conflicts.snapshots ? JSON.stringify(Object.fromEntries(t.columns.map((c, i) => [c.name, vals[i]]))) : null);
+      const snap = (vals: (string | null)[]) =>
+        this.ctx.conflicts.snapshots
+          ? JSON.stringify(Object.fromEntries(t.columns.map((c, i) => [c.name, vals[i]])))
+          : null;
       if (!this.ctx.conflicts.logResolved) continue;
       await tx`
         insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, source_data, target_data, resolved_data,
@@ -212,7 +271,10 @@ export class BatchWriter {
       events?.once('close', onClose);
     });
     try {
-      await Promise.race([pipeline(Readable.from(copyLines(rows)), writable as NodeJS.WritableStream & import('node:stream').Writable), lost]);
+      await Promise.race([
+        pipeline(Readable.from(copyLines(rows)), writable as NodeJS.WritableStream & import('node:stream').Writable),
+        lost,
+      ]);
     } catch (err) {
       (writable as import('node:stream').Writable).destroy();
       throw err;
@@ -222,6 +284,14 @@ export class BatchWriter {
   }
 
   /** The fast path for new rows: COPY into the mirror table itself. Null when it must fall back. */
+  /** New rows straight into the mirror when the batch holds only new ones, else staged and merged. */
+  private async writeRows(tx: Tx, t: TablePlan, rows: NormRow[], allNew: boolean): Promise<MergeOutcome> {
+    const copied = allNew && (await this.copyNew(tx, t, rows));
+    if (copied) return copied;
+    await tx.unsafe(createStageSql(t));
+    return this.mergeRows(tx, t, rows, false);
+  }
+
   private async copyNew(tx: Tx, t: TablePlan, rows: NormRow[]) {
     try {
       return await tx.savepoint(async (sp: Tx) => {
@@ -245,7 +315,13 @@ export class BatchWriter {
       const mid = rows.length >> 1;
       const a = await this.mergeRows(tx, t, rows.slice(0, mid), true);
       const b = await this.mergeRows(tx, t, rows.slice(mid), true);
-      return { inserted: a.inserted + b.inserted, updated: a.updated + b.updated, conflicts: a.conflicts + b.conflicts, pending: a.pending + b.pending, rejected: a.rejected.concat(b.rejected) };
+      return {
+        inserted: a.inserted + b.inserted,
+        updated: a.updated + b.updated,
+        conflicts: a.conflicts + b.conflicts,
+        pending: a.pending + b.pending,
+        rejected: a.rejected.concat(b.rejected),
+      };
     }
   }
 
@@ -281,7 +357,8 @@ export class BatchWriter {
         row.hash = fixed.hash;
         row.values = fixed.values;
         // A type_mismatch, resolved: the value is in the mirror, in its raw form.
-        if (this.ctx.conflicts.logResolved) await tx`
+        if (this.ctx.conflicts.logResolved)
+          await tx`
           insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, resolved_at, resolved_by,
             winner, resolution_notes, source_hash, sync_job_id)
           values (${this.ctx.deploymentId}, ${this.ctx.clientName}, ${t.name}, ${t.key.length === 1 ? fixed.key[0]! : JSON.stringify(fixed.key)}, 'type_mismatch',
@@ -290,10 +367,22 @@ export class BatchWriter {
         return { ...r, rejected: [] };
       } catch (err) {
         if (!isDataPgError(err)) throw err;
-        return { inserted: 0, updated: 0, conflicts: 0, pending: 0, rejected: [{ row, reason: messageOf(err), code: (err as { code?: string }).code }] };
+        return {
+          inserted: 0,
+          updated: 0,
+          conflicts: 0,
+          pending: 0,
+          rejected: [{ row, reason: messageOf(err), code: (err as { code?: string }).code }],
+        };
       }
     }
-    return { inserted: 0, updated: 0, conflicts: 0, pending: 0, rejected: [{ row, reason: messageOf(first), code: (first as { code?: string }).code }] };
+    return {
+      inserted: 0,
+      updated: 0,
+      conflicts: 0,
+      pending: 0,
+      rejected: [{ row, reason: messageOf(first), code: (first as { code?: string }).code }],
+    };
   }
 
   /** Rows set aside by an earlier run that this batch stored (or that are gone from SQLite) are resolved. */
@@ -307,7 +396,7 @@ export class BatchWriter {
     await tx`
       update sync_metadata.rejected_rows set resolved_at = now()
       where deployment_id = ${this.ctx.deploymentId} and table_name = ${b.table.name} and resolved_at is null
-        and record_id in (select value from jsonb_array_elements(${'[' + done.join(',') + ']'}::text::jsonb))`;
+        and record_id in (select value from jsonb_array_elements(${`[${done.join(',')}]`}::text::jsonb))`;
     // Their audit entries too: the row is in the mirror now.
     const ids = done.map((k) => {
       const key = JSON.parse(k) as string[];
@@ -327,7 +416,9 @@ export class BatchWriter {
     for (const r of rejected) {
       const data = Object.fromEntries(t.columns.map((c, i) => [c.name, r.row.values[i] ?? null]));
       // A row without a usable key is identified by its content, so a rerun updates the same entry.
-      const recordId = r.row.key.length ? r.row.key : [{ unkeyable: crypto.createHash('sha1').update(JSON.stringify(r.row.values)).digest('hex') }];
+      const recordId = r.row.key.length
+        ? r.row.key
+        : [{ unkeyable: crypto.createHash('sha1').update(JSON.stringify(r.row.values)).digest('hex') }];
       await tx`
         insert into sync_metadata.rejected_rows (deployment_id, client_name, table_name, record_id, reason, row_data, sync_job_id)
         values (${deploymentId}, ${clientName}, ${t.name}, ${JSON.stringify(recordId)}::text::jsonb, ${r.reason}, ${JSON.stringify(data)}::text::jsonb, ${jobId})
@@ -340,7 +431,7 @@ export class BatchWriter {
         insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, source_data,
           resolution_strategy, resolution_notes, source_hash, sync_job_id)
         values (${deploymentId}, ${clientName}, ${t.name}, ${t.key.length === 1 && r.row.key.length ? r.row.key[0]! : JSON.stringify(recordId)}, ${type},
-          ${this.ctx.conflicts.snapshots ? JSON.stringify(data) : null}::text::jsonb, 'manual', ${r.reason}, ${'rejected:' + (r.row.hash ?? JSON.stringify(recordId))}, ${jobId})
+          ${this.ctx.conflicts.snapshots ? JSON.stringify(data) : null}::text::jsonb, 'manual', ${r.reason}, ${`rejected:${r.row.hash ?? JSON.stringify(recordId)}`}, ${jobId})
         on conflict (deployment_id, table_name, record_id, source_hash) where source_hash is not null do nothing`;
     }
   }
@@ -387,8 +478,8 @@ function* copyLines(rows: NormRow[]): Generator<string> {
   let chunk = '';
   for (const r of rows) {
     let line = '';
-    for (const v of r.values) line += copyField(v) + '\t';
-    line += copyField(r.hash) + '\t' + copyField(rawJson(r.raw)) + '\n';
+    for (const v of r.values) line += `${copyField(v)}\t`;
+    line += `${copyField(r.hash)}\t${copyField(rawJson(r.raw))}\n`;
     chunk += line;
     if (chunk.length > 1 << 18) {
       yield chunk;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
@@ -33,18 +33,28 @@ export function scrubbedEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.Proces
 export function spawnModule(file: string | URL, args: string[], opts: SpawnOptions = {}): ChildProcess {
   const path = file instanceof URL ? file.pathname : file;
   const loader = path.endsWith('.ts') ? ['--import', tsxImport()] : [];
-  return spawn(process.execPath, [...loader, path, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: scrubbedEnv(), ...opts });
+  return spawn(process.execPath, [...loader, path, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: scrubbedEnv(),
+    ...opts,
+  });
 }
 
 /** Wait for a line on a child's stdout that matches. */
-export function waitForLine(child: ChildProcess, match: (line: string) => boolean, timeoutMs = 30_000): Promise<string> {
+export function waitForLine(
+  child: ChildProcess,
+  match: (line: string) => boolean,
+  timeoutMs = 30_000,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let buf = '';
-    const t = setTimeout(() => reject(new Error(`timed out waiting for the child process (pid ${child.pid})`)), timeoutMs);
+    const t = setTimeout(
+      () => reject(new Error(`timed out waiting for the child process (pid ${child.pid})`)),
+      timeoutMs,
+    );
     const onData = (d: Buffer) => {
       buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         if (match(line)) {

@@ -21,7 +21,10 @@ export function readSettingFile(file: string, variable: string): string {
   try {
     return fs.readFileSync(file, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    throw new ConfigError(`cannot read ${variable} (${file}): ${(err as NodeJS.ErrnoException).code ?? err}`, 'check that the file exists and is readable by this user');
+    throw new ConfigError(
+      `cannot read ${variable} (${file}): ${(err as NodeJS.ErrnoException).code ?? err}`,
+      'check that the file exists and is readable by this user',
+    );
   }
 }
 
@@ -35,7 +38,11 @@ export const DEFAULT_PASSWORD_FILE = '/run/secrets/db_sync_password';
  */
 export function requireDatabaseUrl(flag: string | undefined, env: Env = process.env): string {
   const v = resolveSetting('OWUI_SYNC_DATABASE_URL', flag, env);
-  if (!v) throw new ConfigError('no database connection given', 'pass --database-url, or set OWUI_SYNC_DATABASE_URL or OWUI_SYNC_DATABASE_URL_FILE');
+  if (!v)
+    throw new ConfigError(
+      'no database connection given',
+      'pass --database-url, or set OWUI_SYNC_DATABASE_URL or OWUI_SYNC_DATABASE_URL_FILE',
+    );
   return withPasswordFile(v, env);
 }
 
@@ -51,7 +58,11 @@ export function withPasswordFile(url: string, env: Env = process.env): string {
   const file = named || (fs.existsSync(DEFAULT_PASSWORD_FILE) ? DEFAULT_PASSWORD_FILE : undefined);
   if (!file) return url;
   const pw = readSettingFile(file, 'OWUI_SYNC_DATABASE_PASSWORD_FILE');
-  if (!pw) throw new ConfigError(`the password file ${file} is empty`, 'provision --host NAME --secret-file PATH writes it; check the path');
+  if (!pw)
+    throw new ConfigError(
+      `the password file ${file} is empty`,
+      'provision --host NAME --secret-file PATH writes it; check the path',
+    );
   u.password = encodeURIComponent(pw);
   return u.toString();
 }
@@ -59,14 +70,22 @@ export function withPasswordFile(url: string, env: Env = process.env): string {
 /** The admin connection (provision, client add, schema apply): --admin-url, OWUI_SYNC_ADMIN_URL(_FILE). */
 export function requireAdminUrl(flag: string | undefined, env: Env = process.env): string {
   const v = resolveSetting('OWUI_SYNC_ADMIN_URL', flag, env);
-  if (!v) throw new ConfigError('no admin connection given', 'pass --admin-url, or set OWUI_SYNC_ADMIN_URL or OWUI_SYNC_ADMIN_URL_FILE');
+  if (!v)
+    throw new ConfigError(
+      'no admin connection given',
+      'pass --admin-url, or set OWUI_SYNC_ADMIN_URL or OWUI_SYNC_ADMIN_URL_FILE',
+    );
   return v;
 }
 
 /** The legacy menu's intervals are seconds (60/300/3600/14400/86400); people also write 5m, 1h, 1d. */
 export function parseInterval(text: string): number {
   const m = /^(\d+)\s*(s|m|h|d)?$/i.exec(text.trim());
-  if (!m) throw new ConfigError(`invalid interval ${JSON.stringify(text)}`, 'use seconds (300) or a number with s, m, h or d (5m, 1h, 1d)');
+  if (!m)
+    throw new ConfigError(
+      `invalid interval ${JSON.stringify(text)}`,
+      'use seconds (300) or a number with s, m, h or d (5m, 1h, 1d)',
+    );
   const n = Number(m[1]);
   const unit = (m[2] ?? 's').toLowerCase();
   const secs = n * (unit === 's' ? 1 : unit === 'm' ? 60 : unit === 'h' ? 3600 : 86400);

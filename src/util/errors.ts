@@ -59,7 +59,11 @@ export function messageOf(err: unknown): string {
 /** Prefix an error with where it happened, keeping its hint and exit code. */
 export function withContext(context: string, err: unknown): OwuiError {
   if (err instanceof OwuiError) {
-    return new OwuiError(`${context}: ${err.message}`, { hint: err.hint, exitCode: err.exitCode, cause: err.cause ?? err });
+    return new OwuiError(`${context}: ${err.message}`, {
+      hint: err.hint,
+      exitCode: err.exitCode,
+      cause: err.cause ?? err,
+    });
   }
   return new OwuiError(`${context}: ${messageOf(err)}`, { cause: err });
 }

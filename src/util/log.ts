@@ -4,14 +4,27 @@ import { redactText } from './redact.ts';
 
 export type Logger = pino.Logger;
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
 
 /**
  * Structured JSON logs (one object a line, for containers and log shippers), or readable lines on a
  * terminal. LOG_FORMAT=json|pretty overrides the choice; LOG_LEVEL sets the level (info). Secrets are
  * kept out twice: known secret-bearing keys are censored, and every line has URLs' passwords removed.
  */
-export function createLogger(o: { name: string; format?: string; level?: string; out?: NodeJS.WritableStream; base?: Record<string, unknown> }): Logger {
+export function createLogger(o: {
+  name: string;
+  format?: string;
+  level?: string;
+  out?: NodeJS.WritableStream;
+  base?: Record<string, unknown>;
+}): Logger {
   const out = o.out ?? process.stdout;
   const pretty = o.format ? o.format === 'pretty' : !!(out as { isTTY?: boolean }).isTTY;
   const dest = new Writable({
@@ -27,7 +40,10 @@ export function createLogger(o: { name: string; format?: string; level?: string;
       level: o.level ?? 'info',
       base: { pid: process.pid, ...o.base },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: ['password', '*.password', 'authorization', '*.authorization', 'token', '*.token', 'secret', '*.secret'], censor: '[redacted]' },
+      redact: {
+        paths: ['password', '*.password', 'authorization', '*.authorization', 'token', '*.token', 'secret', '*.secret'],
+        censor: '[redacted]',
+      },
     },
     dest,
   );
@@ -45,5 +61,5 @@ function prettyLine(json: string): string {
   const extra = Object.entries(rest)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  return `${t} ${(LEVEL_NAMES[level as number] ?? String(level)).padEnd(5)} ${msg ?? ''}${extra ? '  ' + extra : ''}\n`;
+  return `${t} ${(LEVEL_NAMES[level as number] ?? String(level)).padEnd(5)} ${msg ?? ''}${extra ? `  ${extra}` : ''}\n`;
 }

@@ -18,7 +18,8 @@ export const packagePath = (...parts: string[]): string => path.join(PACKAGE_ROO
 export const codePath = (...parts: string[]): string => path.join(fileURLToPath(new URL('../', HERE)), ...parts);
 
 /** A module of the code tree in the form that runs now: `.ts` from the sources, `.js` compiled. */
-export const codeModule = (relativeWithoutExtension: string): string => codePath(relativeWithoutExtension + (HERE.endsWith('.ts') ? '.ts' : '.js'));
+export const codeModule = (relativeWithoutExtension: string): string =>
+  codePath(relativeWithoutExtension + (HERE.endsWith('.ts') ? '.ts' : '.js'));
 
 let version: string | undefined;
 /** The package's version, read once. */

@@ -1,5 +1,5 @@
-import type { Reporter, TestModule } from 'vitest/node';
 import type { SerializedError } from 'vitest';
+import type { Reporter, TestModule } from 'vitest/node';
 
 /** Ends the run with the plain line CI reads: "N passed, N failed". */
 export default class CountReporter implements Reporter {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startEmbedded, type EmbeddedPg } from '../../src/pg/embedded.ts';
+import { type EmbeddedPg, startEmbedded } from '../../src/pg/embedded.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
