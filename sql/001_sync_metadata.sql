@@ -1,4 +1,4 @@
--- sync_metadata: the legacy toolkit's seven tables (legacy-toolkit.md 3.2), same table and column
+-- sync_metadata: the legacy toolkit's seven tables (its mt/SYNC/sql/01-init-sync-schema.sql), same table and column
 -- names, created only where missing so an existing legacy schema is adopted in place.
 CREATE SCHEMA IF NOT EXISTS sync_metadata;
 

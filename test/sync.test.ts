@@ -239,3 +239,37 @@ describe('batches', () => {
     expect((await t.verify()).identical).toBe(true);
   });
 });
+
+describe("the run's own record", () => {
+  it('says when it cannot be written after its retries, and keeps the data the run committed', async () => {
+    const t = await setupTenant({ name: 'books', seed: { users: 1, chatsPerUser: 20 } });
+    // Once the first batch is in, the host roles lose UPDATE on sync_jobs: the run's last statement fails.
+    let revoked = false;
+    try {
+      const res = await t.sync({
+        onProgress: () => {
+          revoked = true;
+        },
+        hooks: {
+          beforeCommit: async () => {
+            if (revoked) await t.check`revoke update on sync_metadata.sync_jobs from sync_service`;
+          },
+        },
+      });
+      expect(res.status).toBe('success');
+      expect(res.bookkeeping_error).toMatch(/could not be written: permission denied for table sync_jobs/);
+      expect(res.totals.inserted).toBeGreaterThan(0);
+      const [row] = await t.check<{ n: number }[]>`select count(*)::int as n from books.chat`;
+      expect(row!.n).toBe(20);
+    } finally {
+      await t.check`grant update on sync_metadata.sync_jobs to sync_service`;
+    }
+    // With the privilege back, the next run marks the stranded job abandoned and records itself.
+    const again = await t.sync();
+    expect(again.bookkeeping_error).toBeUndefined();
+    const [job] = await t.check<{ status: string; error_message: string }[]>`
+      select status, error_message from sync_metadata.sync_jobs where client_name = 'books' order by started_at limit 1`;
+    expect(job!.status).toBe('failed');
+    expect(job!.error_message).toMatch(/^abandoned/);
+  });
+});

@@ -7,10 +7,11 @@ import { describeChanges } from '../src/ops/provision.ts';
 import { sslFor } from '../src/pg/connect.ts';
 import { validateClientName } from '../src/pg/tenant.ts';
 import { pyJson } from '../src/sqlite/sample.ts';
-import { overlapFor } from '../src/sync/engine.ts';
+import { overlapFor } from '../src/sync/scan.ts';
 import { copyField } from '../src/sync/sql.ts';
 import { formatInterval, parseInterval, resolveSetting, withPasswordFile } from '../src/util/config.ts';
 import { redactText, redactUrl } from '../src/util/redact.ts';
+import { retry } from '../src/util/retry.ts';
 
 describe('values', () => {
   it('keeps 64-bit integers exact in bigint columns, and moves what does not fit to the raw form', () => {
@@ -217,5 +218,26 @@ describe('agent logs', () => {
         expect(out).toMatch(/^\d\d:\d\d:\d\d WARN {2}sync failed {2}.*client=acme/);
       }
     }
+  });
+});
+
+describe('retry', () => {
+  it('stops waiting at once when aborted, and throws the error it was retrying', async () => {
+    const ac = new AbortController();
+    const transient = Object.assign(new Error('connection lost'), { code: 'ECONNRESET' });
+    let attempts = 0;
+    const t0 = performance.now();
+    setTimeout(() => ac.abort(), 50);
+    const outcome = retry(
+      async () => {
+        attempts++;
+        throw transient;
+      },
+      { isTransient: () => true, baseMs: 60_000, capMs: 60_000, attempts: 5, signal: ac.signal },
+    );
+    // Full jitter may draw a short first wait; the abort must end whichever wait comes next.
+    await expect(outcome).rejects.toBe(transient);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(attempts).toBeLessThan(5);
   });
 });

@@ -6,7 +6,7 @@ import { enqueue, inCluster } from '../cluster/queue.ts';
 import { StateUnavailableError, StateUpdate } from '../cluster/state.ts';
 import { listConflicts, resolveConflict } from '../ops/conflicts.ts';
 import { isTransientPgError } from '../pg/connect.ts';
-import { messageOf, NotFoundError, OwuiError } from '../util/errors.ts';
+import { ConfigError, causedBy, messageOf, NotFoundError, type OwuiError } from '../util/errors.ts';
 import { packageVersion } from '../util/paths.ts';
 import { redactText } from '../util/redact.ts';
 import { checkBearer } from './auth.ts';
@@ -187,9 +187,11 @@ export class ApiServer {
       } else send(res, out.status ?? 200, out.body);
     } catch (err) {
       if (err instanceof HttpError) return send(res, err.status, { error: err.message, ...err.extra });
-      if (err instanceof NotFoundError) return send(res, 404, { error: err.message, hint: err.hint });
-      if (err instanceof OwuiError && err.exitCode === 2)
-        return send(res, 400, { error: redactText(err.message), hint: err.hint });
+      // By the error's type (also when wrapped with context), not by its CLI exit code: a refused login is
+      // exit code 2 on the command line too, but for an API caller it is the server's fault, not the request's.
+      if (causedBy(err, NotFoundError)) return send(res, 404, { error: messageOf(err), hint: (err as OwuiError).hint });
+      if (causedBy(err, ConfigError))
+        return send(res, 400, { error: redactText(messageOf(err)), hint: (err as OwuiError).hint });
       if (isTransientPgError(err) || err instanceof StateUnavailableError)
         return send(res, 503, {
           error: redactText(messageOf(err)),

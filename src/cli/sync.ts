@@ -1,4 +1,4 @@
-import type { SyncResult } from '../sync/engine.ts';
+import type { SyncResult } from '../sync/result.ts';
 import { ExitCode, OwuiError } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
 import { Command, Option } from './commander.ts';
@@ -74,8 +74,14 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
           progress.done();
           if (json) printJson(io, result);
           else printSummary(io, result);
+          if (result.bookkeeping_error) {
+            io.err(`error: ${redactText(result.bookkeeping_error)}`);
+            io.err(
+              'hint: the batches this run committed stay committed; check the connection to PostgreSQL, then run the sync again (it marks this job abandoned and carries on)',
+            );
+          }
           setExit(
-            result.status !== 'success'
+            result.status !== 'success' || result.bookkeeping_error
               ? ExitCode.failed
               : result.rejected_pending + result.conflicts_pending > 0
                 ? ExitCode.conflicts

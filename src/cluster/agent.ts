@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Metrics } from '../metrics/registry.ts';
 import { connect, isTransientPgError, pgConnectError, type Sql } from '../pg/connect.ts';
 import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
-import { runSync, SyncBusyError, type SyncResult } from '../sync/engine.ts';
+import { runSync, SyncBusyError } from '../sync/engine.ts';
+import type { SyncResult } from '../sync/result.ts';
 import { ConfigError, messageOf, type OwuiError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { packageVersion } from '../util/paths.ts';
@@ -65,7 +66,7 @@ class Wakeup {
 }
 
 /**
- * One node of an HA pair (DESIGN.md section 5). Both nodes run the same loops; the lease decides which
+ * One node of an HA pair (README "High availability: the agent"). Both nodes run the same loops; the lease decides which
  * one also schedules. Everything shared lives in PostgreSQL: the lease row, the queue, the state.
  */
 export class Agent {
@@ -585,6 +586,7 @@ export class Agent {
     };
     if (r.status === 'success') log.info(fields, 'sync finished');
     else if (!r.fenced) log.error({ ...fields, err: r.error }, 'sync failed');
+    if (r.bookkeeping_error) log.error({ ...fields, err: r.bookkeeping_error }, 'sync run could not record its result');
   }
 
   // ---- shutdown ----------------------------------------------------------------------------------

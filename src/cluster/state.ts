@@ -4,7 +4,7 @@ import { parseInterval } from '../util/config.ts';
 import { NotFoundError, OwuiError } from '../util/errors.ts';
 
 /**
- * State authority (DESIGN.md section 5): client_deployments in PostgreSQL is the truth. Reads go
+ * State authority (README "State authority"): client_deployments in PostgreSQL is the truth. Reads go
  * through a cache that lives `ttlMs` (5 minutes); an update writes PostgreSQL first, then invalidates
  * here, NOTIFYs the cluster and records a cache_events row in the same transaction, so a node that
  * missed the notification finds it when it reconnects.

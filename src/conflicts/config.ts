@@ -18,7 +18,7 @@ const tableStrategy = z
   })
   .strict();
 
-/** The specification's format (INITIAL.md, "Conflict Resolution Configuration"). */
+/** The format of templates/conflict-resolution-default.json (README "Conflicts"), as the legacy specification wrote it. */
 export const conflictConfigSchema = z
   .object({
     conflict_resolution: z

@@ -5,7 +5,8 @@ import { ident, type Sql, type Tx } from '../pg/connect.ts';
 import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { TableReader } from '../sqlite/reader.ts';
-import { loadConflictConfig, openAndIntrospect } from '../sync/engine.ts';
+import { loadConflictConfig } from '../sync/conflict-policy.ts';
+import { openAndIntrospect } from '../sync/engine.ts';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
 
 export interface ConflictRow {

@@ -1,5 +1,5 @@
 -- Open WebUI v0.11.0 (Alembic head f0bd01a18a3d), fresh install, as SQLAlchemy emits it for SQLite.
--- Written from ../shared/docs/openwebui-schema.md section 1. Used for two things:
+-- Used for two things:
 --   1. the canonical column types of known tables (legacy databases declare INTEGER for booleans,
 --      DATETIME for epoch integers: the mirror still gets Open WebUI's own PostgreSQL types);
 --   2. the test fixtures and the demo tenant.

@@ -1,7 +1,7 @@
 -- An old-style database: created by Open WebUI 0.6.x's peewee migrations (001-018) and not yet
 -- upgraded to 0.9.6, so its peewee tables have UNIQUE indexes on id but no PRIMARY KEY, INTEGER
 -- booleans, VARCHAR(255) text, DATETIME-declared chat timestamps that hold epoch integers, and
--- a migratehistory table (openwebui-schema.md sections 2d and 6). Alembic head 3e0e00844bb0 (0.6.41).
+-- a migratehistory table. Alembic head 3e0e00844bb0 (0.6.41).
 CREATE TABLE migratehistory (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, migrated_at DATETIME NOT NULL);
 CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
 CREATE TABLE "user" (id VARCHAR(255) NOT NULL, name VARCHAR(255) NOT NULL, email VARCHAR(255) NOT NULL, role VARCHAR(255) NOT NULL, profile_image_url TEXT NOT NULL, last_active_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, created_at INTEGER NOT NULL, settings TEXT, info TEXT, oauth JSON, username VARCHAR(50), bio TEXT, gender TEXT, date_of_birth DATE);

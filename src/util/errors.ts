@@ -50,6 +50,12 @@ export class FencedError extends OwuiError {
   }
 }
 
+/** Is this error, or one it wraps (its `cause` chain), of the given class? */
+export function causedBy(err: unknown, cls: abstract new (...args: never[]) => Error): boolean {
+  for (let e: unknown = err; e instanceof Error; e = (e as Error).cause) if (e instanceof cls) return true;
+  return false;
+}
+
 /** Best-effort message of an unknown thrown value, never a stack. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;

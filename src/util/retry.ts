@@ -14,7 +14,10 @@ export interface RetryOptions {
   signal?: AbortSignal;
 }
 
-/** Run fn, retrying transient failures with exponential backoff and full jitter. */
+/**
+ * Run fn, retrying transient failures with exponential backoff and full jitter. An abort (Ctrl-C, a node
+ * shutting down) ends the wait at once and throws the last error, so the caller reports what was failing.
+ */
 export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOptions): Promise<T> {
   const attempts = o.attempts ?? 8;
   const base = o.baseMs ?? 250;
@@ -26,7 +29,8 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOpti
       if (attempt >= attempts || !o.isTransient(err) || o.signal?.aborted) throw err;
       const delay = Math.round(Math.random() * Math.min(cap, base * 2 ** (attempt - 1)));
       o.onRetry?.(err, attempt, delay);
-      await sleep(delay);
+      const aborted = await sleep(delay, false, { signal: o.signal }).catch(() => true);
+      if (aborted) throw err;
     }
   }
 }

@@ -1,0 +1,36 @@
+import type { Tx } from '../pg/connect.ts';
+import type { Progress } from './result.ts';
+import type { WriterHooks } from './writer.ts';
+
+export interface SyncOptions {
+  /** Full scan of every table (also a reconciliation pass). */
+  full?: boolean;
+  triggeredBy?: string;
+  /** Rows per batch (one transaction). At most 1000. */
+  batchRows?: number;
+  /** Bytes per batch, roughly (a single larger row is a batch of its own). */
+  batchBytes?: number;
+  /**
+   * How far below the saved updated_at cursor an incremental read starts. Open WebUI takes its
+   * timestamp before it commits, so a row can become visible with an updated_at older than rows
+   * already read; the window re-reads those (unchanged rows are skipped by their hash).
+   */
+  overlapSeconds?: number;
+  hooks?: WriterHooks;
+  /** Conflict detection (default on). Off only to measure its cost in bench/. */
+  detectConflicts?: boolean;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /**
+   * A job the agent claimed from the queue: the run records itself in that row instead of a new one,
+   * and `fence` runs in every transaction that writes (last in each batch, right before COMMIT; first
+   * for the job row and the final bookkeeping). When it throws FencedError the run stops and writes
+   * nothing more.
+   */
+  job?: { id: string; fence: (tx: Tx) => Promise<void> };
+}
+
+export const DEFAULTS = { batchRows: 1000, batchBytes: 16 << 20, overlapSeconds: 60 };
+
+/** The options of a run with every default filled in. */
+export type RunOptions = SyncOptions & typeof DEFAULTS;

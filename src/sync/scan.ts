@@ -1,0 +1,294 @@
+import type { TablePlan } from '../model/plan.ts';
+import { isTransientPgError, type Sql } from '../pg/connect.ts';
+import type { Deployment } from '../pg/deployments.ts';
+import { isSqliteBusy, type TenantDb } from '../sqlite/open.ts';
+import { type Page, type PageLimits, TableReader } from '../sqlite/reader.ts';
+import { OwuiError } from '../util/errors.ts';
+import { retry } from '../util/retry.ts';
+import type { Checkpoint } from './jobs.ts';
+import type { RunOptions } from './options.ts';
+import { addBatch, emptyResult, type RunKind, type TableMode, type TableResult } from './result.ts';
+import { targetRangeSql } from './sql.ts';
+import { type Batch, type BatchOutcome, type BatchWriter, type CheckpointPatch, decodeKey } from './writer.ts';
+
+// The scan strategies of one table: a full scan compared with the mirror page by page (first sync, --full,
+// reconciliation, tables without updated_at), and the incremental read by updated_at cursor and by rowid.
+
+/**
+ * Bytes per read statement. In rollback-journal mode a reader's shared lock keeps Open WebUI's writer
+ * from committing for as long as the statement runs, so pages are small there; in WAL mode readers
+ * never block the writer and larger pages cost fewer round trips.
+ */
+const READ_BYTES = { wal: 4 << 20, rollback: 1 << 20 };
+
+/** Page bytes for this tenant's journal mode (reading journal_mode only reports it; it never changes it). */
+export function readBytesFor(db: TenantDb): number {
+  return String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal'
+    ? READ_BYTES.wal
+    : READ_BYTES.rollback;
+}
+
+const big = (s: string | null | undefined) => (s === null || s === undefined ? null : BigInt(s));
+const maxBig = (a: bigint | null, b: bigint | null) => (a === null ? b : b === null ? a : a > b ? a : b);
+
+/** Overlap in the table's own unit: Open WebUI stores seconds, milliseconds or nanoseconds. */
+export function overlapFor(cursor: bigint, seconds: number): bigint {
+  const s = BigInt(seconds);
+  if (cursor >= 10n ** 17n) return s * 1_000_000_000n;
+  if (cursor >= 10n ** 14n) return s * 1_000_000n;
+  if (cursor >= 10n ** 11n) return s * 1000n;
+  return s;
+}
+
+export interface TableCtx {
+  readBytes: number;
+  sql: Sql;
+  db: TenantDb;
+  dep: Deployment;
+  t: TablePlan;
+  cp: Checkpoint | undefined;
+  kind: RunKind;
+  writer: BatchWriter;
+  o: RunOptions;
+  index: number;
+  count: number;
+}
+
+/** Rows set aside by earlier runs are tried again first: once the cause is fixed, they land. */
+export async function retrySetAside(c: TableCtx, keys: string[][]): Promise<BatchOutcome & { rowsRead: number }> {
+  const { page, missing } = new TableReader(c.db, c.t).readKeys(keys);
+  const out = await c.writer.write({
+    table: c.t,
+    rows: page.rows,
+    unkeyable: [],
+    tombstones: [],
+    checkpoint: {},
+    rowsRead: page.rows.length,
+    goneKeys: missing,
+  });
+  return { ...out, rowsRead: page.rows.length };
+}
+
+const cursorable = (t: TablePlan) =>
+  t.hasUpdatedAt && t.columns.find((c) => c.name === 'updated_at')?.pgType === 'bigint';
+
+export async function syncTable(c: TableCtx): Promise<TableResult> {
+  const { t, cp, kind } = c;
+  const resumeScan = !!cp?.scan_key && kind !== 'full';
+  const full =
+    kind === 'full' || kind === 'reconcile' || !cp || resumeScan || (cp.cursor_updated_at === null && cursorable(t));
+  if (full || !cursorable(t)) return fullScan(c, full ? 'full' : 'hash-diff');
+  return incremental(c);
+}
+
+/** SQLite reads retry on SQLITE_BUSY (Open WebUI holding its write lock longer than the busy timeout). */
+function readPage(
+  reader: TableReader,
+  q: Parameters<TableReader['read']>[0],
+  limits: PageLimits,
+  signal?: AbortSignal,
+): Promise<Page> {
+  return retry(async () => reader.read(q, limits), { isTransient: isSqliteBusy, signal });
+}
+
+/**
+ * Full scan in key order, compared page by page with the same key range of the mirror: rows that
+ * are new or whose hash differs are written, mirror rows gone from SQLite are tombstoned. Used
+ * for the first sync of a table, --full, the reconciliation pass, and tables without updated_at.
+ * Resumable: the position is checkpointed with each batch.
+ */
+async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
+  const { t, cp, o, sql, dep } = c;
+  const reader = new TableReader(c.db, t);
+  const res = emptyResult(t.name, mode);
+  const resume = cp?.scan_key && c.kind !== 'full' ? decodeKey(cp.scan_key) : null;
+  let after: unknown[] | null = resume;
+  let afterText: string[] | null = resume ? resume.map(keyText) : null;
+  const startedRowid = resume ? big(cp!.scan_started_rowid) : reader.maxRowid();
+  let maxUpd = resume ? big(cp!.scan_max_updated_at) : null;
+  const total = o.onProgress ? reader.count() : null;
+  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.readBytes) };
+  let page = await readPage(reader, { kind: 'key', after }, limits, o.signal);
+  for (;;) {
+    if (o.signal?.aborted) throw new OwuiError('cancelled');
+    maxUpd = maxBig(maxUpd, page.maxUpdatedAt);
+    const hiText = page.done ? null : page.lastKey!.map(keyText);
+    const unkeyable = after === null ? reader.readUnkeyable().concat(page.unkeyable) : page.unkeyable;
+    // Mirror side of the same key range (after, last key of the page], or to the end when done.
+    const params = [...(afterText ?? []), ...(hiText ?? [])];
+    const targetRows = await retry(
+      () => sql.unsafe(targetRangeSql(dep.client_name, t, afterText !== null, hiText !== null, false), params),
+      {
+        isTransient: isTransientPgError,
+        onRetry: o.hooks?.onRetry,
+        signal: o.signal,
+      },
+    );
+    const nk = t.key.length;
+    const targetByKey = new Map<string, { hash: string; dead: boolean }>();
+    for (const r of targetRows) {
+      const vals = Object.values(r) as unknown[];
+      targetByKey.set(JSON.stringify(vals.slice(0, nk)), { hash: r._sync_hash as string, dead: r.dead as boolean });
+    }
+    let absent = 0;
+    const changed = page.rows.filter((row) => {
+      const k = JSON.stringify(row.key);
+      const tr = targetByKey.get(k);
+      targetByKey.delete(k);
+      if (!tr) absent++;
+      return !tr || tr.dead || tr.hash !== row.hash;
+    });
+    const tombstones: string[][] = [];
+    for (const [k, v] of targetByKey) if (!v.dead) tombstones.push(JSON.parse(k) as string[]);
+    const checkpoint: CheckpointPatch = page.done
+      ? {
+          scan_key: null,
+          scan_started_rowid: null,
+          scan_max_updated_at: null,
+          last_full_at: true,
+          cursor_rowid: startedRowid,
+          cursor_updated_at: maxBig(maxUpd, big(cp?.cursor_updated_at)),
+        }
+      : { scan_key: page.lastKey, scan_started_rowid: startedRowid, scan_max_updated_at: maxUpd };
+    const n = page.rows.length + page.unkeyable.length;
+    const writing = c.writer.write({
+      table: t,
+      rows: changed,
+      unkeyable,
+      tombstones,
+      checkpoint,
+      rowsRead: n,
+      allNew: changed.length > 0 && absent === changed.length,
+    });
+    // Read the next page while PostgreSQL works on this batch (a short statement of its own).
+    const next = page.done ? null : readPage(reader, { kind: 'key', after: page.lastKey }, limits, o.signal);
+    next?.catch(() => {});
+    const out = await writing;
+    addBatch(res, out, n);
+    o.onProgress?.({
+      table: t.name,
+      tableIndex: c.index,
+      tableCount: c.count,
+      mode,
+      rowsRead: res.rows_read,
+      rowsTotal: total,
+      rowsWritten: res.inserted + res.updated,
+      bytes: res.bytes,
+    });
+    if (!next) return res;
+    after = page.lastKey;
+    afterText = hiText;
+    page = await next;
+  }
+}
+
+/**
+ * Incremental: (a) rows whose updated_at is at or after the cursor minus the overlap window, and
+ * (b) rows added since the last rowid seen, whatever their timestamps (imports). Updates that do
+ * not bump updated_at, and deletes, are left to the reconciliation pass.
+ */
+async function incremental(c: TableCtx): Promise<TableResult> {
+  const { t, cp, o } = c;
+  const reader = new TableReader(c.db, t);
+  const res = emptyResult(t.name, 'incremental');
+  const cursor = big(cp!.cursor_updated_at)!;
+  const lower = cursor - overlapFor(cursor, o.overlapSeconds);
+  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.readBytes) };
+  const emit = (b: Omit<Batch, 'table' | 'unkeyable'> & { page: Page }) =>
+    c.writer.write({
+      table: t,
+      rows: b.rows,
+      unkeyable: b.page.unkeyable,
+      tombstones: [],
+      checkpoint: b.checkpoint,
+      rowsRead: b.rowsRead,
+    });
+  const progress = () =>
+    o.onProgress?.({
+      table: t.name,
+      tableIndex: c.index,
+      tableCount: c.count,
+      mode: 'incremental',
+      rowsRead: res.rows_read,
+      rowsTotal: null,
+      rowsWritten: res.inserted + res.updated,
+      bytes: res.bytes,
+    });
+
+  // (a) by updated_at
+  let newCursor = cursor;
+  if (t.updatedAtIndexed) {
+    let after: { updatedAt: bigint; key: unknown[] } | null = null;
+    for (;;) {
+      if (o.signal?.aborted) throw new OwuiError('cancelled');
+      const page = await readPage(reader, { kind: 'cursor', min: lower, after }, limits, o.signal);
+      if (page.lastUpdatedAt !== null && page.lastUpdatedAt > newCursor) newCursor = page.lastUpdatedAt;
+      const n = page.rows.length + page.unkeyable.length;
+      if (n > 0) {
+        addBatch(
+          res,
+          await emit({
+            page,
+            rows: page.rows,
+            tombstones: [],
+            checkpoint: { cursor_updated_at: newCursor },
+            rowsRead: n,
+          }),
+          n,
+        );
+        progress();
+      }
+      if (page.done || page.lastKey === null) break;
+      after = { updatedAt: page.lastUpdatedAt!, key: page.lastKey };
+    }
+  } else {
+    // No index on updated_at: one pass in key order with a filter. The cursor moves only at the end,
+    // since rows later in key order may have older timestamps than rows already seen.
+    let after: unknown[] | null = null;
+    let maxSeen: bigint | null = null;
+    for (;;) {
+      if (o.signal?.aborted) throw new OwuiError('cancelled');
+      const page = await readPage(reader, { kind: 'key', after, minUpdatedAt: lower }, limits, o.signal);
+      maxSeen = maxBig(maxSeen, page.maxUpdatedAt);
+      const n = page.rows.length + page.unkeyable.length;
+      const checkpoint: CheckpointPatch = page.done ? { cursor_updated_at: maxBig(maxSeen, cursor) } : {};
+      if (n > 0 || page.done) {
+        addBatch(res, await emit({ page, rows: page.rows, tombstones: [], checkpoint, rowsRead: n }), n);
+        progress();
+      }
+      if (page.done || page.lastKey === null) break;
+      after = page.lastKey;
+    }
+  }
+
+  // (b) by rowid: new rows with old timestamps (imports), which (a) cannot see. Rows (a) has just
+  // read (updated_at at or above the lower bound) are not sent twice.
+  const updIdx = t.columns.findIndex((col) => col.name === 'updated_at');
+  const seenByA = (v: string | null) => v !== null && /^-?\d+$/.test(v) && BigInt(v) >= lower;
+  if (t.hasRowid && cp!.cursor_rowid !== null) {
+    let after = big(cp!.cursor_rowid)!;
+    for (;;) {
+      if (o.signal?.aborted) throw new OwuiError('cancelled');
+      const page = await readPage(reader, { kind: 'rowid', after }, limits, o.signal);
+      if (page.lastRowid === null) break;
+      const n = page.rows.length + page.unkeyable.length;
+      const rows = page.rows.filter((r) => !seenByA(r.values[updIdx]!));
+      addBatch(
+        res,
+        await emit({ page, rows, tombstones: [], checkpoint: { cursor_rowid: page.lastRowid }, rowsRead: n }),
+        n,
+      );
+      progress();
+      if (page.done) break;
+      after = page.lastRowid;
+    }
+  }
+  return res;
+}
+
+/** Canonical text of a SQLite key value, as the mirror's key column prints it. */
+function keyText(v: unknown): string {
+  if (typeof v === 'bigint') return v.toString();
+  if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
+  return String(v);
+}
