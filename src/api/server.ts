@@ -2,7 +2,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type { Agent } from '../cluster/agent.ts';
-import { enqueue, inCluster } from '../cluster/queue.ts';
+import { readLeases } from '../cluster/lease.ts';
+import { clusterJobCounts, hostAgents } from '../cluster/node-sql.ts';
+import { enqueue } from '../cluster/queue.ts';
 import { StateUnavailableError, StateUpdate } from '../cluster/state.ts';
 import { listConflicts, resolveConflict } from '../ops/conflicts.ts';
 import { isTransientPgError } from '../pg/connect.ts';
@@ -294,24 +296,23 @@ export class ApiServer {
 
   private async clusterStatus() {
     const a = this.agent;
-    const [lease] = await a.sql<Record<string, unknown>[]>`
-      select leader_id, leader_url, term::int as term, expires_at > now() as live,
-             round(extract(epoch from (expires_at - now()))::numeric, 1)::float as expires_in_seconds, acquired_at at time zone current_setting('TimeZone') as acquired_at
-      from sync_metadata.leader_election where cluster_name = ${a.cluster}`;
-    const [host] = await a.sql<
-      { agents: Record<string, Record<string, unknown>> | null; last_heartbeat: Date | null }[]
-    >`
-      select metadata->'agents' as agents, last_heartbeat at time zone current_setting('TimeZone') as last_heartbeat from sync_metadata.hosts where host_id = ${a.hostId}`;
-    const [jobs] = await a.sql<Record<string, number>[]>`
-      select count(*) filter (where status = 'pending')::int as pending, count(*) filter (where status = 'running')::int as running,
-             count(*) filter (where status = 'failed' and completed_at > localtimestamp - interval '1 hour')::int as failed_last_hour,
-             count(*) filter (where status = 'success' and completed_at > localtimestamp - interval '1 hour')::int as succeeded_last_hour
-      from sync_metadata.sync_jobs j
-      where j.deployment_id in (${inCluster(a.sql, a.cluster)})
-        and (j.status in ('pending', 'running') or j.completed_at > localtimestamp - interval '1 hour')`;
+    const [[lease], host, jobs] = await Promise.all([
+      readLeases(a.sql, a.cluster),
+      hostAgents(a.sql, a.hostId),
+      clusterJobCounts(a.sql, a.cluster),
+    ]);
     return {
       cluster_name: a.cluster,
-      lease: lease ?? null,
+      lease: lease
+        ? {
+            leader_id: lease.leader_id,
+            leader_url: lease.leader_url,
+            term: lease.term,
+            live: lease.live,
+            expires_in_seconds: lease.expires_in_seconds,
+            acquired_at: lease.acquired_at,
+          }
+        : null,
       nodes: host?.agents ?? {},
       host: { name: a.hostname, last_heartbeat: host?.last_heartbeat ?? null },
       jobs,

@@ -37,15 +37,11 @@ export function statusCommand(io: Io): Command {
           );
         if (!json) {
           // Who leads each cluster this login may see (the agents' lease), for the operator at a glance.
-          const leases = await sql<
-            { cluster_name: string; leader_id: string; term: string; live: boolean; secs: number }[]
-          >`
-            select cluster_name, leader_id, term::text, expires_at > now() as live, extract(epoch from (expires_at - now()))::float as secs
-            from sync_metadata.leader_election order by cluster_name`;
-          for (const l of leases) {
+          const { leases } = await import('../ops/cluster.ts');
+          for (const l of await leases(sql)) {
             io.out(
               l.live
-                ? `cluster ${l.cluster_name}: leader ${l.leader_id} (term ${l.term}, lease renews within ${Math.max(0, Math.round(l.secs))} s)`
+                ? `cluster ${l.cluster_name}: leader ${l.leader_id} (term ${l.term}, lease renews within ${Math.max(0, Math.round(l.expires_in_seconds))} s)`
                 : `cluster ${l.cluster_name}: no leader (last: ${l.leader_id}, term ${l.term}); are the agents running?`,
             );
           }

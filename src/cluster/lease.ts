@@ -10,6 +10,28 @@ export interface LeaseState {
   expiresAt: Date;
 }
 
+/** A cluster's lease row as anyone may read it (the followers, the cluster status, `owui-sync status`). */
+export interface LeaseRow {
+  cluster_name: string;
+  leader_id: string;
+  leader_url: string | null;
+  term: number;
+  expires_at: Date;
+  acquired_at: Date;
+  live: boolean;
+  expires_in_seconds: number;
+}
+
+/** The lease rows of every cluster this login may see, or of one. */
+export async function readLeases(sql: Sql, cluster?: string): Promise<LeaseRow[]> {
+  const rows = await sql<(Omit<LeaseRow, 'term'> & { term: string })[]>`
+    select cluster_name, leader_id, leader_url, term::text, expires_at, acquired_at at time zone current_setting('TimeZone') as acquired_at,
+           expires_at > now() as live, round(extract(epoch from (expires_at - now()))::numeric, 1)::float as expires_in_seconds
+    from sync_metadata.leader_election ${cluster === undefined ? sql`` : sql`where cluster_name = ${cluster}`}
+    order by cluster_name`;
+  return rows.map((r) => ({ ...r, term: Number(r.term) }));
+}
+
 /**
  * One node's view of its cluster's lease row. Every decision uses the database clock (now()), so nodes
  * with skewed clocks agree. Acquire and renew are one statement: it succeeds when the lease is ours or
@@ -35,6 +57,11 @@ export class Lease {
 
   get current(): LeaseState | null {
     return this.state;
+  }
+
+  /** The lease's own connection, for reading the row (its statement timeout keeps reads from hanging). */
+  get sqlForReads(): Sql {
+    return this.sql;
   }
 
   /** Acquire or renew. Returns the lease, or null when another node holds a live one. */

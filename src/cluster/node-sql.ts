@@ -1,0 +1,64 @@
+// The agent's own statements (its host, heartbeat, the figures /metrics and the cluster status show), as
+// small functions. The job queue's are in queue.ts, the lease's in lease.ts.
+import type { Sql } from '../pg/connect.ts';
+import { inCluster } from './queue.ts';
+
+/** The newest migration applied to sync_metadata. */
+export async function schemaVersion(sql: Sql): Promise<number> {
+  const [v] = await sql<
+    { v: number }[]
+  >`select coalesce(max(version), 0)::int as v from sync_metadata.schema_migrations`;
+  return v!.v;
+}
+
+/** The registered hosts this login may see, narrowed by name and cluster when given. */
+export function findHosts(sql: Sql, host: string | null, cluster: string | null) {
+  return sql<{ host_id: string; hostname: string; cluster_name: string }[]>`
+    select host_id, hostname, cluster_name from sync_metadata.hosts
+    where (${host}::text is null or hostname = ${host}) and (${cluster}::text is null or cluster_name = ${cluster})
+    order by hostname`;
+}
+
+/** The host's heartbeat, with this node's entry under metadata.agents (role, url, leader, term, ...). */
+export function recordHeartbeat(sql: Sql, hostId: string | null, nodeId: string, info: Record<string, unknown>) {
+  return sql`
+    update sync_metadata.hosts set last_heartbeat = now(), updated_at = now(),
+      metadata = jsonb_set(coalesce(metadata, '{}'::jsonb), '{agents}',
+        coalesce(metadata->'agents', '{}'::jsonb) || jsonb_build_object(${nodeId}::text, ${JSON.stringify(info)}::text::jsonb || jsonb_build_object('last_seen', now())))
+    where host_id = ${hostId}`;
+}
+
+/** The last successful sync of each deployment of a cluster (the lag gauge). */
+export function lastSyncs(sql: Sql, cluster: string) {
+  return sql<{ client: string; last: Date | null }[]>`
+    select client_name as client, last_sync_at at time zone current_setting('TimeZone') as last
+    from sync_metadata.client_deployments where deployment_id in (${inCluster(sql, cluster)})`;
+}
+
+/** A job's conflicts by table, type and strategy (the conflict counters). */
+export function jobConflictCounts(sql: Sql, jobId: string) {
+  return sql<{ table_name: string; conflict_type: string; strategy: string | null; resolved: boolean; n: number }[]>`
+    select table_name, conflict_type, resolution_strategy as strategy, resolved_at is not null as resolved, count(*)::int as n
+    from sync_metadata.conflict_log where sync_job_id = ${jobId}
+    group by 1, 2, 3, 4`;
+}
+
+/** What the nodes of a host last reported of themselves, and the host's last heartbeat. */
+export async function hostAgents(sql: Sql, hostId: string | null) {
+  const [host] = await sql<{ agents: Record<string, Record<string, unknown>> | null; last_heartbeat: Date | null }[]>`
+    select metadata->'agents' as agents, last_heartbeat at time zone current_setting('TimeZone') as last_heartbeat
+    from sync_metadata.hosts where host_id = ${hostId}`;
+  return host;
+}
+
+/** Jobs of a cluster: waiting, running, and finished within the last hour. */
+export async function clusterJobCounts(sql: Sql, cluster: string) {
+  const [jobs] = await sql<Record<string, number>[]>`
+    select count(*) filter (where status = 'pending')::int as pending, count(*) filter (where status = 'running')::int as running,
+           count(*) filter (where status = 'failed' and completed_at > localtimestamp - interval '1 hour')::int as failed_last_hour,
+           count(*) filter (where status = 'success' and completed_at > localtimestamp - interval '1 hour')::int as succeeded_last_hour
+    from sync_metadata.sync_jobs j
+    where j.deployment_id in (${inCluster(sql, cluster)})
+      and (j.status in ('pending', 'running') or j.completed_at > localtimestamp - interval '1 hour')`;
+  return jobs!;
+}
