@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
-import { freshDatabase, runCli, tmpDir } from './helpers.ts';
+import { BIN, freshDatabase, runCli, runMain, tmpDir } from './helpers.ts';
 
 const VERBS = [
   ['provision'],
@@ -53,8 +53,23 @@ describe('the command line', () => {
     for (const x of [r, m, b]) expect(x.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('ends quietly when its reader goes away (owui-sync --help | head -1)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(
+      'bash',
+      ['--norc', '--noprofile', '-o', 'pipefail', '-c', `"${process.execPath}" "${BIN}" --help | head -1`],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, NO_COLOR: '1' },
+      },
+    );
+    expect(r.stdout).toBe('Usage: owui-sync [options] [command]\n');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('says which connection is missing and how to give it', async () => {
-    const r = await runCli(['sync', 'acme']);
+    const r = await runMain(['sync', 'acme']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('error: no database connection given');
     expect(r.stderr).toContain(
@@ -63,7 +78,7 @@ describe('the command line', () => {
   });
 
   it('reports a refused connection clearly, with the password redacted', async () => {
-    const r = await runCli(['status'], {
+    const r = await runMain(['status'], {
       OWUI_SYNC_DATABASE_URL: 'postgresql://sync:s3cretPassw0rd@127.0.0.1:1/postgres',
     });
     expect(r.code).toBe(1);
@@ -74,10 +89,10 @@ describe('the command line', () => {
   });
 
   it('refuses a URL that is not PostgreSQL and the transaction pooler port, with the reason', async () => {
-    const a = await runCli(['status'], { OWUI_SYNC_DATABASE_URL: 'mysql://u:pw@host/db' });
+    const a = await runMain(['status'], { OWUI_SYNC_DATABASE_URL: 'mysql://u:pw@host/db' });
     expect(a.code).toBe(2);
     expect(a.stderr).toContain('is not a PostgreSQL URL');
-    const b = await runCli(['status'], {
+    const b = await runMain(['status'], {
       OWUI_SYNC_DATABASE_URL: 'postgresql://u.ref:topsecret@aws-1-us-east-2.pooler.supabase.com:6543/postgres',
     });
     expect(b.code).toBe(2);
@@ -87,13 +102,13 @@ describe('the command line', () => {
   });
 
   it('reads the URL from OWUI_SYNC_DATABASE_URL_FILE and says so when the file is missing', async () => {
-    const r = await runCli(['status'], { OWUI_SYNC_DATABASE_URL_FILE: '/nonexistent/secret' });
+    const r = await runMain(['status'], { OWUI_SYNC_DATABASE_URL_FILE: '/nonexistent/secret' });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('cannot read OWUI_SYNC_DATABASE_URL_FILE (/nonexistent/secret): ENOENT');
   });
 
   it('warns that a password on the command line is visible in the process list', async () => {
-    const r = await runCli(['status', '--database-url', 'postgresql://u:pw12345@127.0.0.1:1/x']);
+    const r = await runMain(['status', '--database-url', 'postgresql://u:pw12345@127.0.0.1:1/x']);
     expect(r.stderr).toContain('visible to other users in the process list');
     expect(r.stderr).not.toContain('pw12345');
   });
@@ -134,7 +149,7 @@ describe('the command line against a database', () => {
   });
 
   it('provisions idempotently, and says so the second time', async () => {
-    const a = await runCli(['provision', '--json'], env());
+    const a = await runMain(['provision', '--json'], env());
     expect(a.code).toBe(0);
     expect(JSON.parse(a.stdout)).toMatchObject({
       applied: [
@@ -147,7 +162,7 @@ describe('the command line against a database', () => {
       ],
       schema_version: 6,
     });
-    const b = await runCli(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
+    const b = await runMain(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);
     expect(JSON.parse(b.stdout)).toMatchObject({
       applied: [],
@@ -159,7 +174,7 @@ describe('the command line against a database', () => {
       },
     });
     expect(fs.statSync(secretFile).mode & 0o777).toBe(0o600);
-    const c = await runCli(['provision', '--host', host], env());
+    const c = await runMain(['provision', '--host', host], env());
     expect(c.code).toBe(0);
     expect(c.stdout).toContain('already up to date');
     expect(c.stdout).toContain('password unchanged');
@@ -178,7 +193,7 @@ describe('the command line against a database', () => {
       '_x',
       'x'.repeat(64),
     ]) {
-      const r = await runCli(['client', 'add', name, '--sqlite', good], env());
+      const r = await runMain(['client', 'add', name, '--sqlite', good], env());
       expect(r.code, name).toBe(2);
       expect(r.stderr).toMatch(/reserved|invalid client name|longer than 63/);
     }
@@ -202,7 +217,7 @@ describe('the command line against a database', () => {
       [other, /does not look like an Open WebUI database/],
     ];
     for (const [file, msg] of cases) {
-      const r = await runCli(['client', 'add', 'bad', '--sqlite', file], env());
+      const r = await runMain(['client', 'add', 'bad', '--sqlite', file], env());
       expect(r.code, file).toBe(2);
       expect(r.stderr).toMatch(msg);
       expect(r.stderr).toContain('hint:');
@@ -215,7 +230,7 @@ describe('the command line against a database', () => {
   });
 
   it('registers a client, syncs it, verifies it, and reports status as JSON', async () => {
-    const add = await runCli(
+    const add = await runMain(
       ['client', 'add', 'cli-tenant', '--sqlite', good, '--interval', '1h', '--host', host, '--json'],
       env(),
     );
@@ -228,22 +243,22 @@ describe('the command line against a database', () => {
       role: `sync_service_${host}`,
     });
     // Registering again changes only what is passed: the interval stays 1h.
-    const again0 = await runCli(['client', 'add', 'cli-tenant', '--sqlite', good, '--host', host, '--json'], env());
+    const again0 = await runMain(['client', 'add', 'cli-tenant', '--sqlite', good, '--host', host, '--json'], env());
     expect(JSON.parse(again0.stdout)).toMatchObject({ created: false, sync_interval: 3600 });
-    const bad = await runCli(['client', 'add', 'cli-tenant', '--sqlite', good, '--reconcile-every', '0'], env());
+    const bad = await runMain(['client', 'add', 'cli-tenant', '--sqlite', good, '--reconcile-every', '0'], env());
     expect(bad.code).toBe(2);
-    const sync = await runCli(['sync', 'cli-tenant', '--json'], env());
+    const sync = await runMain(['sync', 'cli-tenant', '--json'], env());
     expect(sync.code).toBe(0);
     const res = JSON.parse(sync.stdout);
     expect(res).toMatchObject({ client: 'cli-tenant', kind: 'full', status: 'success' });
     expect(res.totals.inserted).toBeGreaterThan(20);
-    const again = await runCli(['sync', 'cli-tenant'], env());
+    const again = await runMain(['sync', 'cli-tenant'], env());
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('no change since the last sync');
-    const v = await runCli(['verify', 'cli-tenant', '--json'], env());
+    const v = await runMain(['verify', 'cli-tenant', '--json'], env());
     expect(v.code).toBe(0);
     expect(JSON.parse(v.stdout)).toMatchObject({ identical: true, differences_total: 0 });
-    const st = await runCli(['status', '--json'], env());
+    const st = await runMain(['status', '--json'], env());
     expect(st.code).toBe(0);
     expect(JSON.parse(st.stdout)[0]).toMatchObject({
       client: 'cli-tenant',
@@ -260,7 +275,7 @@ describe('the command line against a database', () => {
       ];
     // Changed in PostgreSQL by someone else: verify sees it (resolving it is conflict handling).
     await check`update "cli-tenant".chat set title = 'edited in PostgreSQL' where id = ${inPg}`;
-    const v = await runCli(['verify', 'cli-tenant'], env());
+    const v = await runMain(['verify', 'cli-tenant'], env());
     expect(v.code).toBe(4);
     expect(v.stdout).toMatch(/chat\s+different\s+\[".+"\]\s+title/);
     expect(v.stdout).toContain('hint: run owui-sync sync cli-tenant --full');
@@ -268,7 +283,7 @@ describe('the command line against a database', () => {
     const db = new Database(good);
     db.prepare("UPDATE chat SET title = 'retitled in Open WebUI' WHERE id = ?").run(inSqlite);
     db.close();
-    const v2 = await runCli(['verify', 'cli-tenant', '--json'], env());
+    const v2 = await runMain(['verify', 'cli-tenant', '--json'], env());
     expect(v2.code).toBe(4);
     expect(JSON.parse(v2.stdout).differences).toEqual(
       [
@@ -276,9 +291,9 @@ describe('the command line against a database', () => {
         { table: 'chat', kind: 'different', key: [inSqlite], columns: ['title'] },
       ].sort((a, b) => (a.key[0]! < b.key[0]! ? -1 : 1)),
     );
-    const fix = await runCli(['sync', 'cli-tenant', '--full'], env());
+    const fix = await runMain(['sync', 'cli-tenant', '--full'], env());
     expect(fix.code).toBe(0);
-    const v3 = await runCli(['verify', 'cli-tenant', '--json'], env());
+    const v3 = await runMain(['verify', 'cli-tenant', '--json'], env());
     expect(JSON.parse(v3.stdout).differences).toEqual([
       { table: 'chat', kind: 'different', key: [inPg], columns: ['title'] },
     ]);
@@ -290,7 +305,7 @@ describe('the command line against a database', () => {
       await tx`select set_config('owui_sync.writer', 'sync', true)`;
       await tx`update "cli-tenant".chat set title = ${title}, _target_changed_at = null where id = ${inPg}`;
     });
-    expect((await runCli(['verify', 'cli-tenant'], env())).code).toBe(0);
+    expect((await runMain(['verify', 'cli-tenant'], env())).code).toBe(0);
   });
 
   it('stops on schema drift before writing anything, and names the command to run', async () => {
@@ -301,27 +316,27 @@ describe('the command line against a database', () => {
     db.prepare('UPDATE chat SET timer_at = 1767000000, updated_at = updated_at + 1000').run();
     db.close();
     const before = await jobs();
-    const r = await runCli(['sync', 'cli-tenant'], env());
+    const r = await runMain(['sync', 'cli-tenant'], env());
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('schema drift');
     expect(r.stderr).toContain('column chat.timer_at');
     expect(r.stderr).toContain('table chat_message_fts_meta');
     expect(r.stderr).toContain('owui-sync schema apply cli-tenant');
     expect(await jobs()).toBe(before);
-    const diff = await runCli(['schema', 'diff', 'cli-tenant', '--json'], env());
+    const diff = await runMain(['schema', 'diff', 'cli-tenant', '--json'], env());
     expect(diff.code).toBe(4);
     expect(JSON.parse(diff.stdout).diff.missingColumns).toEqual([
       { table: 'chat', column: 'timer_at', type: 'bigint' },
     ]);
-    const apply = await runCli(['schema', 'apply', 'cli-tenant'], env());
+    const apply = await runMain(['schema', 'apply', 'cli-tenant'], env());
     expect(apply.code).toBe(0);
     // The new table, its change-marking trigger and partial index, and the new column.
     expect(apply.stdout).toContain('applied 4 changes');
-    const sync = await runCli(['sync', 'cli-tenant'], env());
+    const sync = await runMain(['sync', 'cli-tenant'], env());
     expect(sync.code).toBe(0);
     const [row] = await check`select count(*)::int as n from "cli-tenant".chat where timer_at = 1767000000`;
     expect(row!.n).toBeGreaterThan(0);
-    expect((await runCli(['schema', 'diff', 'cli-tenant'], env())).code).toBe(0);
+    expect((await runMain(['schema', 'diff', 'cli-tenant'], env())).code).toBe(0);
   });
 
   it('exits 3 when PostgreSQL refuses a row, sets it aside with the reason, and stores it once allowed', async () => {
@@ -337,7 +352,7 @@ describe('the command line against a database', () => {
       "INSERT INTO memory (id, user_id, content, updated_at, created_at) VALUES ('m-fine', 'u', 'a fine memory', ?, ?)",
     ).run(1767000500, 1767000500);
     db.close();
-    const r = await runCli(['sync', 'cli-tenant', '--json'], env());
+    const r = await runMain(['sync', 'cli-tenant', '--json'], env());
     expect(r.code).toBe(3);
     const res = JSON.parse(r.stdout);
     expect(res.rejected_pending).toBe(1);
@@ -347,14 +362,14 @@ describe('the command line against a database', () => {
     expect(rej!.reason).toContain('no_forbidden');
     const [fine] = await check`select count(*)::int as n from "cli-tenant".memory where id = 'm-fine'`;
     expect(fine!.n).toBe(1);
-    const st = await runCli(['status', 'cli-tenant', '--json'], env());
+    const st = await runMain(['status', 'cli-tenant', '--json'], env());
     expect(JSON.parse(st.stdout)[0].rejected_pending).toBe(1);
     // Set-aside rows are retried first on every run, even when nothing else changed.
-    const still = await runCli(['sync', 'cli-tenant'], env());
+    const still = await runMain(['sync', 'cli-tenant'], env());
     expect(still.code).toBe(3);
     expect((await check`select attempts from sync_metadata.rejected_rows`)[0]!.attempts).toBeGreaterThanOrEqual(2);
     await check.unsafe(`ALTER TABLE "cli-tenant".memory DROP CONSTRAINT no_forbidden`);
-    const again = await runCli(['sync', 'cli-tenant'], env());
+    const again = await runMain(['sync', 'cli-tenant'], env());
     expect(again.code).toBe(0);
     expect((await check`select resolved_at is not null as done from sync_metadata.rejected_rows`)[0]!.done).toBe(true);
     const [stored] = await check`select count(*)::int as n from "cli-tenant".memory where id = 'm-forbidden'`;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listConflicts, resolveConflict, setConflictConfig } from '../src/ops/conflicts.ts';
 import { addChat, hardDeleteChat, pyJson, rng } from '../src/sqlite/sample.ts';
-import { runCli, setupTenant, type Tenant, tmpDir } from './helpers.ts';
+import { runMain, setupTenant, type Tenant, tmpDir } from './helpers.ts';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -143,11 +143,11 @@ describe('strategies, on the specification test (Local in SQLite, Remote in Post
         .run(`Local ${id.slice(0, 4)}`, now() + 100, id);
       await t.check.unsafe(`UPDATE c_manual.chat SET title = 'Remote' WHERE id = $1`, [id]);
     }
-    const cli = await runCli(['sync', 'c_manual', '--json'], t.hostEnv);
+    const cli = await runMain(['sync', 'c_manual', '--json'], t.hostEnv);
     expect(cli.code).toBe(3);
     expect(JSON.parse(cli.stdout)).toMatchObject({ status: 'success', conflicts_pending: 3 });
     for (const id of [a!, b!, c!]) expect(await title(t, id)).toBe('Remote');
-    const pending = await runCli(['conflicts', 'list', 'c_manual', '--pending', '--json'], t.hostEnv);
+    const pending = await runMain(['conflicts', 'list', 'c_manual', '--pending', '--json'], t.hostEnv);
     expect(pending.code).toBe(3);
     const rows = JSON.parse(pending.stdout) as { log_id: string; record_id: string; conflict_type: string }[];
     expect(rows.map((r) => r.conflict_type)).toEqual(['update_conflict', 'update_conflict', 'update_conflict']);
@@ -155,9 +155,9 @@ describe('strategies, on the specification test (Local in SQLite, Remote in Post
     // Snapshots are off: nothing of the rows in the log.
     expect((await log(t)).every((l) => !l.has_source && !l.has_target)).toBe(true);
 
-    const show = await runCli(['conflicts', 'show', idOf(a!)], t.hostEnv);
+    const show = await runMain(['conflicts', 'show', idOf(a!)], t.hostEnv);
     expect(JSON.parse(show.stdout)).toMatchObject({ table_name: 'chat', record_id: a, resolved_at: null });
-    const rs = await runCli(
+    const rs = await runMain(
       ['conflicts', 'resolve', idOf(a!), '--use', 'source', '--by', 'alice', '--json'],
       t.hostEnv,
     );
@@ -167,7 +167,7 @@ describe('strategies, on the specification test (Local in SQLite, Remote in Post
     await resolveConflict(t.sql, idOf(b!), 'target', 'bob');
     expect(await title(t, b!)).toBe('Remote');
     await resolveConflict(t.sql, idOf(c!), 'merged', 'carol');
-    const again = await runCli(['conflicts', 'resolve', idOf(c!), '--use', 'source'], t.hostEnv);
+    const again = await runMain(['conflicts', 'resolve', idOf(c!), '--use', 'source'], t.hostEnv);
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('already resolved');
     const done = await t.sync();
@@ -340,20 +340,20 @@ describe('conflict configuration', () => {
         },
       }),
     );
-    const r = await runCli(['conflicts', 'config', 'c_config', '--file', bad], t.hostEnv);
+    const r = await runMain(['conflicts', 'config', 'c_config', '--file', bad], t.hostEnv);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('conflict_resolution.default_strategy');
     expect(r.stderr).toContain('conflict_resolution.table_strategies.chat.merge_rules.chat');
     fs.writeFileSync(bad, '{ not json');
-    expect((await runCli(['conflicts', 'config', 'c_config', '--file', bad], t.hostEnv)).stderr).toContain(
+    expect((await runMain(['conflicts', 'config', 'c_config', '--file', bad], t.hostEnv)).stderr).toContain(
       'is not valid JSON',
     );
-    const def = await runCli(['conflicts', 'config', 'c_config', '--show', '--json'], t.hostEnv);
+    const def = await runMain(['conflicts', 'config', 'c_config', '--show', '--json'], t.hostEnv);
     expect(JSON.parse(def.stdout)).toMatchObject({
       source: 'default',
       config: { conflict_resolution: { default_strategy: 'newest_wins' } },
     });
-    const ok = await runCli(
+    const ok = await runMain(
       [
         'conflicts',
         'config',
@@ -367,7 +367,7 @@ describe('conflict configuration', () => {
     const [row] =
       await t.check`select config->'conflict_resolution'->>'default_strategy' as s, config->>'sqlite_path' as p from sync_metadata.client_deployments where client_name = 'c_config'`;
     expect(row).toEqual({ s: 'newest_wins', p: t.sqlitePath });
-    const shown = await runCli(['conflicts', 'config', 'c_config', '--show', '--json'], t.hostEnv);
+    const shown = await runMain(['conflicts', 'config', 'c_config', '--show', '--json'], t.hostEnv);
     expect(JSON.parse(shown.stdout).source).toBe('stored');
   });
 });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasDockerd, startSwarmEngine, type TestEngine } from './docker-engine.ts';
-import { freshDatabase, runCli, tmpDir } from './helpers.ts';
+import { freshDatabase, runMain, tmpDir } from './helpers.ts';
 
 // A real Docker engine in swarm mode (CI installs docker.io); no stand-in for the secret store.
 describe.skipIf(!hasDockerd)('provision --docker-secret (a real Docker engine in swarm mode)', () => {
@@ -23,7 +23,7 @@ describe.skipIf(!hasDockerd)('provision --docker-secret (a real Docker engine in
   const env = () => ({ OWUI_SYNC_ADMIN_URL: url, DOCKER_HOST: engine.dockerHost });
 
   it('puts the generated password into a swarm secret, never on the screen', async () => {
-    const r = await runCli(['provision', '--host', host, '--docker-secret', 'db_sync_password', '--json'], env());
+    const r = await runMain(['provision', '--host', host, '--docker-secret', 'db_sync_password', '--json'], env());
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.host).toMatchObject({
@@ -39,9 +39,9 @@ describe.skipIf(!hasDockerd)('provision --docker-secret (a real Docker engine in
   it('rotates by replacing the secret; the old password stops working', async () => {
     // Learn the current password by rotating into a file first, then rotate into the secret.
     const file = path.join(tmpDir(), 'pw');
-    expect((await runCli(['provision', '--host', host, '--rotate', '--secret-file', file], env())).code).toBe(0);
+    expect((await runMain(['provision', '--host', host, '--rotate', '--secret-file', file], env())).code).toBe(0);
     const before = JSON.parse(engine.docker('secret', 'inspect', 'db_sync_password'))[0].ID;
-    const r = await runCli(
+    const r = await runMain(
       ['provision', '--host', host, '--rotate', '--docker-secret', 'db_sync_password', '--json'],
       env(),
     );
@@ -71,12 +71,12 @@ describe.skipIf(!hasDockerd)('provision --docker-secret (a real Docker engine in
       'true',
     );
     const before = JSON.parse(engine.docker('secret', 'inspect', 'db_sync_password'))[0].ID;
-    const r = await runCli(['provision', '--host', host, '--rotate', '--docker-secret', 'db_sync_password'], env());
+    const r = await runMain(['provision', '--host', host, '--rotate', '--docker-secret', 'db_sync_password'], env());
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('in use by a service');
     expect(r.stderr).toContain('--docker-secret db_sync_password_v2');
     expect(JSON.parse(engine.docker('secret', 'inspect', 'db_sync_password'))[0].ID).toBe(before);
-    const v2 = await runCli(
+    const v2 = await runMain(
       ['provision', '--host', host, '--rotate', '--docker-secret', 'db_sync_password_v2', '--json'],
       env(),
     );
@@ -86,11 +86,11 @@ describe.skipIf(!hasDockerd)('provision --docker-secret (a real Docker engine in
 
   it('refuses a stale secret for a new role, and explains swarm mode when it is off', async () => {
     engine.docker('secret', 'create', 'stale_secret', '/etc/hostname');
-    const r = await runCli(['provision', '--host', `${host}-2`, '--docker-secret', 'stale_secret'], env());
+    const r = await runMain(['provision', '--host', `${host}-2`, '--docker-secret', 'stale_secret'], env());
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('Docker secret stale_secret already exists');
     engine.docker('swarm', 'leave', '--force');
-    const off = await runCli(['provision', '--host', `${host}-2`, '--docker-secret', 'x'], env());
+    const off = await runMain(['provision', '--host', `${host}-2`, '--docker-secret', 'x'], env());
     expect(off.code).toBe(2);
     expect(off.stderr).toContain('not in swarm mode');
     expect(off.stderr).toContain('--secret-file');

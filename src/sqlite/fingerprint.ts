@@ -15,19 +15,21 @@ import fs from 'node:fs';
 export function fingerprint(dbPath: string): string {
   const h = crypto.createHash('sha256');
   const add = (path: string, bytes: number, withStat = true) => {
-    let st: fs.Stats;
+    // Open, then fstat the open file: Open WebUI's writer creates and deletes -journal (and SQLite -wal)
+    // at any moment, so a stat followed by an open of the path could find it gone in between.
+    let fd: number;
     try {
-      st = fs.statSync(path, { bigint: false });
+      fd = fs.openSync(path, 'r');
     } catch {
       h.update(`${path}:absent;`);
       return;
     }
-    // Readers write read marks into -shm, so its mtime moves when we read: only its header counts.
-    h.update(withStat ? `${path}:${st.ino}:${st.size}:${st.mtimeMs};` : `${path}:present;`);
-    const buf = Buffer.alloc(bytes);
-    const fd = fs.openSync(path, 'r');
     try {
-      const n = fs.readSync(fd, buf, 0, bytes, 0);
+      const st = fs.fstatSync(fd);
+      // Readers write read marks into -shm, so its mtime moves when we read: only its header counts.
+      h.update(withStat ? `${path}:${st.ino}:${st.size}:${st.mtimeMs};` : `${path}:present;`);
+      const buf = Buffer.alloc(bytes);
+      const n = bytes > 0 ? fs.readSync(fd, buf, 0, bytes, 0) : 0;
       h.update(buf.subarray(0, n));
     } finally {
       fs.closeSync(fd);
