@@ -46,7 +46,7 @@ describe('the HA agent pair', () => {
     expect(takeover).toBeLessThan(LEASE_PLUS_RETRY_MS + 1000);
     expect((await b.health()).body).toMatchObject({ is_leader: true, leader_id: 'ha1-b', term: 2 });
 
-    // The old primary comes back and follows.
+    // The old primary comes back and follows, and stays a follower (a stability window, so a fixed pause).
     const a2 = await AgentProc.start(t, { role: 'primary', nodeId: 'ha1-a', secretFile: s.file });
     await a2.until((h) => h.leader_id === 'ha1-b' && h.is_leader === false);
     await new Promise((r) => setTimeout(r, 1500));
@@ -104,9 +104,12 @@ describe('the HA agent pair', () => {
     await a.waitFor((l) => l.msg === 'sync started');
     const b = await AgentProc.start(t, { role: 'secondary', nodeId: 'ha3-b', secretFile: s.file, env: SLOW });
     await b.until((h) => h.leader_id === 'ha3-a');
-    await new Promise((r) => setTimeout(r, 300));
-    const [before] =
-      await t.check`select job_id, status, locked_by from sync_metadata.sync_jobs where client_name = 'ha3'`;
+    // Wait for the job row to show a's claim (rather than a fixed pause).
+    let before: Record<string, unknown> | undefined;
+    for (const t0 = Date.now(); Date.now() - t0 < 10_000; await new Promise((r) => setTimeout(r, 25))) {
+      [before] = await t.check`select job_id, status, locked_by from sync_metadata.sync_jobs where client_name = 'ha3'`;
+      if (before?.status === 'running') break;
+    }
     expect(before).toMatchObject({ status: 'running', locked_by: 'ha3-a' });
     a.signal('SIGKILL');
     await a.exited;
