@@ -9,16 +9,33 @@ import { afterAll, inject } from 'vitest';
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const BIN = path.join(ROOT, 'bin', 'owui-sync.js');
 
-/** A database of its own for one test file, dropped after the file (with every connection to it). */
-export async function freshDatabase(): Promise<{ url: string; sql: postgres.Sql; name: string; roles: string[] }> {
+/**
+ * A database of its own for one test file, dropped after the file (with every connection to it). `url` logs in
+ * as the run's admin role, which has Supabase's attributes and is not a superuser (test/setup/global.ts), and
+ * holds ALL on the database and on schema public, as Supabase's postgres role does: every admin-side verb runs
+ * as that role. `superUrl` and `sql` are the superuser's, for checks and for what only a superuser may do.
+ */
+export async function freshDatabase(): Promise<{
+  url: string;
+  superUrl: string;
+  sql: postgres.Sql;
+  name: string;
+  roles: string[];
+}> {
   const base = inject('pgUrl');
+  const adminRole = inject('adminRole');
   const name = `t_${crypto.randomBytes(6).toString('hex')}`;
   const admin = postgres(base, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.unsafe(`GRANT ALL ON DATABASE ${name} TO ${adminRole.name}`);
   const u = new URL(base);
   u.pathname = `/${name}`;
+  const superUrl = u.toString();
+  const sql = postgres(superUrl, { max: 2, onnotice: () => {} });
+  await sql.unsafe(`GRANT ALL ON SCHEMA public TO ${adminRole.name}`);
+  u.username = adminRole.name;
+  u.password = adminRole.password;
   const url = u.toString();
-  const sql = postgres(url, { max: 2, onnotice: () => {} });
   // Roles belong to the whole server: the ones a file creates are dropped with its database.
   const roles: string[] = [];
   afterAll(async () => {
@@ -27,7 +44,7 @@ export async function freshDatabase(): Promise<{ url: string; sql: postgres.Sql;
     for (const r of roles) await admin.unsafe(`DROP ROLE IF EXISTS "${r}"`).catch(() => {});
     await admin.end({ timeout: 5 });
   });
-  return { url, sql, name, roles };
+  return { url, superUrl, sql, name, roles };
 }
 
 /** A temporary folder removed after the file. */

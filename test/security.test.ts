@@ -324,3 +324,61 @@ describe('schema apply by another admin', () => {
     }
   });
 });
+
+describe('an admin that is not a superuser (as on Supabase)', () => {
+  it('is all provisioning needs: host remove and the rest run as the admin role of every test here', async () => {
+    const { url, sql: superSql } = await freshDatabase();
+    const who = new URL(url).username;
+    const [r] = await superSql<{ rolsuper: boolean; rolcreaterole: boolean; rolbypassrls: boolean }[]>`
+      select rolsuper, rolcreaterole, rolbypassrls from pg_roles where rolname = ${who}`;
+    expect(r).toEqual({ rolsuper: false, rolcreaterole: true, rolbypassrls: true });
+  });
+
+  it('provision says, before changing anything, which of the attributes it needs the admin lacks', async () => {
+    const { url, sql: superSql, roles } = await freshDatabase();
+    const weak = `weak_admin_${Math.random().toString(36).slice(2, 8)}`;
+    roles.push(weak);
+    await superSql.unsafe(`CREATE ROLE ${weak} LOGIN PASSWORD 'weak-admin-pw'`);
+    const u = new URL(url);
+    u.username = weak;
+    u.password = 'weak-admin-pw';
+    const r = await runMain(['provision'], { OWUI_SYNC_ADMIN_URL: u.toString() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`the admin role ${weak} lacks what owui-sync needs`);
+    expect(r.stderr).toContain('CREATEROLE (to create the sync_service group role');
+    expect(r.stderr).toContain(`ALTER ROLE "${weak}" CREATEROLE`);
+    expect(r.stderr).toContain('CREATE on database');
+    expect(r.stderr).toContain('On Supabase, run admin verbs as the postgres role');
+    expect(r.stderr).not.toContain('weak-admin-pw');
+    const [{ n }] = await superSql<
+      { n: number }[]
+    >`select count(*)::int as n from pg_namespace where nspname = 'sync_metadata'`;
+    expect(n).toBe(0);
+  });
+
+  it('names the privilege PostgreSQL refused and how to get it on Supabase and self-hosted', async () => {
+    const { url, sql: superSql, roles } = await freshDatabase();
+    const weak = `weak_admin_${Math.random().toString(36).slice(2, 8)}`;
+    roles.push(weak);
+    await superSql.unsafe(`CREATE ROLE ${weak} LOGIN PASSWORD 'weak-admin-pw'`);
+    const u = new URL(url);
+    u.username = weak;
+    u.password = 'weak-admin-pw';
+    const conn = postgres(u.toString(), { max: 1, onnotice: () => {} });
+    const refused = await conn.unsafe('CREATE ROLE should_not_exist').catch((e: unknown) => e);
+    await conn.end({ timeout: 5 });
+    const { explainAdminError } = await import('../src/pg/privileges.ts');
+    const e = explainAdminError(refused, weak, 'provision --host h1') as {
+      message: string;
+      hint: string;
+      exitCode: number;
+    };
+    expect(e.message).toMatch(
+      /^provision --host h1: PostgreSQL refused the admin role weak_admin_\w+: permission denied to create role/,
+    );
+    expect(e.message).toContain('it needs CREATEROLE');
+    expect(e.hint).toContain('On Supabase, run admin verbs as the postgres role');
+    expect(e.hint).toContain(`on a self-hosted server, as a superuser: ALTER ROLE "${weak}" CREATEROLE`);
+    expect(e.exitCode).toBe(2);
+  });
+});

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ident, openPg, type Sql, type Tx } from '../pg/connect.ts';
 import { type Deployment, findDeployment, getDeployment, requireProvisioned } from '../pg/deployments.ts';
+import { adminRoleOf, explainAdminError } from '../pg/privileges.ts';
 import { grantClientSchema } from '../pg/roles.ts';
 import { applySql, diffSchema, readTargetSchema, type SchemaDiff, validateClientName } from '../pg/tenant.ts';
 import { introspect } from '../sqlite/introspect.ts';
@@ -97,7 +98,7 @@ export async function clientAdd(input: ClientAddInput): Promise<ClientAddResult>
         'pass --container with the Open WebUI container of this client',
       );
     }
-    throw withContext(`client add ${name}`, err);
+    throw explainAdminError(withContext(`client add ${name}`, err), adminRoleOf(input.adminUrl), `client add ${name}`);
   } finally {
     await sql.end({ timeout: 5 });
   }
@@ -145,6 +146,8 @@ export async function clientRemove(adminUrl: string, name: string, dropSchema: b
       out = { client: name, removed: del.count > 0, schema_dropped: dropSchema && exists, jobs_removed: jobs!.n };
     });
     return out;
+  } catch (err) {
+    throw explainAdminError(err, adminRoleOf(adminUrl), `client remove ${name}`);
   } finally {
     await sql.end({ timeout: 5 });
   }
@@ -187,6 +190,8 @@ export async function schemaApply(adminUrl: string, name: string): Promise<Schem
       if (owner?.role_name) await grantClientSchema(tx as unknown as Tx, name, owner.role_name, null);
     });
     return { ...before, applied: before.statements.length };
+  } catch (err) {
+    throw explainAdminError(err, adminRoleOf(adminUrl), `schema apply ${name}`);
   } finally {
     await sql.end({ timeout: 5 });
   }

@@ -1,5 +1,6 @@
 import { ident, openPg } from '../pg/connect.ts';
 import { requireProvisioned } from '../pg/deployments.ts';
+import { adminRoleOf, borrowRole, explainAdminError } from '../pg/privileges.ts';
 import { hostRole, roleExists, validateHostName } from '../pg/roles.ts';
 import { ConfigError } from '../util/errors.ts';
 
@@ -14,7 +15,8 @@ export interface HostRemoveResult {
 
 /**
  * Revoke a host: end its sessions, drop its role and every privilege it had in this database, and mark
- * the host offline. Other hosts, their roles and all rows (history included) stay as they are.
+ * the host offline. Other hosts, their roles and all rows (history included) stay as they are. Needs no
+ * superuser: a CREATEROLE admin (Supabase's postgres) borrows the host role's privileges for the revocation.
  */
 export async function hostRemove(adminUrl: string, name: string): Promise<HostRemoveResult> {
   validateHostName(name);
@@ -37,6 +39,8 @@ export async function hostRemove(adminUrl: string, name: string): Promise<HostRe
         select client_name from sync_metadata.client_deployments where host_id in ${tx(hosts.map((h) => h.host_id).concat(['00000000-0000-0000-0000-000000000000']))} order by 1`;
       await tx`update sync_metadata.hosts set role_name = null, status = 'offline', updated_at = now() where hostname = ${name} or role_name = ${role}`;
       if (exists) {
+        // DROP OWNED BY and ending the role's sessions need its privileges.
+        await borrowRole(tx, role);
         await tx.unsafe(`ALTER ROLE ${ident(role)} NOLOGIN`);
         await tx.unsafe(`DROP OWNED BY ${ident(role)}`);
       }
@@ -63,6 +67,8 @@ export async function hostRemove(adminUrl: string, name: string): Promise<HostRe
       }
     }
     return out;
+  } catch (err) {
+    throw explainAdminError(err, adminRoleOf(adminUrl), `host remove ${name}`);
   } finally {
     await sql.end({ timeout: 5 });
   }

