@@ -51,6 +51,9 @@ export class Listener {
 
   private async listenNow(): Promise<void> {
     await this.sql!.unsafe(`LISTEN ${LEASE_CHANNEL}; LISTEN ${JOBS_CHANNEL}; LISTEN ${STATE_CHANNEL}`);
+    // Notifications sent while we were not listening are lost: nothing cached before now may count as fresh
+    // once `listening` is true again, not even until catchUp() below has read the missed events.
+    this.state.invalidate();
     this.state.listening = true;
     const n = await this.state.catchUp();
     if (n > 0) this.log.info({ events: n }, 'applied cache events written while not listening');
