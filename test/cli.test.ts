@@ -15,6 +15,9 @@ const VERBS = [
   ['schema', 'diff'],
   ['schema', 'apply'],
   ['status'],
+  ['interval'],
+  ['pause'],
+  ['resume'],
   ['conflicts', 'config'],
   ['conflicts', 'list'],
   ['conflicts', 'show'],
@@ -26,7 +29,20 @@ describe('the command line', () => {
   it('has accurate --help for every verb and a --version', async () => {
     const top = await runCli(['--help']);
     expect(top.code).toBe(0);
-    for (const v of ['provision', 'client', 'host', 'sync', 'verify', 'schema', 'status', 'conflicts', 'demo'])
+    for (const v of [
+      'provision',
+      'client',
+      'host',
+      'sync',
+      'verify',
+      'schema',
+      'status',
+      'interval',
+      'pause',
+      'resume',
+      'conflicts',
+      'demo',
+    ])
       expect(top.stdout).toContain(v);
     expect(top.stdout).toContain('Exit codes');
     for (const verb of VERBS) {

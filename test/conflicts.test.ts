@@ -370,4 +370,47 @@ describe('conflict configuration', () => {
     const shown = await runMain(['conflicts', 'config', 'c_config', '--show', '--json'], t.hostEnv);
     expect(JSON.parse(shown.stdout).source).toBe('stored');
   });
+
+  it('is changed strategy by strategy from the command line, as the menu does: validated, then stored', async () => {
+    const t = await setupTenant({ name: 'c_flags' });
+    const set = await runMain(
+      [
+        'conflicts',
+        'config',
+        'c_flags',
+        '--default-strategy',
+        'source_wins',
+        '--table',
+        'tag=target_wins',
+        '--table',
+        'chat=merge',
+      ],
+      t.hostEnv,
+    );
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toContain('default source_wins');
+    const shown = JSON.parse((await runMain(['conflicts', 'config', 'c_flags', '--show', '--json'], t.hostEnv)).stdout);
+    expect(shown.source).toBe('stored');
+    const r = shown.config.conflict_resolution;
+    expect(r.default_strategy).toBe('source_wins');
+    expect(r.table_strategies.tag.strategy).toBe('target_wins');
+    // The shipped rules of chat (merge rules) stay with its merge strategy.
+    expect(r.table_strategies.chat).toMatchObject({ strategy: 'merge', merge_rules: { chat: 'union' } });
+    const away = await runMain(['conflicts', 'config', 'c_flags', '--table', 'chat=newest_wins'], t.hostEnv);
+    expect(away.code, away.stderr).toBe(0);
+    const after = JSON.parse((await runMain(['conflicts', 'config', 'c_flags', '--show', '--json'], t.hostEnv)).stdout);
+    expect(after.config.conflict_resolution.table_strategies.chat.merge_rules).toBeUndefined();
+
+    const badStrategy = await runMain(['conflicts', 'config', 'c_flags', '--table', 'chat=shout'], t.hostEnv);
+    expect(badStrategy.code).toBe(2);
+    expect(badStrategy.stderr).toContain('use TABLE=STRATEGY');
+    const noTable = await runMain(['conflicts', 'config', 'c_flags', '--table', 'chats=merge'], t.hostEnv);
+    expect(noTable.code).toBe(2);
+    expect(noTable.stderr).toContain('client "c_flags" has no table "chats"');
+    const both = await runMain(['conflicts', 'config', 'c_flags', '--show', '--default-strategy', 'manual'], t.hostEnv);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('needs one of --file FILE, --show, or --default-strategy / --table');
+    const badDefault = await runMain(['conflicts', 'config', 'c_flags', '--default-strategy', 'loudest'], t.hostEnv);
+    expect(badDefault.code).toBe(2);
+  });
 });

@@ -58,4 +58,26 @@ describe('the CI gates (npm run lint)', () => {
     const good = tree({ 'src/a.ts': 'export const a = 1;\n' });
     expect((await exitOf(run(bin('biome'), ['check', 'src'], { cwd: good }))).code).toBe(0);
   });
+
+  it('keep the libraries out of the start of the CLI: the bundle loads them only with the verb that needs them', () => {
+    const dist = path.join(ROOT, 'dist');
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const walk = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const m of fs.readFileSync(file, 'utf8').matchAll(/^import\s[^'"]*["']([^"']+)["']/gm)) {
+        const spec = m[1]!;
+        if (spec.startsWith('.')) walk(path.resolve(path.dirname(file), spec));
+        else if (!spec.startsWith('node:')) packages.add(spec);
+      }
+    };
+    walk(path.join(dist, 'cli', 'main.js'));
+    expect(seen.size).toBeGreaterThan(1);
+    // commander is required through its CommonJS build (src/cli/commander.ts), not imported.
+    expect([...packages]).toEqual([]);
+    const text = [...seen].map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+    for (const heavy of ['postgres', 'better-sqlite3', 'zod', 'pino', 'prom-client', 'jose', 'dockerode', 'undici'])
+      expect(text, heavy).not.toMatch(new RegExp(`from ["']${heavy}["']`));
+  });
 });

@@ -1,9 +1,22 @@
+import { STRATEGIES, type Strategy } from '../conflicts/strategies.ts';
 import type { Choice } from '../ops/conflicts.ts';
 import type { Sql } from '../pg/connect.ts';
 import { ConfigError } from '../util/errors.ts';
 import { Command, Option } from './commander.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { type Io, printJson, table } from './output.ts';
+
+/** `chat=merge` -> ['chat', 'merge'], with the strategy checked. */
+function parseTableStrategy(text: string): [string, Strategy] {
+  const m = /^([^=]+)=(.+)$/.exec(text);
+  const strategy = m?.[2] as Strategy | undefined;
+  if (!m || !strategy || !STRATEGIES.includes(strategy))
+    throw new ConfigError(
+      `invalid --table ${JSON.stringify(text)}`,
+      `use TABLE=STRATEGY, with a strategy of: ${STRATEGIES.join(', ')} (e.g. --table chat=merge)`,
+    );
+  return [m[1]!, strategy];
+}
 
 export function conflictsCommand(io: Io, setExit: (c: number) => void): Command {
   const cmd = new Command('conflicts').description(
@@ -23,45 +36,75 @@ export function conflictsCommand(io: Io, setExit: (c: number) => void): Command 
 
   cmd
     .command('config')
-    .description("store a client's conflict configuration (--file), or show the one in force (--show)")
+    .description(
+      "store a client's conflict configuration (--file, or --default-strategy / --table), or show the one in force (--show)",
+    )
     .argument('<name>', 'client name')
     .option(
       '--file <path>',
       'a JSON file in the format of templates/conflict-resolution-default.json; validated, then stored in PostgreSQL',
     )
     .option('--show', 'print the configuration in force (stored, or the default)')
+    .addOption(new Option('--default-strategy <strategy>', 'change the default strategy').choices([...STRATEGIES]))
+    .option(
+      '--table <table=strategy>',
+      `change one table's strategy (repeatable): ${STRATEGIES.join(', ')}`,
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .option('--json', 'print the result as JSON')
     .addOption(databaseUrlOption())
     .action(
       async (
         name: string,
-        opts: { file?: string; show?: boolean; json?: boolean; databaseUrl?: string },
+        opts: {
+          file?: string;
+          show?: boolean;
+          defaultStrategy?: Strategy;
+          table: string[];
+          json?: boolean;
+          databaseUrl?: string;
+        },
         c: Command,
       ) => {
-        if (!opts.file && !opts.show)
+        const edits = opts.defaultStrategy !== undefined || opts.table.length > 0;
+        if ([!!opts.file, !!opts.show, edits].filter(Boolean).length !== 1)
           throw new ConfigError(
-            'conflicts config needs --file FILE or --show',
-            'owui-sync conflicts config NAME --show',
+            'conflicts config needs one of --file FILE, --show, or --default-strategy / --table',
+            'owui-sync conflicts config NAME --show; owui-sync conflicts config NAME --default-strategy newest_wins --table chat=merge',
           );
-        await withSql(opts.databaseUrl, async (sql, { setConflictConfig, showConflictConfig }) => {
-          if (opts.file) {
-            const cfg = await setConflictConfig(sql, name, opts.file);
-            if (c.optsWithGlobals().json) printJson(io, { client: name, stored: true, config: cfg });
-            else
-              io.out(
-                `stored the conflict configuration of ${name} (default ${cfg.conflict_resolution.default_strategy}, ${Object.keys(cfg.conflict_resolution.table_strategies).length} table rules); the next sync uses it`,
-              );
-          } else {
-            const r = await showConflictConfig(sql, name);
-            if (c.optsWithGlobals().json) printJson(io, r);
-            else {
-              io.out(
-                `# conflict configuration of ${name} (${r.source === 'stored' ? 'stored in PostgreSQL' : 'the default: none stored yet'})`,
-              );
-              io.out(JSON.stringify(r.config, null, 2));
+        const tables = Object.fromEntries(opts.table.map(parseTableStrategy));
+        await withSql(
+          opts.databaseUrl,
+          async (sql, { changeConflictConfig, setConflictConfig, showConflictConfig }) => {
+            if (edits) {
+              const cfg = await changeConflictConfig(sql, name, { defaultStrategy: opts.defaultStrategy, tables });
+              if (c.optsWithGlobals().json) printJson(io, { client: name, stored: true, config: cfg });
+              else {
+                const r = cfg.conflict_resolution;
+                io.out(`stored the conflict configuration of ${name}: default ${r.default_strategy}`);
+                for (const t of Object.keys(tables)) io.out(`  ${t}: ${r.table_strategies[t]!.strategy}`);
+                io.out('the next sync uses it');
+              }
+            } else if (opts.file) {
+              const cfg = await setConflictConfig(sql, name, opts.file);
+              if (c.optsWithGlobals().json) printJson(io, { client: name, stored: true, config: cfg });
+              else
+                io.out(
+                  `stored the conflict configuration of ${name} (default ${cfg.conflict_resolution.default_strategy}, ${Object.keys(cfg.conflict_resolution.table_strategies).length} table rules); the next sync uses it`,
+                );
+            } else {
+              const r = await showConflictConfig(sql, name);
+              if (c.optsWithGlobals().json) printJson(io, r);
+              else {
+                io.out(
+                  `# conflict configuration of ${name} (${r.source === 'stored' ? 'stored in PostgreSQL' : 'the default: none stored yet'})`,
+                );
+                io.out(JSON.stringify(r.config, null, 2));
+              }
             }
-          }
-        });
+          },
+        );
       },
     );
 

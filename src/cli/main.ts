@@ -8,6 +8,7 @@ import { demoCommand } from './demo.ts';
 import { hostCommand } from './host.ts';
 import { endQuietlyOnClosedPipe, type Io, printError, processIo } from './output.ts';
 import { provisionCommand } from './provision.ts';
+import { scheduleCommands } from './schedule.ts';
 import { schemaCommand } from './schema.ts';
 import { statusCommand } from './status.ts';
 import { syncCommand } from './sync.ts';
@@ -32,6 +33,7 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   program.addCommand(verifyCommand(io, setExit));
   program.addCommand(schemaCommand(io, setExit));
   program.addCommand(statusCommand(io));
+  for (const c of scheduleCommands(io)) program.addCommand(c);
   program.addCommand(conflictsCommand(io, setExit));
   program.addCommand(agentCommand(io));
   program.addCommand(tokenCommand(io));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Sql } from '../pg/connect.ts';
+import type { Sql, Tx } from '../pg/connect.ts';
 import { parseInterval } from '../util/config.ts';
 import { NotFoundError, OwuiError } from '../util/errors.ts';
 
@@ -141,23 +141,7 @@ export class StateCache {
    * delivered at commit), then this node's cache is dropped.
    */
   async update(u: StateUpdate): Promise<DeploymentState> {
-    const interval = u.sync_interval === undefined ? null : parseInterval(String(u.sync_interval));
-    const key = `deployment:${u.client}`;
-    await this.sql.begin(async (tx) => {
-      const [d] = await tx<{ host_id: string }[]>`
-        update sync_metadata.client_deployments d set
-          status = coalesce(${u.status ?? null}::text, d.status),
-          sync_enabled = coalesce(${u.sync_enabled ?? null}::boolean, d.sync_enabled),
-          sync_interval = coalesce(${interval}::int, d.sync_interval),
-          next_sync_at = case when ${interval}::int is null then d.next_sync_at else localtimestamp + make_interval(secs => ${interval}::int) end,
-          updated_at = now()
-        from sync_metadata.hosts h
-        where h.host_id = d.host_id and h.cluster_name = ${this.cluster} and d.client_name = ${u.client}
-        returning d.host_id`;
-      if (!d) throw notRegistered(u.client, this.cluster);
-      await tx`insert into sync_metadata.cache_events (host_id, cache_key, action, origin_node) values (${d.host_id}, ${key}, 'invalidate', ${this.nodeId})`;
-      await tx`select pg_notify(${STATE_CHANNEL}, ${JSON.stringify({ key, origin: this.nodeId })})`;
-    });
+    await this.sql.begin((tx) => updateDeploymentState(tx, u, { cluster: this.cluster, origin: this.nodeId }));
     this.invalidate();
     const r = await this.read(u.client);
     return r.states[0]!;
@@ -191,9 +175,37 @@ export class StateCache {
   }
 }
 
-const notRegistered = (client: string, cluster: string) =>
+/**
+ * Change a deployment's state the way every node expects it (README "State authority"): PostgreSQL first, with
+ * a cache_events row and a NOTIFY in the same transaction (NOTIFY is delivered at commit), so each agent drops
+ * its cached copy. `cluster` narrows the client to one cluster (an agent's own); `origin` is recorded as who
+ * changed it. Throws NotFoundError when the client is not registered (or not visible to this login).
+ */
+export async function updateDeploymentState(
+  tx: Tx,
+  u: StateUpdate,
+  o: { cluster?: string; origin: string },
+): Promise<void> {
+  const interval = u.sync_interval === undefined ? null : parseInterval(String(u.sync_interval));
+  const key = `deployment:${u.client}`;
+  const [d] = await tx<{ host_id: string }[]>`
+    update sync_metadata.client_deployments d set
+      status = coalesce(${u.status ?? null}::text, d.status),
+      sync_enabled = coalesce(${u.sync_enabled ?? null}::boolean, d.sync_enabled),
+      sync_interval = coalesce(${interval}::int, d.sync_interval),
+      next_sync_at = case when ${interval}::int is null then d.next_sync_at else localtimestamp + make_interval(secs => ${interval}::int) end,
+      updated_at = now()
+    from sync_metadata.hosts h
+    where h.host_id = d.host_id and d.client_name = ${u.client} and (${o.cluster ?? null}::text is null or h.cluster_name = ${o.cluster ?? null})
+    returning d.host_id`;
+  if (!d) throw notRegistered(u.client, o.cluster);
+  await tx`insert into sync_metadata.cache_events (host_id, cache_key, action, origin_node) values (${d.host_id}, ${key}, 'invalidate', ${o.origin})`;
+  await tx`select pg_notify(${STATE_CHANNEL}, ${JSON.stringify({ key, origin: o.origin })})`;
+}
+
+const notRegistered = (client: string, cluster?: string) =>
   new NotFoundError(
-    `client "${client}" is not registered in cluster ${cluster}`,
+    `client "${client}" is not registered${cluster ? ` in cluster ${cluster}` : ' (or belongs to another host)'}`,
     'list clients with GET /api/v1/state or owui-sync status',
   );
 

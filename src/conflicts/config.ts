@@ -3,10 +3,9 @@ import { z } from 'zod';
 import { ConfigError } from '../util/errors.ts';
 import { packagePath } from '../util/paths.ts';
 
-export const STRATEGIES = ['newest_wins', 'source_wins', 'target_wins', 'merge', 'manual'] as const;
-export type Strategy = (typeof STRATEGIES)[number];
-export const MERGE_RULES = ['append', 'union', 'newest_wins'] as const;
-export type MergeRule = (typeof MERGE_RULES)[number];
+import { MERGE_RULES, type MergeRule, STRATEGIES, type Strategy } from './strategies.ts';
+
+export { MERGE_RULES, type MergeRule, STRATEGIES, type Strategy };
 
 const tableStrategy = z
   .object({

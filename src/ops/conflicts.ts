@@ -1,8 +1,15 @@
 import os from 'node:os';
-import { type ConflictConfig, DEFAULT_CONFIG_FILE, readConflictConfigFile, tablePolicy } from '../conflicts/config.ts';
+import {
+  type ConflictConfig,
+  DEFAULT_CONFIG_FILE,
+  parseConflictConfig,
+  readConflictConfigFile,
+  type Strategy,
+  tablePolicy,
+} from '../conflicts/config.ts';
 import { mergeRow } from '../conflicts/merge.ts';
 import { ident, type Sql, type Tx } from '../pg/connect.ts';
-import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
+import { type Deployment, getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { TableReader } from '../sqlite/reader.ts';
 import { loadConflictConfig } from '../sync/conflict-policy.ts';
@@ -81,11 +88,54 @@ export async function showConflict(
 export async function setConflictConfig(sql: Sql, client: string, file: string): Promise<ConflictConfig> {
   await requireProvisioned(sql);
   const cfg = readConflictConfigFile(file);
-  const dep = await getDeployment(sql, client);
+  await storeConflictConfig(sql, await getDeployment(sql, client), cfg);
+  return cfg;
+}
+
+async function storeConflictConfig(sql: Sql, dep: Deployment, cfg: ConflictConfig): Promise<void> {
   await sql`
     update sync_metadata.client_deployments
     set config = coalesce(config, '{}'::jsonb) || jsonb_build_object('conflict_resolution', ${JSON.stringify(cfg.conflict_resolution)}::text::jsonb), updated_at = now()
     where deployment_id = ${dep.deployment_id}`;
+}
+
+export interface ConflictConfigChange {
+  defaultStrategy?: Strategy;
+  /** Per-table strategies: table name -> strategy. */
+  tables?: Record<string, Strategy>;
+}
+
+/**
+ * Change the configuration in force (stored, or the default) strategy by strategy, as the menu's conflict
+ * configuration screen does: the default strategy and per-table strategies. A table's compare field and merge
+ * rules stay where they still apply. Tables are checked against the client's mirror; the result is validated
+ * like a file, then stored.
+ */
+export async function changeConflictConfig(
+  sql: Sql,
+  client: string,
+  change: ConflictConfigChange,
+): Promise<ConflictConfig> {
+  const { config } = await showConflictConfig(sql, client);
+  const dep = await getDeployment(sql, client);
+  const mirror = await readTargetSchema(sql, dep.client_name);
+  const r = structuredClone(config.conflict_resolution);
+  if (change.defaultStrategy) r.default_strategy = change.defaultStrategy;
+  for (const [table, strategy] of Object.entries(change.tables ?? {})) {
+    if (!mirror.has(table)) {
+      const some = [...mirror.keys()].sort().slice(0, 8).join(', ');
+      throw new ConfigError(
+        `client "${client}" has no table ${JSON.stringify(table)}`,
+        `its tables include: ${some}, ...`,
+      );
+    }
+    const before = r.table_strategies[table];
+    r.table_strategies[table] = { ...before, strategy };
+    // Merge rules belong to the merge strategy only (the file format refuses them elsewhere).
+    if (strategy !== 'merge') delete r.table_strategies[table]!.merge_rules;
+  }
+  const cfg = parseConflictConfig({ ...config, conflict_resolution: r }, `the configuration of client "${client}"`);
+  await storeConflictConfig(sql, dep, cfg);
   return cfg;
 }
 

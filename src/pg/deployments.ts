@@ -55,3 +55,11 @@ export async function requireProvisioned(sql: Sql): Promise<void> {
     );
   }
 }
+
+/** When the leader queues the deployment's next run (legacy column: a timestamp in the server's zone). */
+export async function nextSyncAt(sql: Sql, deploymentId: string): Promise<Date | null> {
+  const [row] = await sql<{ next: Date | null }[]>`
+    select next_sync_at at time zone current_setting('TimeZone') as next
+    from sync_metadata.client_deployments where deployment_id = ${deploymentId}`;
+  return row?.next ?? null;
+}
