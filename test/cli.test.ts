@@ -18,6 +18,7 @@ const VERBS = [
   ['interval'],
   ['pause'],
   ['resume'],
+  ['cluster', 'status'],
   ['conflicts', 'config'],
   ['conflicts', 'list'],
   ['conflicts', 'show'],

@@ -2,6 +2,7 @@ import { ExitCode } from '../util/errors.ts';
 import { packageVersion } from '../util/paths.ts';
 import { agentCommand } from './agent.ts';
 import { clientCommand } from './client.ts';
+import { clusterCommand } from './cluster.ts';
 import { Command, CommanderError } from './commander.ts';
 import { conflictsCommand } from './conflicts.ts';
 import { demoCommand } from './demo.ts';
@@ -34,6 +35,7 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   program.addCommand(schemaCommand(io, setExit));
   program.addCommand(statusCommand(io));
   for (const c of scheduleCommands(io)) program.addCommand(c);
+  program.addCommand(clusterCommand(io, setExit));
   program.addCommand(conflictsCommand(io, setExit));
   program.addCommand(agentCommand(io));
   program.addCommand(tokenCommand(io));
