@@ -19,6 +19,7 @@ const VERBS = [
   ['pause'],
   ['resume'],
   ['cluster', 'status'],
+  ['config', 'show'],
   ['conflicts', 'config'],
   ['conflicts', 'list'],
   ['conflicts', 'show'],

@@ -83,7 +83,8 @@ export async function runMain(args: string[], env: Record<string, string | undef
   };
   const saved = { ...process.env };
   for (const k of Object.keys(process.env)) if (k.startsWith('OWUI_SYNC_')) delete process.env[k];
-  Object.assign(process.env, { NO_COLOR: '1' });
+  // No settings file of this machine's: a test that wants one names it with OWUI_SYNC_CONFIG.
+  Object.assign(process.env, { NO_COLOR: '1', OWUI_SYNC_CONFIG: '' });
   for (const [k, v] of Object.entries(env)) if (v !== undefined) process.env[k] = v;
   try {
     const code = await main(['node', 'owui-sync', ...args], io);
@@ -102,7 +103,7 @@ export function runCli(
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', OWUI_SYNC_CONFIG: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     if (child.pid) opts.onSpawn?.(child.pid);

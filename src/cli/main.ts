@@ -4,6 +4,7 @@ import { agentCommand } from './agent.ts';
 import { clientCommand } from './client.ts';
 import { clusterCommand } from './cluster.ts';
 import { Command, CommanderError } from './commander.ts';
+import { configCommand } from './config.ts';
 import { conflictsCommand } from './conflicts.ts';
 import { demoCommand } from './demo.ts';
 import { hostCommand } from './host.ts';
@@ -36,10 +37,16 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   program.addCommand(statusCommand(io));
   for (const c of scheduleCommands(io)) program.addCommand(c);
   program.addCommand(clusterCommand(io, setExit));
+  program.addCommand(configCommand(io));
   program.addCommand(conflictsCommand(io, setExit));
   program.addCommand(agentCommand(io));
   program.addCommand(tokenCommand(io));
   program.addCommand(demoCommand(io, setExit));
+  // Settings files fill in what the environment leaves unset, before any verb runs (not for --help).
+  program.hook('preAction', async () => {
+    const { applySettingsFiles } = await import('../util/settings-file.ts');
+    applySettingsFiles();
+  });
   program.exitOverride();
   for (const c of program.commands) {
     c.exitOverride();
