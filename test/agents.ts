@@ -83,6 +83,7 @@ export class AgentProc {
           PATH: process.env.PATH,
           HOME: process.env.HOME,
           NO_COLOR: '1',
+          OWUI_SYNC_CONFIG: '',
           LOG_FORMAT: 'json',
           OWUI_SYNC_JWT_SECRET_FILE: o.secretFile,
           ...t.hostEnv,
