@@ -267,7 +267,8 @@ describe('client remove at a terminal', () => {
       let out = '';
       c.stdout.on('data', (d) => {
         out += d;
-        if (out.includes('Type DELETE to confirm') && !c.stdin.writableEnded) c.stdin.end(`${typed}\n`);
+        // The prompt wraps at the terminal's width: wait for its end, then type and press Enter (CR, as a terminal sends it).
+        if (/DELETE\s+to\s+confirm:/.test(out.replace(/\r/g, '')) && !c.stdin.writableEnded) c.stdin.end(`${typed}\r`);
       });
       c.stderr.on('data', (d) => (out += d));
       c.on('exit', (code) => resolve({ code, out }));

@@ -1,6 +1,7 @@
 import { formatInterval, parseInterval } from '../util/config.ts';
 import { ConfigError } from '../util/errors.ts';
 import { Command, Option } from './commander.ts';
+import { typedConfirmation } from './confirm.ts';
 import { adminUrl, adminUrlOption } from './connections.ts';
 import { type Io, printJson } from './output.ts';
 
@@ -97,20 +98,12 @@ export function clientCommand(io: Io): Command {
       ) => {
         const url = adminUrl(io, opts.adminUrl);
         if (!opts.yes) {
-          if (!process.stdin.isTTY)
-            throw new ConfigError(
-              `client remove ${name} needs a confirmation`,
-              'pass --yes (scripts), or run it in a terminal and type DELETE',
-            );
-          const { createInterface } = await import('node:readline/promises');
-          const rl = createInterface({ input: process.stdin, output: process.stderr });
-          const what = opts.dropSchema
-            ? `client ${name}, its job history AND its mirror schema with all its data`
-            : `client ${name} and its job history (the mirror schema stays)`;
-          const answer = await rl.question(`This removes ${what}. Type DELETE to confirm: `);
-          rl.close();
-          if (answer.trim() !== 'DELETE')
-            throw new ConfigError('not confirmed: nothing was removed', 'type DELETE exactly, or pass --yes');
+          await typedConfirmation({
+            word: 'DELETE',
+            question: `This removes ${opts.dropSchema ? `client ${name}, its job history AND its mirror schema with all its data` : `client ${name} and its job history (the mirror schema stays)`}.`,
+            what: `client remove ${name}`,
+            refused: 'not confirmed: nothing was removed',
+          });
         }
         const { clientRemove } = await import('../ops/clients.ts');
         const r = await clientRemove(url, name, !!opts.dropSchema);
