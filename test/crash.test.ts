@@ -47,4 +47,48 @@ describe('a sync killed with SIGKILL in the middle of a run', () => {
     expect(jobs.map((j) => j.status)).toEqual(['failed', 'success']);
     expect(jobs[0]!.error_message).toContain('abandoned');
   });
+
+  it('leaves an interrupted --full to the next run, whatever its kind: the tables it had not reached are scanned in full', async () => {
+    const t = await setupTenant({ name: 'fullkill', seed: { users: 4, chatsPerUser: 300, messagesPerChat: 4 } });
+    expect((await t.sync()).status).toBe('success');
+    // Edits Open WebUI makes without bumping updated_at, in a table after chat_message (tables go by name),
+    // and a hard delete: only a full scan sees them.
+    const user = t.userIds[0]!;
+    t.db.prepare("UPDATE user SET role = 'pending' WHERE id = ?").run(user);
+    t.db.prepare('DELETE FROM chat WHERE id = ?').run(t.chatIds[0]!);
+    let pid = 0;
+    const run = runCli(['sync', 'fullkill', '--full', '--batch-size', '20'], t.hostEnv, {
+      onSpawn: (p) => {
+        trackChild(p);
+        pid = p;
+      },
+    });
+    let midway = false;
+    for (let i = 0; i < 400 && !midway; i++) {
+      await sleep(25);
+      const [r] = await t.check`
+        select count(*)::int as n from sync_metadata.table_checkpoints where scan_key is not null and table_name = 'chat_message'`;
+      midway = r!.n > 0;
+    }
+    expect(midway).toBe(true);
+    process.kill(pid, 'SIGKILL');
+    expect((await run).signal).toBe('SIGKILL');
+    const [stale] = await t.check`select role from fullkill."user" where id = ${user}`;
+    expect(stale!.role).not.toBe('pending');
+
+    // One plain run, not --full: it finishes the pass.
+    const res = await t.sync();
+    expect(res.status).toBe('success');
+    expect(res.kind).toBe('reconcile');
+    const mode = Object.fromEntries(res.tables.map((x) => [x.table, x.mode]));
+    expect(mode.user).toBe('full');
+    expect(mode.chat).toBe('incremental'); // scanned in full by the killed pass already
+    expect((await t.verify()).identical).toBe(true);
+    const [dep] =
+      await t.check`select runs_since_reconcile from sync_metadata.client_deployments where client_name = 'fullkill'`;
+    expect(dep!.runs_since_reconcile).toBe(0);
+    // And the run after that is an ordinary one again.
+    t.db.prepare("UPDATE chat SET title = 'renamed', updated_at = updated_at + 1 WHERE id = ?").run(t.chatIds[1]!);
+    expect((await t.sync()).kind).toBe('incremental');
+  });
 });

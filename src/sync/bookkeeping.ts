@@ -67,6 +67,11 @@ export interface Prepared {
   cps: Map<string, jobs.Checkpoint>;
   /** Keys (JSON text) of rows set aside by earlier runs, by table. */
   pending: Map<string, Set<string>>;
+  /**
+   * This run finishes a full or reconciliation pass that was interrupted: these tables were scanned in full by
+   * it already and are read incrementally; every other table is scanned in full.
+   */
+  finishing?: Set<string>;
 }
 
 /** Everything before the first batch: drift check, lock, abandoned jobs, checkpoints, the job row. */
@@ -111,8 +116,10 @@ export async function prepare(
   await jobs.markAbandoned(sql, dep.deployment_id, o.job?.id);
   const cps = new Map((await jobs.loadCheckpoints(sql, dep.deployment_id)).map((c) => [c.table_name, c]));
   const reconcileDue = dep.runs_since_reconcile + 1 >= dep.reconcile_every;
+  // A full or reconciliation pass that was interrupted is finished by this run, whatever kind was asked.
+  const unfinished = o.full || cps.size === 0 ? null : await jobs.unfinishedPass(sql, dep.deployment_id, o.job?.id);
   // The first run of a deployment is a full one whatever was asked.
-  let kind: RunKind = o.full || cps.size === 0 ? 'full' : reconcileDue ? 'reconcile' : 'incremental';
+  let kind: RunKind = o.full || cps.size === 0 ? 'full' : reconcileDue || unfinished ? 'reconcile' : 'incremental';
   const pending = new Map<string, Set<string>>();
   for (const r of await jobs.unresolvedRejectedKeys(sql, dep.deployment_id)) {
     if (!pending.has(r.table_name)) pending.set(r.table_name, new Set());
@@ -147,7 +154,15 @@ export async function prepare(
     await jobs.markDeploymentRunning(tx, dep.deployment_id);
     return id;
   });
-  return { conflicts, fpBefore, jobId, kind, cps, pending };
+  return {
+    conflicts,
+    fpBefore,
+    jobId,
+    kind,
+    cps,
+    pending,
+    finishing: unfinished ? new Set(unfinished.done) : undefined,
+  };
 }
 
 /**

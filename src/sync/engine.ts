@@ -128,6 +128,7 @@ async function execute(
         o,
         index: i,
         count: plan.tables.length,
+        doneInPass: prep.finishing?.has(t.name),
       };
       const setAside = pending.get(t.name);
       const retried = setAside?.size

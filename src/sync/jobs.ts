@@ -121,3 +121,26 @@ export function markDeploymentSynced(tx: Tx, deploymentId: string, fingerprint: 
 export function markDeploymentFailed(tx: Tx, deploymentId: string) {
   return tx`update sync_metadata.client_deployments set last_sync_status = 'failed', updated_at = now() where deployment_id = ${deploymentId}`;
 }
+
+/**
+ * The deployment's last run before this one: if it was a full or reconciliation pass that did not succeed
+ * (killed, failed, cancelled), which tables that pass had already scanned in full.
+ */
+export async function unfinishedPass(
+  sql: Sql,
+  deploymentId: string,
+  currentJobId: string | undefined,
+): Promise<{ done: string[] } | null> {
+  const [r] = await sql<{ kind: string | null; status: string; done: string[] }[]>`
+    with last as (
+      select metadata->>'kind' as kind, status, started_at at time zone current_setting('TimeZone') as started
+      from sync_metadata.sync_jobs
+      where deployment_id = ${deploymentId} and status <> 'pending' ${currentJobId ? sql`and job_id <> ${currentJobId}` : sql``}
+      order by started_at desc nulls last limit 1)
+    select l.kind, l.status,
+           coalesce(array_agg(c.table_name::text) filter (where c.last_full_at >= l.started), '{}') as done
+    from last l left join sync_metadata.table_checkpoints c on c.deployment_id = ${deploymentId}
+    group by l.kind, l.status`;
+  if (!r || r.status === 'success' || (r.kind !== 'full' && r.kind !== 'reconcile')) return null;
+  return { done: r.done };
+}

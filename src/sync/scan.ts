@@ -52,6 +52,8 @@ export interface TableCtx {
   o: RunOptions;
   index: number;
   count: number;
+  /** Scanned in full already by the interrupted pass this run finishes. */
+  doneInPass?: boolean;
 }
 
 /** Rows set aside by earlier runs are tried again first: once the cause is fixed, they land. */
@@ -75,8 +77,9 @@ const cursorable = (t: TablePlan) =>
 export async function syncTable(c: TableCtx): Promise<TableResult> {
   const { t, cp, kind } = c;
   const resumeScan = !!cp?.scan_key && kind !== 'full';
-  const full =
-    kind === 'full' || kind === 'reconcile' || !cp || resumeScan || (cp.cursor_updated_at === null && cursorable(t));
+  // Finishing an interrupted pass: a table it already scanned in full needs only what changed since.
+  const passNeedsIt = kind === 'full' || (kind === 'reconcile' && !c.doneInPass);
+  const full = passNeedsIt || !cp || resumeScan || (cp.cursor_updated_at === null && cursorable(t));
   if (full || !cursorable(t)) return fullScan(c, full ? 'full' : 'hash-diff');
   return incremental(c);
 }
