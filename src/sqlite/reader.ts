@@ -28,10 +28,17 @@ export interface Page {
   done: boolean;
 }
 
-/** Limits of one read statement. Each statement is one short read transaction on the tenant. */
+/** Limits of one page. Each statement is one short read transaction on the tenant. */
 export interface PageLimits {
   rows: number;
   bytes: number;
+  /**
+   * How long one statement may hold the tenant's shared lock, in milliseconds. In rollback-journal mode
+   * that lock keeps Open WebUI's writer from committing: a statement that has used its time ends, and the page
+   * goes on in a new statement after the last row read. (A writer waiting to commit holds SQLite's PENDING
+   * lock, which refuses new readers, so it gets its turn between two statements.) Unset: no time bound.
+   */
+  statementMs?: number;
 }
 
 /**
@@ -118,6 +125,28 @@ export class TableReader {
   }
 
   read(q: PageQuery, limits: PageLimits): Page {
+    const rawRows: unknown[][] = [];
+    let bytes = 0;
+    let query = q;
+    for (;;) {
+      const got = this.readStatement(query, limits.rows - rawRows.length, limits.bytes - bytes, limits.statementMs);
+      rawRows.push(...got.rows);
+      bytes += got.bytes;
+      if (got.stop !== 'time') return this.finish(rawRows, got.stop === 'end');
+      query = this.after(query, got.rows[got.rows.length - 1]!);
+    }
+  }
+
+  /**
+   * One statement: rows until the row or byte limit, the time budget, or the end. iterate() ends the read
+   * transaction (and releases the shared lock) when we break out of it.
+   */
+  private readStatement(
+    q: PageQuery,
+    rowLimit: number,
+    byteLimit: number,
+    ms: number | undefined,
+  ): { rows: unknown[][]; bytes: number; stop: 'end' | 'rows' | 'bytes' | 'time' } {
     const t = qi(this.plan.name);
     const params: unknown[] = [];
     let sql: string;
@@ -145,18 +174,26 @@ export class TableReader {
       id = 'rowid';
       sql = `SELECT ${this.cols}, _rowid_ FROM ${t} WHERE _rowid_ > ? ORDER BY _rowid_ LIMIT ?`;
     }
-    params.push(limits.rows);
+    params.push(rowLimit);
     const stmt = this.stmt(id, sql);
-    const rawRows: unknown[][] = [];
+    const rows: unknown[][] = [];
     let bytes = 0;
-    // One statement, stopped early at the byte cap: iterate() ends the read transaction when we break.
+    const deadline = ms === undefined ? Number.POSITIVE_INFINITY : performance.now() + ms;
     for (const r of stmt.iterate(...params) as IterableIterator<unknown[]>) {
-      rawRows.push(r);
+      rows.push(r);
       for (const v of r) bytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? v.length : 8;
-      if (bytes >= limits.bytes) break;
+      if (bytes >= byteLimit) return { rows, bytes, stop: 'bytes' };
+      if (rows.length < rowLimit && performance.now() >= deadline) return { rows, bytes, stop: 'time' };
     }
-    const done = rawRows.length < limits.rows && bytes < limits.bytes;
-    return this.finish(rawRows, done);
+    return { rows, bytes, stop: rows.length < rowLimit ? 'end' : 'rows' };
+  }
+
+  /** The same query, continuing after a row it returned. */
+  private after(q: PageQuery, r: unknown[]): PageQuery {
+    const key = this.keyIdx.map((i) => r[i]);
+    if (q.kind === 'key') return { ...q, after: key };
+    if (q.kind === 'cursor') return { ...q, after: { updatedAt: r[this.updIdx] as bigint, key } };
+    return { kind: 'rowid', after: r[this.plan.columns.length] as bigint };
   }
 
   private finish(rawRows: unknown[][], done: boolean): Page {

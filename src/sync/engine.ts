@@ -10,7 +10,7 @@ import { finish, keepLock, type LockState, type Prepared, prepare, releaseLock }
 import { conflictPolicy } from './conflict-policy.ts';
 import { DEFAULTS, type RunOptions, type SyncOptions } from './options.ts';
 import { addBatch, addTable, emptyTotals, type SyncResult } from './result.ts';
-import { readBytesFor, retrySetAside, syncTable, type TableCtx } from './scan.ts';
+import { readLimitsFor, retrySetAside, syncTable, type TableCtx } from './scan.ts';
 import { BatchWriter } from './writer.ts';
 
 // One sync run, orchestrated: open the tenant, prepare (bookkeeping.ts), scan each table (scan.ts) through
@@ -97,7 +97,7 @@ async function execute(
     conflicts_pending: 0,
     duration_ms: 0,
   };
-  const readBytes = readBytesFor(db);
+  const read = readLimitsFor(db);
   const writer = new BatchWriter(
     sql,
     {
@@ -117,7 +117,7 @@ async function execute(
     try {
       if (o.signal?.aborted) throw new OwuiError('cancelled');
       const ctx: TableCtx = {
-        readBytes,
+        read,
         sql,
         db,
         dep,

@@ -21,11 +21,17 @@ import { type Batch, type BatchOutcome, type BatchWriter, type CheckpointPatch, 
  */
 const READ_BYTES = { wal: 4 << 20, rollback: 1 << 20 };
 
-/** Page bytes for this tenant's journal mode (reading journal_mode only reports it; it never changes it). */
-export function readBytesFor(db: TenantDb): number {
+/**
+ * How long one read statement may hold a rollback-journal tenant's shared lock: Open WebUI's writer cannot
+ * commit meanwhile, so this is about the longest it waits for us. WAL readers never block the writer.
+ */
+const ROLLBACK_STATEMENT_MS = 2;
+
+/** Page limits for this tenant's journal mode (reading journal_mode only reports it; it never changes it). */
+export function readLimitsFor(db: TenantDb): { bytes: number; statementMs?: number } {
   return String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal'
-    ? READ_BYTES.wal
-    : READ_BYTES.rollback;
+    ? { bytes: READ_BYTES.wal }
+    : { bytes: READ_BYTES.rollback, statementMs: ROLLBACK_STATEMENT_MS };
 }
 
 const big = (s: string | null | undefined) => (s === null || s === undefined ? null : BigInt(s));
@@ -41,7 +47,7 @@ export function overlapFor(cursor: bigint, seconds: number): bigint {
 }
 
 export interface TableCtx {
-  readBytes: number;
+  read: { bytes: number; statementMs?: number };
   sql: Sql;
   db: TenantDb;
   dep: Deployment;
@@ -110,7 +116,7 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
   const startedRowid = resume ? big(cp!.scan_started_rowid) : reader.maxRowid();
   let maxUpd = resume ? big(cp!.scan_max_updated_at) : null;
   const total = o.onProgress ? reader.count() : null;
-  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.readBytes) };
+  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.read.bytes), statementMs: c.read.statementMs };
   let page = await readPage(reader, { kind: 'key', after }, limits, o.signal);
   for (;;) {
     if (o.signal?.aborted) throw new OwuiError('cancelled');
@@ -196,7 +202,7 @@ async function incremental(c: TableCtx): Promise<TableResult> {
   const res = emptyResult(t.name, 'incremental');
   const cursor = big(cp!.cursor_updated_at)!;
   const lower = cursor - overlapFor(cursor, o.overlapSeconds);
-  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.readBytes) };
+  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.read.bytes), statementMs: c.read.statementMs };
   const emit = (b: Omit<Batch, 'table' | 'unkeyable'> & { page: Page }) =>
     c.writer.write({
       table: t,

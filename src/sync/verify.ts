@@ -6,6 +6,7 @@ import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { introspect } from '../sqlite/introspect.ts';
 import { openTenant } from '../sqlite/open.ts';
 import { TableReader } from '../sqlite/reader.ts';
+import { readLimitsFor } from './scan.ts';
 import { targetRangeSql } from './sql.ts';
 
 export type DifferenceKind = 'missing' | 'different' | 'tombstoned' | 'extra' | 'unkeyable' | 'table_missing';
@@ -81,7 +82,7 @@ export async function verify(
         continue;
       }
       for (const c of t.columns) c.pgType = types.get(c.name)!;
-      await verifyTable(sql, dep, new TableReader(db, t), t, res, note);
+      await verifyTable(sql, dep, new TableReader(db, t), t, res, note, readLimitsFor(db));
       res.tables_checked++;
     }
   } finally {
@@ -99,13 +100,15 @@ async function verifyTable(
   t: TablePlan,
   res: VerifyResult,
   note: (d: Difference) => void,
+  limits: { statementMs?: number },
 ) {
   for (const u of reader.readUnkeyable()) note({ table: t.name, kind: 'unkeyable', detail: u.reason });
   const nk = t.key.length;
   let after: unknown[] | null = null;
   let afterText: string[] | null = null;
   for (;;) {
-    const page = reader.read({ kind: 'key', after }, { rows: 1000, bytes: 8 << 20 });
+    // Verify reads a live tenant too: in rollback-journal mode, as briefly per statement as the sync.
+    const page = reader.read({ kind: 'key', after }, { rows: 1000, bytes: 8 << 20, statementMs: limits.statementMs });
     const hiText = page.done ? null : page.rows[page.rows.length - 1]!.key;
     const params = [...(afterText ?? []), ...(hiText ?? [])];
     const rows = await sql
