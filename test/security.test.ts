@@ -327,6 +327,18 @@ describe('schema apply by another admin', () => {
 });
 
 describe('an admin that is not a superuser (as on Supabase)', () => {
+  /** A login role with none of the attributes provisioning needs, and its URL. */
+  const weakAdmin = async () => {
+    const { url, sql: superSql, roles } = await freshDatabase();
+    const weak = `weak_admin_${Math.random().toString(36).slice(2, 8)}`;
+    roles.push(weak);
+    await superSql.unsafe(`CREATE ROLE ${weak} LOGIN PASSWORD 'weak-admin-pw'`);
+    const u = new URL(url);
+    u.username = weak;
+    u.password = 'weak-admin-pw';
+    return { superSql, weak, u };
+  };
+
   it('is all provisioning needs: host remove and the rest run as the admin role of every test here', async () => {
     const { url, sql: superSql } = await freshDatabase();
     const who = new URL(url).username;
@@ -336,13 +348,7 @@ describe('an admin that is not a superuser (as on Supabase)', () => {
   });
 
   it('provision says, before changing anything, which of the attributes it needs the admin lacks', async () => {
-    const { url, sql: superSql, roles } = await freshDatabase();
-    const weak = `weak_admin_${Math.random().toString(36).slice(2, 8)}`;
-    roles.push(weak);
-    await superSql.unsafe(`CREATE ROLE ${weak} LOGIN PASSWORD 'weak-admin-pw'`);
-    const u = new URL(url);
-    u.username = weak;
-    u.password = 'weak-admin-pw';
+    const { superSql, weak, u } = await weakAdmin();
     const r = await runMain(['provision'], { OWUI_SYNC_ADMIN_URL: u.toString() });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`the admin role ${weak} lacks what owui-sync needs`);
@@ -358,13 +364,7 @@ describe('an admin that is not a superuser (as on Supabase)', () => {
   });
 
   it('names the privilege PostgreSQL refused and how to get it on Supabase and self-hosted', async () => {
-    const { url, sql: superSql, roles } = await freshDatabase();
-    const weak = `weak_admin_${Math.random().toString(36).slice(2, 8)}`;
-    roles.push(weak);
-    await superSql.unsafe(`CREATE ROLE ${weak} LOGIN PASSWORD 'weak-admin-pw'`);
-    const u = new URL(url);
-    u.username = weak;
-    u.password = 'weak-admin-pw';
+    const { weak, u } = await weakAdmin();
     const conn = postgres(u.toString(), { max: 1, onnotice: () => {} });
     const refused = await conn.unsafe('CREATE ROLE should_not_exist').catch((e: unknown) => e);
     await conn.end({ timeout: 5 });

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type { Agent } from '../cluster/agent.ts';
-import { readLeases } from '../cluster/lease.ts';
+import { leaseView, readLeases } from '../cluster/lease.ts';
 import { clusterJobCounts, hostAgents } from '../cluster/node-sql.ts';
 import { enqueue } from '../cluster/queue.ts';
 import { StateUnavailableError, StateUpdate } from '../cluster/state.ts';
@@ -303,16 +303,7 @@ export class ApiServer {
     ]);
     return {
       cluster_name: a.cluster,
-      lease: lease
-        ? {
-            leader_id: lease.leader_id,
-            leader_url: lease.leader_url,
-            term: lease.term,
-            live: lease.live,
-            expires_in_seconds: lease.expires_in_seconds,
-            acquired_at: lease.acquired_at,
-          }
-        : null,
+      lease: leaseView(lease),
       nodes: host?.agents ?? {},
       host: { name: a.hostname, last_heartbeat: host?.last_heartbeat ?? null },
       jobs,

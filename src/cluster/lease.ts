@@ -22,6 +22,13 @@ export interface LeaseRow {
   expires_in_seconds: number;
 }
 
+/** What the cluster status shows of a lease row (the API's and `owui-sync cluster status`). */
+export function leaseView(l: LeaseRow | undefined) {
+  if (!l) return null;
+  const { leader_id, leader_url, term, live, expires_in_seconds, acquired_at } = l;
+  return { leader_id, leader_url, term, live, expires_in_seconds, acquired_at };
+}
+
 /** The lease rows of every cluster this login may see, or of one. */
 export async function readLeases(sql: Sql, cluster?: string): Promise<LeaseRow[]> {
   const rows = await sql<(Omit<LeaseRow, 'term'> & { term: string })[]>`

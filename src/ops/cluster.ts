@@ -1,4 +1,4 @@
-import { type LeaseRow, readLeases } from '../cluster/lease.ts';
+import { type LeaseRow, leaseView, readLeases } from '../cluster/lease.ts';
 import { findHosts, hostAgents } from '../cluster/node-sql.ts';
 import type { Sql } from '../pg/connect.ts';
 import { ConfigError } from '../util/errors.ts';
@@ -27,7 +27,7 @@ export interface ClusterNode {
 export interface ClusterStatus {
   host: string;
   cluster: string;
-  lease: Pick<LeaseRow, 'leader_id' | 'leader_url' | 'term' | 'live' | 'expires_in_seconds'> | null;
+  lease: ReturnType<typeof leaseView>;
   nodes: ClusterNode[];
   /** What to do when no node answers. */
   hint?: string;
@@ -66,15 +66,7 @@ export async function clusterStatus(sql: Sql, host?: string): Promise<ClusterSta
   const status: ClusterStatus = {
     host: h.hostname,
     cluster: h.cluster_name,
-    lease: lease
-      ? {
-          leader_id: lease.leader_id,
-          leader_url: lease.leader_url,
-          term: lease.term,
-          live: lease.live,
-          expires_in_seconds: lease.expires_in_seconds,
-        }
-      : null,
+    lease: leaseView(lease),
     nodes: answered,
   };
   if (!answered.some((n) => n.answer.up))

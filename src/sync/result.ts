@@ -32,6 +32,9 @@ export interface TableResult {
   conflicts_pending: number;
 }
 
+/** What a run (or one table of it) wrote, counted. */
+export type Totals = Omit<TableResult, 'table' | 'mode' | 'batches'>;
+
 export interface SyncResult {
   client: string;
   job_id: string;
@@ -39,18 +42,7 @@ export interface SyncResult {
   status: 'success' | 'failed' | 'cancelled';
   tables: TableResult[];
   skipped_tables: { table: string; reason: string }[];
-  totals: {
-    rows_read: number;
-    inserted: number;
-    updated: number;
-    tombstoned: number;
-    rejected: number;
-    raw_values: number;
-    bytes: number;
-    conflicts: number;
-    conflicts_resolved: number;
-    conflicts_pending: number;
-  };
+  totals: Totals;
   /** Rows set aside in sync_metadata.rejected_rows and still unresolved, over all runs. */
   rejected_pending: number;
   /** Conflicts in conflict_log awaiting an operator (manual strategy, refused rows), over all runs. */
@@ -85,7 +77,7 @@ export function emptyResult(table: string, mode: TableMode): TableResult {
   };
 }
 
-export function emptyTotals(): SyncResult['totals'] {
+export function emptyTotals(): Totals {
   return {
     rows_read: 0,
     inserted: 0,
@@ -116,6 +108,6 @@ export function addBatch(r: TableResult, b: BatchOutcome, rowsRead: number) {
 }
 
 /** Count a table's result into the run's totals. */
-export function addTable(totals: SyncResult['totals'], r: TableResult): void {
-  for (const k of Object.keys(totals) as (keyof SyncResult['totals'])[]) totals[k] += r[k];
+export function addTable(totals: Totals, r: TableResult): void {
+  for (const k of Object.keys(totals) as (keyof Totals)[]) totals[k] += r[k];
 }

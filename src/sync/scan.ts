@@ -3,7 +3,7 @@ import { isTransientPgError, type Sql } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { isSqliteBusy, type TenantDb } from '../sqlite/open.ts';
 import { type Page, type PageLimits, TableReader } from '../sqlite/reader.ts';
-import { OwuiError } from '../util/errors.ts';
+import { ConfigError, OwuiError } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import type { Checkpoint } from './jobs.ts';
 import type { RunOptions } from './options.ts';
@@ -27,11 +27,24 @@ const READ_BYTES = { wal: 4 << 20, rollback: 1 << 20 };
  */
 const ROLLBACK_STATEMENT_MS = 2;
 
+/** OWUI_SYNC_READ_STATEMENT_MS overrides it (0: no time bound, only rows and bytes). */
+function statementMs(): number | undefined {
+  const v = process.env.OWUI_SYNC_READ_STATEMENT_MS;
+  if (v === undefined || v === '') return ROLLBACK_STATEMENT_MS;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 1000)
+    throw new ConfigError(
+      `OWUI_SYNC_READ_STATEMENT_MS=${JSON.stringify(v)} is not a number of milliseconds from 0 to 1000`,
+      'leave it unset (2 ms), or 0 for no time bound',
+    );
+  return n === 0 ? undefined : n;
+}
+
 /** Page limits for this tenant's journal mode (reading journal_mode only reports it; it never changes it). */
 export function readLimitsFor(db: TenantDb): { bytes: number; statementMs?: number } {
   return String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal'
     ? { bytes: READ_BYTES.wal }
-    : { bytes: READ_BYTES.rollback, statementMs: ROLLBACK_STATEMENT_MS };
+    : { bytes: READ_BYTES.rollback, statementMs: statementMs() };
 }
 
 const big = (s: string | null | undefined) => (s === null || s === undefined ? null : BigInt(s));
