@@ -60,6 +60,18 @@ export interface StateCounters {
   synced(): void;
 }
 
+/** How long a read waits for PostgreSQL before it answers with the cached copy, marked stale. */
+const STALE_AFTER_MS = 2000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`PostgreSQL did not answer within ${ms} ms`)), ms);
+  });
+  p.catch(() => {}); // settled later, after the timeout: nobody waits for it any more
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 export class StateCache {
   private entry: Entry | null = null;
   /** Bumped by every invalidation, so a read that started before one does not refill the cache with old rows. */
@@ -92,7 +104,9 @@ export class StateCache {
     this.counters.miss();
     const gen = this.generation;
     try {
-      const states = await this.fetch();
+      // With a cached copy to fall back on, wait for PostgreSQL only so long: while it is down the pool
+      // retries with a backoff that grows to 20 s, and an API caller should get the stale copy at once.
+      const states = e ? await withTimeout(this.fetch(), STALE_AFTER_MS) : await this.fetch();
       const fresh = { states, at: Date.now() };
       if (gen === this.generation) this.entry = fresh;
       this.counters.synced();
