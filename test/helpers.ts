@@ -6,6 +6,32 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, inject } from 'vitest';
 
+/**
+ * What a test file set up, undone after the file in reverse order, after the child processes it started are
+ * killed by PID: even when a test failed. One hook, registered when this module loads (while the file is
+ * collected): vitest ignores afterAll() called from inside a test, where most of these are made.
+ */
+const cleanups: (() => unknown)[] = [];
+/** Undo something after this test file (also when called from inside a test, unlike afterAll). */
+export const onCleanup = (undo: () => unknown): void => void cleanups.push(undo);
+const tracked: number[] = [];
+afterAll(async () => {
+  for (const p of tracked.splice(0)) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  for (const undo of cleanups.splice(0).reverse()) {
+    try {
+      await undo();
+    } catch {
+      /* best effort: the next cleanup still runs */
+    }
+  }
+});
+
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const BIN = path.join(ROOT, 'bin', 'owui-sync.js');
 
@@ -38,7 +64,7 @@ export async function freshDatabase(): Promise<{
   const url = u.toString();
   // Roles belong to the whole server: the ones a file creates are dropped with its database.
   const roles: string[] = [];
-  afterAll(async () => {
+  cleanups.push(async () => {
     await sql.end({ timeout: 5 });
     await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     for (const r of roles) await admin.unsafe(`DROP ROLE IF EXISTS "${r}"`).catch(() => {});
@@ -50,7 +76,7 @@ export async function freshDatabase(): Promise<{
 /** A temporary folder removed after the file. */
 export function tmpDir(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'owui-sync-t-'));
-  afterAll(() => fs.rmSync(d, { recursive: true, force: true }));
+  cleanups.push(() => fs.rmSync(d, { recursive: true, force: true }));
   return d;
 }
 
@@ -171,7 +197,7 @@ export async function setupTenant(
   const name = opts.name ?? 'acme';
   await clientAdd({ name, sqlitePath, adminUrl: url, reconcileEvery: opts.reconcileEvery, host: host.host });
   const sql = await openPg(host.url, 'test');
-  afterAll(async () => {
+  cleanups.push(async () => {
     db.close();
     await sql.end({ timeout: 5 });
   });
@@ -194,21 +220,8 @@ export async function setupTenant(
 
 /** Remember a child process this file started; it is killed (by PID) after the file, even on failure. */
 export function trackChild(pid: number | undefined): void {
-  if (!pid) return;
-  tracked.push(pid);
-  if (tracked.length === 1) {
-    afterAll(() => {
-      for (const p of tracked.splice(0)) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-    });
-  }
+  if (pid) tracked.push(pid);
 }
-const tracked: number[] = [];
 
 /**
  * Provision sync_metadata and a host of this test file (host names are unique per database, since

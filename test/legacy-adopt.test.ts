@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { retry } from '../src/util/retry.ts';
-import { freshDatabase, runMain, tmpDir } from './helpers.ts';
+import { freshDatabase, onCleanup, runMain, tmpDir } from './helpers.ts';
 
 describe("adopting the legacy toolkit's sync_metadata", () => {
   it('upgrades it in place, keeps every row, says what changed, and syncs its client as a host role', async () => {
@@ -12,7 +12,7 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     // The legacy toolkit ran as the project's admin role (Supabase's postgres: not a superuser), so its schema
     // and its shared sync_service role are made here by that role too.
     const admin = postgres(url, { max: 2, onnotice: () => {} });
-    afterAll(() => admin.end({ timeout: 5 }));
+    onCleanup(() => admin.end({ timeout: 5 }));
     // The shared sync_service role may be altered by another test file's provision at the same moment.
     const legacySql = fs.readFileSync(path.join(import.meta.dirname, 'fixtures', 'legacy-sync-metadata.sql'), 'utf8');
     await retry(() => admin.begin((tx) => tx.unsafe(legacySql)), {
