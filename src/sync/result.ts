@@ -60,21 +60,7 @@ export interface SyncResult {
 }
 
 export function emptyResult(table: string, mode: TableMode): TableResult {
-  return {
-    table,
-    mode,
-    rows_read: 0,
-    inserted: 0,
-    updated: 0,
-    tombstoned: 0,
-    rejected: 0,
-    raw_values: 0,
-    bytes: 0,
-    batches: 0,
-    conflicts: 0,
-    conflicts_resolved: 0,
-    conflicts_pending: 0,
-  };
+  return { table, mode, batches: 0, ...emptyTotals() };
 }
 
 export function emptyTotals(): Totals {
