@@ -56,6 +56,13 @@ describe('the command line', () => {
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
+  it('prints the usage on stderr and exits 2 when no verb is given', async () => {
+    const r = await runCli([]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('Usage: owui-sync [options] [command]');
+  });
+
   it('exits 2 on an unknown flag or a missing argument, without a stack trace', async () => {
     const r = await runCli(['sync', 'acme', '--no-such-flag']);
     expect(r.code).toBe(2);

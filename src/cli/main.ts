@@ -60,6 +60,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   let code: number = ExitCode.ok;
   if (io === processIo) endQuietlyOnClosedPipe();
   const program = buildProgram(io, (c) => (code = c));
+  if (argv.length <= 2) {
+    // No verb: the usage, on stderr, and exit 2, so a script that forgot its verb does not pass for a success.
+    io.err(program.helpInformation().trimEnd());
+    return ExitCode.usage;
+  }
   try {
     await program.parseAsync(argv);
     return code;
