@@ -1,29 +1,37 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { runCli, setupTenant, trackChild } from './helpers.ts';
+import { type CliResult, runCli, setupTenant, type Tenant, trackChild } from './helpers.ts';
+
+/**
+ * Start `owui-sync sync ARGS` as a process, wait until some batches are committed in the middle of a table
+ * (of `table`, or of any), then kill it without warning. Returns how it ended.
+ */
+async function killMidway(t: Tenant, args: string[], table?: string): Promise<CliResult> {
+  let pid = 0;
+  const run = runCli(['sync', ...args, '--batch-size', '20'], t.hostEnv, {
+    onSpawn: (p) => {
+      trackChild(p);
+      pid = p;
+    },
+  });
+  let midway = false;
+  for (let i = 0; i < 400 && !midway; i++) {
+    await sleep(25);
+    const [r] = await t.check`
+      select count(*)::int as n from sync_metadata.table_checkpoints
+      where scan_key is not null and (${table ?? null}::text is null or table_name = ${table ?? null})`;
+    midway = r!.n > 0;
+  }
+  expect(midway).toBe(true);
+  process.kill(pid, 'SIGKILL');
+  return run;
+}
 
 describe('a sync killed with SIGKILL in the middle of a run', () => {
   it('resumes from its last committed batch and converges with no duplicates', async () => {
     const t = await setupTenant({ name: 'crash', seed: { users: 4, chatsPerUser: 400, messagesPerChat: 4 } });
     const env = t.hostEnv;
-    let pid = 0;
-    const run = runCli(['sync', 'crash', '--batch-size', '20'], env, {
-      onSpawn: (p) => {
-        trackChild(p);
-        pid = p;
-      },
-    });
-    // Wait until some batches are committed in the middle of a table, then kill without warning.
-    let midway = false;
-    for (let i = 0; i < 400 && !midway; i++) {
-      await sleep(25);
-      const [r] =
-        await t.check`select count(*)::int as n from sync_metadata.table_checkpoints where scan_key is not null`;
-      midway = r!.n > 0;
-    }
-    expect(midway).toBe(true);
-    process.kill(pid, 'SIGKILL');
-    const killed = await run;
+    const killed = await killMidway(t, ['crash']);
     expect(killed.signal).toBe('SIGKILL');
     const [before] = await t.check`select count(*)::int as n from crash.chat_message`;
     const src = t.db.prepare('SELECT count(*) AS n FROM chat_message').get() as { n: number };
@@ -56,23 +64,7 @@ describe('a sync killed with SIGKILL in the middle of a run', () => {
     const user = t.userIds[0]!;
     t.db.prepare("UPDATE user SET role = 'pending' WHERE id = ?").run(user);
     t.db.prepare('DELETE FROM chat WHERE id = ?').run(t.chatIds[0]!);
-    let pid = 0;
-    const run = runCli(['sync', 'fullkill', '--full', '--batch-size', '20'], t.hostEnv, {
-      onSpawn: (p) => {
-        trackChild(p);
-        pid = p;
-      },
-    });
-    let midway = false;
-    for (let i = 0; i < 400 && !midway; i++) {
-      await sleep(25);
-      const [r] = await t.check`
-        select count(*)::int as n from sync_metadata.table_checkpoints where scan_key is not null and table_name = 'chat_message'`;
-      midway = r!.n > 0;
-    }
-    expect(midway).toBe(true);
-    process.kill(pid, 'SIGKILL');
-    expect((await run).signal).toBe('SIGKILL');
+    expect((await killMidway(t, ['fullkill', '--full'], 'chat_message')).signal).toBe('SIGKILL');
     const [stale] = await t.check`select role from fullkill."user" where id = ${user}`;
     expect(stale!.role).not.toBe('pending');
 

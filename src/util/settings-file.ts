@@ -102,23 +102,19 @@ export function readSettingsFiles(files: string[] = settingsFiles()): Map<string
 
 /**
  * Fill the environment of this process with what the settings files set and the environment does not: the
- * resolvers then see flag > environment > user's file > system's file. Returns what came from files.
+ * resolvers then see flag > environment > user's file > system's file. What came from files is kept in
+ * `appliedFromFiles`.
  */
-export function applySettingsFiles(env: NodeJS.ProcessEnv = process.env): Map<string, FileSetting> {
+export function applySettingsFiles(env: NodeJS.ProcessEnv = process.env): void {
   appliedFromFiles = new Map();
-  const fromFiles = readSettingsFiles(settingsFiles(env));
-  const used = new Map<string, FileSetting>();
-  for (const [name, s] of fromFiles) {
-    if (env[name] !== undefined && env[name] !== '') continue;
+  for (const [name, s] of readSettingsFiles(settingsFiles(env))) {
     // X and X_FILE are one setting: a value for either in the environment wins over both in the file.
     const base = name.endsWith('_FILE') ? name.slice(0, -5) : name;
     if ((env[base] ?? '') !== '' || (env[`${base}_FILE`] ?? '') !== '') continue;
     env[name] = s.value;
-    used.set(name, s);
+    appliedFromFiles.set(name, s);
   }
-  appliedFromFiles = used;
-  return used;
 }
 
-/** What the settings files put into this process's environment at its start (for `config show`). */
+/** What the settings files put into this process's environment when its verb started (for `config show`). */
 export let appliedFromFiles = new Map<string, FileSetting>();
