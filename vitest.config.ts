@@ -14,7 +14,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'pg17', include: ['test/**/*.test.ts'], globalSetup: ['test/setup/global.ts'] },
+        test: { name: 'pg17', include: ['test/**/*.test.{ts,tsx}'], globalSetup: ['test/setup/global.ts'] },
       },
       {
         extends: true,

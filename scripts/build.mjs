@@ -66,6 +66,7 @@ export async function build() {
       platform: 'node',
       target: 'node20',
       packages: 'external',
+      jsx: 'automatic',
       logLevel: 'warning',
     });
   } catch {

@@ -1,22 +1,9 @@
 import type { ClusterStatus } from '../ops/cluster.ts';
-import { ExitCode } from '../util/errors.ts';
+import { ConfigError, ExitCode } from '../util/errors.ts';
+import { ago, duration as uptime } from '../util/when.ts';
 import { Command } from './commander.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { type Io, printJson, table } from './output.ts';
-
-const ago = (iso: string | null) => {
-  if (!iso) return '-';
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
-};
-const uptime = (s: number) =>
-  s < 120
-    ? `${s} s`
-    : s < 7200
-      ? `${Math.round(s / 60)} min`
-      : s < 172800
-        ? `${Math.round(s / 3600)} h`
-        : `${Math.round(s / 86400)} d`;
 
 function print(io: Io, c: ClusterStatus): void {
   const l = c.lease;
@@ -78,4 +65,47 @@ export function clusterCommand(io: Io, setExit: (c: number) => void): Command {
       }
     });
   return cmd;
+}
+
+export function failoverTestCommand(io: Io, setExit: (c: number) => void): Command {
+  return new Command('failover-test')
+    .description(
+      "the specification's failover test: stop the leader, time the follower's takeover, start the node again, check it rejoins as a follower",
+    )
+    .option(
+      '--crash',
+      'stop the leader with SIGKILL (docker kill) so the lease must expire; default: SIGTERM (docker stop)',
+    )
+    .option('--nodes-file <file>', 'the local agent processes (default: OWUI_SYNC_NODES_FILE; the demo writes one)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      '\nProgress goes to stderr, the report to stdout. Exit codes: 0 passed, 1 failed (no takeover, or the node did not\nrejoin as a follower), 2 nothing to control or no leader to stop.',
+    )
+    .action(async (opts: { crash?: boolean; nodesFile?: string }, c: Command) => {
+      const json = !!c.optsWithGlobals().json;
+      const [{ failoverTest }, { LocalNodes, nodeController, NO_NODE_CONTROL_HINT }, { closeNodeHealth }] =
+        await Promise.all([import('../ops/failover.ts'), import('../ops/nodes.ts'), import('../ops/node-health.ts')]);
+      const ctrl = opts.nodesFile ? new LocalNodes(opts.nodesFile) : nodeController();
+      if (!ctrl) throw new ConfigError('no nodes to control', NO_NODE_CONTROL_HINT);
+      try {
+        const r = await failoverTest(ctrl, {
+          mode: opts.crash ? 'crash' : 'graceful',
+          onStep: (s) => io.err(`${(s.at_ms / 1000).toFixed(1).padStart(6)} s  ${s.step}`),
+        });
+        if (json) printJson(io, r);
+        else {
+          io.out(
+            `${r.ok ? 'PASSED' : 'FAILED'}: ${r.new_leader ?? 'nobody'} took over from ${r.stopped} (${r.mode}) in ${r.takeover_ms === null ? '-' : `${(r.takeover_ms / 1000).toFixed(1)} s`}; term ${r.term_before ?? '-'} -> ${r.term_after ?? '-'}`,
+          );
+          io.out(
+            `${r.stopped} rejoined as ${r.rejoined_as ?? '-'}${r.rejoin_ms === null ? '' : ` after ${(r.rejoin_ms / 1000).toFixed(1)} s`}`,
+          );
+          if (r.error) io.err(`error: ${r.error}`);
+        }
+        setExit(r.ok ? ExitCode.ok : ExitCode.failed);
+      } finally {
+        await closeNodeHealth();
+      }
+    });
 }

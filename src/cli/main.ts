@@ -2,12 +2,13 @@ import { ExitCode } from '../util/errors.ts';
 import { packageVersion } from '../util/paths.ts';
 import { agentCommand } from './agent.ts';
 import { clientCommand } from './client.ts';
-import { clusterCommand } from './cluster.ts';
+import { clusterCommand, failoverTestCommand } from './cluster.ts';
 import { Command, CommanderError } from './commander.ts';
 import { configCommand } from './config.ts';
 import { conflictsCommand } from './conflicts.ts';
 import { demoCommand } from './demo.ts';
 import { hostCommand } from './host.ts';
+import { canDrawMenu, menuCommand } from './menu.ts';
 import { endQuietlyOnClosedPipe, type Io, printError, processIo } from './output.ts';
 import { provisionCommand } from './provision.ts';
 import { scheduleCommands } from './schedule.ts';
@@ -37,10 +38,12 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   program.addCommand(statusCommand(io));
   for (const c of scheduleCommands(io)) program.addCommand(c);
   program.addCommand(clusterCommand(io, setExit));
+  program.addCommand(failoverTestCommand(io, setExit));
   program.addCommand(configCommand(io));
   program.addCommand(conflictsCommand(io, setExit));
   program.addCommand(agentCommand(io));
   program.addCommand(tokenCommand(io));
+  program.addCommand(menuCommand(io));
   program.addCommand(demoCommand(io, setExit));
   // Settings files fill in what the environment leaves unset, before any verb runs (not for --help).
   program.hook('preAction', async () => {
@@ -61,9 +64,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   if (io === processIo) endQuietlyOnClosedPipe();
   const program = buildProgram(io, (c) => (code = c));
   if (argv.length <= 2) {
-    // No verb: the usage, on stderr, and exit 2, so a script that forgot its verb does not pass for a success.
-    io.err(program.helpInformation().trimEnd());
-    return ExitCode.usage;
+    // No verb: on a terminal, the menu; otherwise the usage on stderr and exit 2, so a script that forgot its
+    // verb does not pass for a success.
+    if (io === processIo && canDrawMenu()) argv = [...argv, 'menu'];
+    else {
+      io.err(program.helpInformation().trimEnd());
+      return ExitCode.usage;
+    }
   }
   try {
     await program.parseAsync(argv);

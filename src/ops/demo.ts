@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { openPg } from '../pg/connect.ts';
@@ -9,9 +11,11 @@ import { runSync } from '../sync/engine.ts';
 import type { SyncResult } from '../sync/result.ts';
 import { type VerifyResult, verify } from '../sync/verify.ts';
 import { spawnModule, waitForLine } from '../util/child.ts';
-import { codeModule } from '../util/paths.ts';
+import { codeModule, packagePath } from '../util/paths.ts';
 import { clientAdd } from './clients.ts';
-import { type ConflictRow, listConflicts } from './conflicts.ts';
+import { type ConflictRow, changeConflictConfig, listConflicts } from './conflicts.ts';
+import { readNodeHealth } from './node-health.ts';
+import { LocalNodes } from './nodes.ts';
 import { provision } from './provision.ts';
 
 export interface DemoStep {
@@ -31,6 +35,44 @@ export interface DemoResult {
   verify: VerifyResult;
   writer: { writes: number; p99_ms: number; max_ms: number; errors: number };
   conflict: ConflictRow | null;
+  /** The other tenants, the agents and the writers that ran while `whileRunning` did. */
+  clients: string[];
+  nodes_file: string;
+  agents: { node_id: string; role: string; url: string; log: string }[];
+  leader: string | null;
+}
+
+/** What runs while the demo's `whileRunning` does: the menu on a terminal, a printout otherwise. */
+export interface DemoServices {
+  /** The host role's connection URL (with its password: for this process only, never printed). */
+  hostUrl: string;
+  adminUrl: string;
+  host: string;
+  nodes: LocalNodes;
+  nodesFile: string;
+}
+
+/** The demo's agents: a lease of 10 s instead of 30, so a failover test takes seconds. */
+const DEMO_TIMINGS = {
+  LEASE_DURATION: '10',
+  LEASE_RENEW_INTERVAL: '3',
+  LEASE_RENEW_DEADLINE: '7',
+  LEASE_RETRY_INTERVAL: '2',
+  HEARTBEAT_INTERVAL: '5',
+};
+
+/** The legacy ports when they are free, else any free port (another demo, or a real pair, may hold them). */
+async function freePort(preferred: number): Promise<number> {
+  const tryPort = (port: number) =>
+    new Promise<number | null>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(null));
+      srv.listen(port, '127.0.0.1', () => {
+        const got = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(got));
+      });
+    });
+  return (await tryPort(preferred)) ?? (await tryPort(0))!;
 }
 
 /**
@@ -42,6 +84,8 @@ export async function runDemo(opts: {
   dataDir: string;
   log: (s: string) => void;
   writerMs?: number;
+  /** Runs while the three tenants' writers and both agents run; everything stops when it returns. */
+  whileRunning?: (s: DemoServices, r: DemoResult) => Promise<void>;
 }): Promise<DemoResult> {
   const dataDir = path.resolve(opts.dataDir);
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o755 });
@@ -54,6 +98,12 @@ export async function runDemo(opts: {
   const adminUrlFile = path.join(dataDir, 'admin-url');
   fs.writeFileSync(adminUrlFile, `${pg.url}\n`, { mode: 0o600 });
   let writer: ReturnType<typeof spawnModule> | undefined;
+  const writers: ReturnType<typeof spawnModule>[] = [];
+  let nodes: LocalNodes | undefined;
+  // Ctrl-C while the demo sets up: stop what it started (the finally below), then leave.
+  const interrupted = new AbortController();
+  const onSigint = () => interrupted.abort();
+  process.once('SIGINT', onSigint);
   try {
     say('postgres', `PostgreSQL 17 (embedded) on 127.0.0.1:${pg.port}, pid ${pg.pid}, data in ${pg.dataDir}`);
     const tenant = 'demo-tenant';
@@ -146,7 +196,42 @@ export async function runDemo(opts: {
         'conflict',
         `chat ${chatId} changed on both sides: ${conflictRun.totals.conflicts} conflict, strategy ${c?.resolution_strategy}, winner ${c?.winner} (owui-sync conflicts list ${tenant})`,
       );
-      return {
+      // Two more tenants, smaller, one with chats set to wait for review (and notify).
+      const clients = [tenant];
+      for (const [i, other] of ['chat-acme-com', 'chat-globex-com'].entries()) {
+        const p2 = path.join(dataDir, 'openwebui', other, 'data', 'webui.db');
+        fs.mkdirSync(path.dirname(p2), { recursive: true });
+        const d2 = createTenantDb(p2, { journal: i === 0 ? 'wal' : 'delete' });
+        seedTenant(d2, { users: 3, chatsPerUser: 15, messagesPerChat: 4, seed: 11 + i });
+        d2.close();
+        await clientAdd({ name: other, sqlitePath: p2, adminUrl: pg.url, host: 'demo-host', intervalSeconds: i ? 3600 : 60 });
+        await runSync(sql, await getDeployment(sql, other), { triggeredBy: 'demo' });
+        clients.push(other);
+      }
+      say('clients', `registered ${clients.slice(1).join(' and ')} too (one in WAL mode, one with the rollback journal)`);
+      const reviewed = clients[1]!;
+      await changeConflictConfig(sql, reviewed, { tables: { chat: 'manual' } });
+      const rsql = await openPg(pg.url, 'the demo database');
+      let pendingChat: string;
+      try {
+        const [row] = await rsql.unsafe(`SELECT id FROM ${JSON.stringify(reviewed)}.chat ORDER BY id LIMIT 1`);
+        pendingChat = String(row!.id);
+        await rsql.unsafe(`UPDATE ${JSON.stringify(reviewed)}.chat SET title = 'Edited in PostgreSQL' WHERE id = $1`, [
+          pendingChat,
+        ]);
+      } finally {
+        await rsql.end({ timeout: 5 });
+      }
+      const w3 = new Database(path.join(dataDir, 'openwebui', reviewed, 'data', 'webui.db'));
+      w3.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run(
+        'Edited in Open WebUI',
+        Math.floor(Date.now() / 1000) + 1,
+        pendingChat,
+      );
+      w3.close();
+      await runSync(sql, await getDeployment(sql, reviewed), { triggeredBy: 'demo' });
+      say('conflict', `${reviewed}: chats wait for review (strategy manual); one does, chat ${pendingChat}`);
+      const result: DemoResult = {
         data_dir: dataDir,
         admin_url_file: adminUrlFile,
         tenant,
@@ -158,12 +243,92 @@ export async function runDemo(opts: {
         verify: v,
         writer: writerStats,
         conflict: c ?? null,
+        clients,
+        nodes_file: path.join(dataDir, 'nodes.json'),
+        agents: [],
+        leader: null,
       };
+      if (!opts.whileRunning || interrupted.signal.aborted) return result;
+      // The whole picture: a live writer per tenant (a chat every 2 s) and the HA pair, as local processes.
+      for (const cl of clients) {
+        const wp = spawnModule(codeModule('sqlite/writer-process'), [
+          path.join(dataDir, 'openwebui', cl, 'data', 'webui.db'),
+          '2000',
+          '0',
+          String(cl.length),
+        ]);
+        writers.push(wp);
+        await waitForLine(wp, (l) => l === 'ready');
+      }
+      const jwtFile = path.join(dataDir, 'api_jwt_secret');
+      fs.writeFileSync(jwtFile, `${crypto.randomBytes(48).toString('base64')}\n`, { mode: 0o600 });
+      const bare = new URL(hostUrl.toString());
+      bare.password = '';
+      const specs = [];
+      for (const [role, preferred] of [
+        ['primary', 9443],
+        ['secondary', 9444],
+      ] as const) {
+        const port = await freePort(preferred);
+        specs.push({
+          node_id: `demo-host-${role}`,
+          role,
+          argv: [
+            process.execPath,
+            packagePath('bin/owui-sync.js'),
+            'agent',
+            '--role',
+            role,
+            '--node-id',
+            `demo-host-${role}`,
+            '--port',
+            String(port),
+            '--host',
+            'demo-host',
+          ],
+          env: {
+            OWUI_SYNC_CONFIG: '',
+            OWUI_SYNC_DATABASE_URL: bare.toString(),
+            OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile,
+            OWUI_SYNC_JWT_SECRET_FILE: jwtFile,
+            LOG_FORMAT: 'json',
+            NO_COLOR: '1',
+            ...DEMO_TIMINGS,
+          },
+          log: path.join(dataDir, 'logs', `${role}.log`),
+          url: `http://127.0.0.1:${port}`,
+        });
+      }
+      nodes = LocalNodes.create(result.nodes_file, specs);
+      for (const sp of specs) await nodes.start(sp.node_id);
+      result.agents = specs.map((sp) => ({ node_id: sp.node_id, role: sp.role, url: sp.url, log: sp.log }));
+      const t0 = Date.now();
+      while (!result.leader && Date.now() - t0 < 30_000 && !interrupted.signal.aborted) {
+        for (const sp of specs) {
+          const a = await readNodeHealth(sp.url);
+          if (a.up && a.health.is_leader) result.leader = sp.node_id;
+        }
+        if (!result.leader) await new Promise((r) => setTimeout(r, 200));
+      }
+      say(
+        'agents',
+        `${specs.map((sp) => `${sp.node_id} on ${sp.url}`).join(', ')}; leader ${result.leader ?? 'none yet'} (logs in ${path.join(dataDir, 'logs')})`,
+      );
+      say('writers', `a live writer per tenant adds a chat every 2 s`);
+      if (!interrupted.signal.aborted)
+        await opts.whileRunning(
+          { hostUrl: hostUrl.toString(), adminUrl: pg.url, host: 'demo-host', nodes, nodesFile: result.nodes_file },
+          result,
+        );
+      return result;
     } finally {
       await sql.end({ timeout: 5 });
     }
   } finally {
+    process.off('SIGINT', onSigint);
     if (writer && writer.exitCode === null) writer.kill('SIGKILL');
+    for (const wp of writers) if (wp.exitCode === null) wp.kill('SIGTERM');
+    await nodes?.stopAll().catch(() => {});
     await pg.stop();
   }
 }

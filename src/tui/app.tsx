@@ -1,0 +1,241 @@
+import { Box, Text, useApp, useInput, useStdout } from 'ink';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { ClusterStatus } from '../ops/cluster.ts';
+import { ago, duration } from '../util/when.ts';
+import type { MenuBackend } from './backend.ts';
+import {
+  ClusterScreen,
+  ConflictConfigScreen,
+  ConflictScreen,
+  ConflictsScreen,
+  DeploymentScreen,
+  Deployments,
+  DeregisterScreen,
+  describeScreen,
+  FailoverScreen,
+  Home,
+  IntervalScreen,
+  JobsScreen,
+  NodeScreen,
+  RegisterScreen,
+  type Screen,
+  type ScreenProps,
+  StrategyScreen,
+  SyncScreen,
+} from './screens.tsx';
+import { describeError, MenuContext, useColour, useLoad } from './ui.tsx';
+
+/** How often the header and the open screen read again. */
+export const REFRESH_MS = 3000;
+
+function NodeLine({ n }: { n: ClusterStatus['nodes'][number] }) {
+  const c = useColour();
+  if (!n.answer.up)
+    return (
+      <Text wrap="truncate-end">
+        <Text color={c('red')} bold>
+          {n.role.padEnd(9)} DOWN
+        </Text>
+        <Text dimColor>
+          {' '}
+          {n.node_id} · {n.answer.error} · last seen {ago(n.last_seen)}
+        </Text>
+      </Text>
+    );
+  const h = n.answer.health;
+  return (
+    <Text wrap="truncate-end">
+      <Text color={h.status === 'ok' ? c('green') : c('yellow')} bold>
+        {n.role.padEnd(9)} {h.status === 'ok' ? 'UP' : h.status.toUpperCase()}
+      </Text>{' '}
+      {h.is_leader ? <Text bold>LEADER</Text> : 'follower'} · term {h.term ?? '-'} · up {duration(h.uptime_seconds)} ·
+      db {h.database.reachable ? 'ok' : <Text color={c('red')}>UNREACHABLE</Text>} · heartbeat {ago(h.last_heartbeat)}
+      <Text dimColor> {n.node_id}</Text>
+    </Text>
+  );
+}
+
+export function Header({ backend }: { backend: MenuBackend }) {
+  const c = useColour();
+  const s = useLoad(() => backend.cluster(), []);
+  const e = s.error ? describeError(s.error) : null;
+  return (
+    <Box flexDirection="column" borderStyle="round" paddingX={1} borderColor={c('gray')}>
+      <Text bold>
+        owui-sync{s.data ? ` · host ${s.data.host} · cluster ${s.data.cluster}` : ''}
+        {s.data?.lease?.live ? ` · leader ${s.data.lease.leader_id} (term ${s.data.lease.term})` : ''}
+        {s.data && !s.data.lease?.live ? <Text color={c('red')}> · NO LEADER</Text> : null}
+      </Text>
+      {e ? (
+        <Text color={c('red')} wrap="truncate-end">
+          {e.message}
+          {e.hint ? ` (${e.hint})` : ''}
+        </Text>
+      ) : null}
+      {s.data?.nodes.map((n) => (
+        <NodeLine key={n.node_id} n={n} />
+      ))}
+      {s.data?.hint ? (
+        <Text color={c('yellow')} wrap="truncate-end">
+          {s.data.hint}
+        </Text>
+      ) : null}
+      {!s.data && !e ? <Text dimColor>reading the agents…</Text> : null}
+    </Box>
+  );
+}
+
+const HELP = [
+  ['↑ ↓  j k', 'move in a list (PgUp / PgDn jump)'],
+  ['Enter', 'choose'],
+  ['Esc  Backspace', 'back'],
+  ['/', 'filter the list (type; Enter keeps it, Esc clears it)'],
+  ['r', 'refresh now (screens refresh every 3 s anyway)'],
+  ['?', 'this help'],
+  ['q  Ctrl-C', 'quit'],
+];
+
+function HelpOverlay({ keys }: { keys: string }) {
+  return (
+    <Box flexDirection="column" borderStyle="double" paddingX={1}>
+      <Text bold>Keys</Text>
+      {HELP.map(([k, what]) => (
+        <Text key={k}>
+          {k!.padEnd(16)} {what}
+        </Text>
+      ))}
+      <Text> </Text>
+      <Text>This screen: {keys}</Text>
+      <Text dimColor>Every action has a scripted twin (owui-sync --help): README "The menu".</Text>
+      <Text dimColor>? or Esc closes this help.</Text>
+    </Box>
+  );
+}
+
+export function App({
+  backend,
+  colour,
+  initial = [{ id: 'home' }],
+  refreshMs = REFRESH_MS,
+}: {
+  backend: MenuBackend;
+  colour: boolean;
+  initial?: Screen[];
+  refreshMs?: number;
+}) {
+  const { exit } = useApp();
+  const { stdout } = useStdout();
+  const [stack, setStack] = useState<Screen[]>(initial);
+  const [help, setHelp] = useState(false);
+  const [tick, setTick] = useState(0);
+  const [flashText, setFlash] = useState<string | null>(null);
+  const capture = useRef(false);
+  const [, force] = useState(0);
+  const [size, setSize] = useState({ rows: stdout.rows || 24, cols: stdout.columns || 80 });
+  useEffect(() => {
+    const onResize = () => setSize({ rows: stdout.rows || 24, cols: stdout.columns || 80 });
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout]);
+  useEffect(() => {
+    const h = setInterval(() => setTick((t) => t + 1), refreshMs);
+    return () => clearInterval(h);
+  }, [refreshMs]);
+  useEffect(() => {
+    if (!flashText) return;
+    const h = setTimeout(() => setFlash(null), 6000);
+    return () => clearTimeout(h);
+  }, [flashText]);
+  const back = useCallback(() => setStack((s) => (s.length > 1 ? s.slice(0, -1) : s)), []);
+  const go = useCallback((s: Screen) => setStack((st) => [...st, s]), []);
+  const screen = stack[stack.length - 1]!;
+  const ctx = useMemo(
+    () => ({
+      colour,
+      tick,
+      back,
+      flash: setFlash,
+      setCapture: (on: boolean) => {
+        capture.current = on;
+        force((n) => n + 1);
+      },
+    }),
+    [colour, tick, back],
+  );
+  useInput((input, key) => {
+    if (help) {
+      if (input === '?' || key.escape || input === 'q') setHelp(false);
+      return;
+    }
+    if (capture.current) return;
+    if (input === 'q') exit();
+    else if (input === '?') setHelp(true);
+    else if (input === 'r') setTick((t) => t + 1);
+    else if (key.escape || key.backspace || key.delete) back();
+  });
+  const { title, keys } = describeScreen(screen);
+  // Header (a border, a title, two nodes: 5 rows) and the status lines (2) leave the rest to the screen.
+  const bodyRows = Math.max(6, size.rows - 9);
+  const props: ScreenProps = { backend, go, rows: bodyRows };
+  const key = `${stack.length}:${JSON.stringify(screen)}`;
+  return (
+    <MenuContext.Provider value={ctx}>
+      <Box flexDirection="column" width={Math.min(size.cols, 160)}>
+        <Header backend={backend} />
+        <Text bold>
+          {stack.length > 1
+            ? `${stack
+                .slice(1, -1)
+                .map((s) => describeScreen(s).title)
+                .join(' › ')}${stack.length > 2 ? ' › ' : ''}`
+            : ''}
+          {title}
+        </Text>
+        <Box flexDirection="column" height={bodyRows} overflow="hidden">
+          {help ? <HelpOverlay keys={keys} /> : <Body key={key} screen={screen} props={props} />}
+        </Box>
+        {flashText ? <Text color={colour ? 'green' : undefined}>{flashText}</Text> : null}
+        <Text dimColor wrap="truncate-end">
+          {keys} · Esc back · r refresh · ? help · q quit
+        </Text>
+      </Box>
+    </MenuContext.Provider>
+  );
+}
+
+function Body({ screen: s, props }: { screen: Screen; props: ScreenProps }) {
+  switch (s.id) {
+    case 'home':
+      return <Home {...props} />;
+    case 'deployments':
+      return <Deployments {...props} />;
+    case 'deployment':
+      return <DeploymentScreen {...props} client={s.client} />;
+    case 'interval':
+      return <IntervalScreen {...props} client={s.client} resume={s.resume} />;
+    case 'sync':
+      return <SyncScreen {...props} client={s.client} full={s.full} />;
+    case 'jobs':
+      return <JobsScreen {...props} client={s.client} />;
+    case 'conflicts':
+      return <ConflictsScreen {...props} client={s.client} pending={s.pending} />;
+    case 'conflict':
+      return <ConflictScreen {...props} logId={s.logId} />;
+    case 'conflict-config':
+      return <ConflictConfigScreen {...props} client={s.client} />;
+    case 'strategy':
+      return <StrategyScreen {...props} client={s.client} table={s.table} current={s.current} />;
+    case 'deregister':
+      return <DeregisterScreen {...props} client={s.client} />;
+    case 'register':
+      return <RegisterScreen {...props} />;
+    case 'cluster':
+      return <ClusterScreen {...props} />;
+    case 'node':
+      return <NodeScreen {...props} nodeId={s.nodeId} />;
+    case 'failover':
+      return <FailoverScreen {...props} mode={s.mode} />;
+  }
+}
