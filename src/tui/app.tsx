@@ -1,4 +1,4 @@
-import { Box, Text, useApp, useInput, useStdout } from 'ink';
+import { Box, Text, useApp, useStdout } from 'ink';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ClusterStatus } from '../ops/cluster.ts';
 import { ago, duration } from '../util/when.ts';
@@ -23,7 +23,7 @@ import {
   StrategyScreen,
   SyncScreen,
 } from './screens.tsx';
-import { describeError, MenuContext, useColour, useLoad } from './ui.tsx';
+import { describeError, MenuContext, useColour, useKeys, useLoad } from './ui.tsx';
 
 /** How often the header and the open screen read again. */
 export const REFRESH_MS = 3000;
@@ -61,9 +61,10 @@ export function Header({ backend }: { backend: MenuBackend }) {
   const e = s.error ? describeError(s.error) : null;
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1} borderColor={c('gray')}>
-      <Text bold>
-        owui-sync{s.data ? ` · host ${s.data.host} · cluster ${s.data.cluster}` : ''}
-        {s.data?.lease?.live ? ` · leader ${s.data.lease.leader_id} (term ${s.data.lease.term})` : ''}
+      <Text bold wrap="truncate-end">
+        owui-sync
+        {s.data ? ` · host ${s.data.host}${s.data.cluster !== s.data.host ? ` (cluster ${s.data.cluster})` : ''}` : ''}
+        {s.data?.lease?.live ? ` · leader ${s.data.lease.leader_id}, term ${s.data.lease.term}` : ''}
         {s.data && !s.data.lease?.live ? <Text color={c('red')}> · NO LEADER</Text> : null}
       </Text>
       {e ? (
@@ -157,14 +158,20 @@ export function App({
       tick,
       back,
       flash: setFlash,
+      // Taking the keys is immediate; giving them back waits until every handler has seen the current key, so
+      // the Esc that ends a filter or a text field does not also go back a screen.
       setCapture: (on: boolean) => {
-        capture.current = on;
-        force((n) => n + 1);
+        if (on) capture.current = true;
+        else
+          setTimeout(() => {
+            capture.current = false;
+            force((n) => n + 1);
+          }, 0);
       },
     }),
     [colour, tick, back],
   );
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (help) {
       if (input === '?' || key.escape || input === 'q') setHelp(false);
       return;
@@ -184,21 +191,19 @@ export function App({
     <MenuContext.Provider value={ctx}>
       <Box flexDirection="column" width={Math.min(size.cols, 160)}>
         <Header backend={backend} />
-        <Text bold>
-          {stack.length > 1
-            ? `${stack
-                .slice(1, -1)
-                .map((s) => describeScreen(s).title)
-                .join(' › ')}${stack.length > 2 ? ' › ' : ''}`
-            : ''}
-          {title}
+        <Text bold wrap="truncate-start">
+          {stack
+            .slice(1)
+            .map((x) => describeScreen(x).title)
+            .slice(-3)
+            .join(' › ') || title}
         </Text>
         <Box flexDirection="column" height={bodyRows} overflow="hidden">
           {help ? <HelpOverlay keys={keys} /> : <Body key={key} screen={screen} props={props} />}
         </Box>
         {flashText ? <Text color={colour ? 'green' : undefined}>{flashText}</Text> : null}
         <Text dimColor wrap="truncate-end">
-          {keys} · Esc back · r refresh · ? help · q quit
+          {keys} · Esc back · ? help · q quit
         </Text>
       </Box>
     </MenuContext.Provider>

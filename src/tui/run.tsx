@@ -28,11 +28,13 @@ export async function runMenu(o: {
     import('../ops/node-health.ts'),
   ]);
   const sql = connect(o.databaseUrl, { what: 'the database connection', max: 3, applicationName: 'owui-sync menu' });
-  const backend = new MenuBackend(sql, { adminUrl: o.adminUrl, host: o.host, nodes: o.nodes });
+  const backend = new MenuBackend(sql, { adminUrl: o.adminUrl, host: o.host, nodes: o.nodes, url: o.databaseUrl });
   let app: Instance | undefined;
   const leave = () => app?.unmount();
   process.on('SIGTERM', leave);
   process.on('SIGHUP', leave);
+  // A screen of its own: start from a clear terminal, drawn from the top.
+  process.stdout.write('\u001B[2J\u001B[H');
   try {
     app = render(<App backend={backend} colour={o.colour} initial={o.initial} />, { exitOnCtrlC: true });
     await app.waitUntilExit();

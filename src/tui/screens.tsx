@@ -1,5 +1,5 @@
 import { ProgressBar, TextInput } from '@inkjs/ui';
-import { Box, Text, useInput } from 'ink';
+import { Box, Text } from 'ink';
 import { useEffect, useRef, useState } from 'react';
 import { STRATEGIES, type Strategy } from '../conflicts/strategies.ts';
 import type { FailoverResult, FailoverStep } from '../ops/failover.ts';
@@ -8,7 +8,7 @@ import type { SyncNowProgress, SyncNowResult } from '../ops/overview.ts';
 import { formatInterval, parseInterval } from '../util/config.ts';
 import { ago, duration } from '../util/when.ts';
 import type { MenuBackend } from './backend.ts';
-import { ErrorLine, Fields, List, type ListItem, useColour, useLoad, useMenu, useTimer } from './ui.tsx';
+import { ErrorLine, Fields, List, type ListItem, useColour, useKeys, useLoad, useMenu, useTimer } from './ui.tsx';
 
 export type Screen =
   | { id: 'home' }
@@ -77,7 +77,7 @@ export function describeScreen(s: Screen): { title: string; keys: string } {
     case 'node':
       return { title: `Node ${s.nodeId}`, keys: LIST_KEYS };
     case 'failover':
-      return { title: `Failover test (${s.mode})`, keys: 'Esc back when done' };
+      return { title: `Failover test (${s.mode})`, keys: 'it runs to the end' };
   }
 }
 
@@ -100,7 +100,7 @@ export function Deployments({ backend, go, rows }: ScreenProps) {
     const result = r.last_job ? r.last_job.status : (r.last_sync_status ?? '-');
     const flags = [
       r.late ? 'LATE' : '',
-      r.conflicts_pending ? `${r.conflicts_pending} conflicts` : '',
+      r.conflicts_pending ? `${r.conflicts_pending} conflict${r.conflicts_pending > 1 ? 's' : ''}` : '',
       r.rejected_pending ? `${r.rejected_pending} set aside` : '',
     ]
       .filter(Boolean)
@@ -191,14 +191,17 @@ export function DeploymentScreen({ backend, go, client, rows }: ScreenProps & { 
             [
               'last sync',
               <Text key="l" color={r.late ? c('red') : undefined}>
-                {ago(r.last_sync_at)}
+                {r.last_sync_at ? ago(r.last_sync_at) : 'never'}
                 {r.last_job
                   ? `: ${r.last_job.status}, ${r.last_job.sync_type}, ${r.last_job.rows_synced} rows${r.last_job.duration_seconds !== null ? ` in ${r.last_job.duration_seconds} s` : ''}`
                   : ''}
                 {r.late ? ` (LATE: more than twice the interval)` : ''}
               </Text>,
             ],
-            ['waiting', `${r.conflicts_pending} conflicts for review, ${r.rejected_pending} rows set aside`],
+            [
+              'waiting',
+              `${r.conflicts_pending} conflict${r.conflicts_pending === 1 ? '' : 's'} for review, ${r.rejected_pending} row${r.rejected_pending === 1 ? '' : 's'} set aside`,
+            ],
             ['database', r.sqlite_path],
           ]}
         />
@@ -333,16 +336,16 @@ export function ConflictsScreen({
 }: ScreenProps & { client: string; pending: boolean }) {
   const [all, setAll] = useState(!pending);
   const d = useLoad(() => backend.conflicts(client, !all), [client, all]);
-  useInput((input) => {
+  useKeys((input) => {
     if (input === 'a') setAll((x) => !x);
   });
   if (!d.data) return d.error ? <ErrorLine error={d.error} /> : <Text dimColor>loading…</Text>;
   const items: ListItem[] = d.data.map((r) => ({
     key: r.log_id,
-    label: `${r.resolved_at ? ' ' : '●'} ${ago(r.detected_at).padEnd(13)} ${r.table_name.padEnd(10).slice(0, 10)} ${r.record_id.slice(0, 20).padEnd(20)} ${r.conflict_type.slice(0, 14).padEnd(14)}`,
+    label: `${r.resolved_at ? ' ' : '●'} ${ago(r.detected_at).padEnd(12)} ${r.table_name.slice(0, 12).padEnd(12)} ${(r.record_id.length > 13 ? `${r.record_id.slice(0, 12)}…` : r.record_id).padEnd(13)} ${r.conflict_type.padEnd(15)}`,
     note: r.resolved_at
       ? `${r.winner ?? '-'} (${r.resolution_strategy ?? '-'})`
-      : `PENDING (${r.resolution_strategy ?? '-'})`,
+      : `pending (${r.resolution_strategy ?? '-'})`,
     colour: r.resolved_at ? undefined : 'yellow',
   }));
   return (
@@ -378,7 +381,7 @@ export function ConflictScreen({ backend, logId, rows }: ScreenProps & { logId: 
       ]
     : [];
   const height = Math.max(3, rows - 7);
-  useInput((input, key) => {
+  useKeys((input, key) => {
     if (asking) {
       if (input === 'y') {
         setBusy(true);
@@ -530,10 +533,20 @@ export function StrategyScreen({
   );
 }
 
-/** Type a word to confirm (DELETE, STOP), as the legacy menus ask. */
-export function TypedConfirm({ word, question, onConfirm }: { word: string; question: string; onConfirm: () => void }) {
+/** Type a word to confirm (DELETE, STOP), as the legacy menus ask; Esc cancels. */
+export function TypedConfirm({
+  word,
+  question,
+  onConfirm,
+  onCancel,
+}: {
+  word: string;
+  question: string;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
   const c = useColour();
-  const { setCapture, back } = useMenu();
+  const { setCapture } = useMenu();
   const [wrong, setWrong] = useState(false);
   useEffect(() => {
     setCapture(true);
@@ -546,29 +559,18 @@ export function TypedConfirm({ word, question, onConfirm }: { word: string; ques
       </Text>
       <Box>
         <Text>&gt; </Text>
-        <TextInput
-          onSubmit={(v) => {
-            if (v.trim() === word) {
-              setCapture(false);
-              onConfirm();
-            } else setWrong(true);
-          }}
-        />
+        <TextInput onSubmit={(v) => (v.trim() === word ? onConfirm() : setWrong(true))} />
       </Box>
       {wrong ? <Text color={c('red')}>That is not {word}: nothing changed. Type it exactly, or Esc.</Text> : null}
-      <EscBack onBack={back} />
+      <OnEscape run={onCancel} />
     </Box>
   );
 }
 
-/** Esc leaves even while a text field has the keys. */
-function EscBack({ onBack }: { onBack: () => void }) {
-  const { setCapture } = useMenu();
-  useInput((_i, key) => {
-    if (key.escape) {
-      setCapture(false);
-      onBack();
-    }
+/** Esc runs `run` even while a text field has the keys. */
+function OnEscape({ run }: { run: () => void }) {
+  useKeys((_i, key) => {
+    if (key.escape) run();
   });
   return null;
 }
@@ -601,6 +603,7 @@ export function DeregisterScreen({ backend, client }: ScreenProps & { client: st
         word="DELETE"
         question={`This drops schema "${client}" and every row mirrored in it.`}
         onConfirm={() => run(true)}
+        onCancel={() => setMode('choose')}
       />
     );
   return (
@@ -686,7 +689,7 @@ export function RegisterScreen({ backend, go }: ScreenProps) {
       )}
       {busy ? <Text>registering…</Text> : null}
       {error ? <ErrorLine error={error} /> : null}
-      {step < 2 ? <EscBack onBack={back} /> : null}
+      {step < 2 ? <OnEscape run={back} /> : null}
       <Text color={c('gray')} dimColor>
         The scripted twin: owui-sync client add NAME --sqlite PATH --interval 5m
       </Text>
@@ -701,11 +704,11 @@ export function ClusterScreen({ backend, go, rows }: ScreenProps) {
   const items: ListItem[] = [
     ...(n.data ?? []).map((x) => ({
       key: `node:${x.node_id}`,
-      label: `${x.node_id.padEnd(24)} ${x.role.padEnd(9)} ${x.running ? 'running' : 'stopped'}`,
-      note: `${x.kind}, ${x.handle}: logs, restart, stop`,
+      label: `${x.node_id.slice(0, 24).padEnd(24)} ${x.role.padEnd(9)} ${x.running ? 'running' : 'stopped'}`,
+      note: `${x.handle} · logs, restart, stop`,
       colour: x.running ? undefined : ('yellow' as const),
     })),
-    { key: 'failover:graceful', label: 'Failover test: stop the leader gracefully', note: 'SIGTERM / docker stop' },
+    { key: 'failover:graceful', label: 'Failover test: stop the leader', note: 'SIGTERM (docker stop): hands over' },
     {
       key: 'failover:crash',
       label: 'Failover test: crash the leader',
@@ -791,6 +794,7 @@ export function NodeScreen({ backend, nodeId, rows }: ScreenProps & { nodeId: st
           setConfirmStop(false);
           act('stop', () => backend.stopNode(nodeId));
         }}
+        onCancel={() => setConfirmStop(false)}
       />
     );
   return (
@@ -828,6 +832,12 @@ export function FailoverScreen({ backend, mode }: ScreenProps & { mode: StopMode
   const [error, setError] = useState<unknown>(null);
   const elapsed = useTimer(!res && !error);
   const started = useRef(false);
+  const { setCapture } = useMenu();
+  useEffect(() => {
+    // A node is stopped while the test runs: q and Esc wait for its end, so the node is always started again.
+    setCapture(!res && !error);
+    return () => setCapture(false);
+  }, [res, error]);
   useEffect(() => {
     if (started.current) return;
     started.current = true;
@@ -840,7 +850,9 @@ export function FailoverScreen({ backend, mode }: ScreenProps & { mode: StopMode
           {(s.at_ms / 1000).toFixed(1).padStart(6)} s {s.step}
         </Text>
       ))}
-      {!res && !error ? <Text color={c('cyan')}>running… {elapsed.toFixed(1)} s</Text> : null}
+      {!res && !error ? (
+        <Text color={c('cyan')}>running… {elapsed.toFixed(1)} s (q and Esc wait until the node runs again)</Text>
+      ) : null}
       {res ? (
         <Box flexDirection="column" marginTop={1}>
           <Text bold color={res.ok ? c('green') : c('red')}>

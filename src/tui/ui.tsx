@@ -99,6 +99,23 @@ export interface ListItem {
   disabled?: boolean;
 }
 
+type Key = Parameters<Parameters<typeof useInput>[0]>[1];
+
+/**
+ * useInput, one keystroke at a time: Ink hands over a burst of plain keys (typed ahead over a slow SSH link,
+ * or sent by tmux) as one string, "jj\r"; this splits it so each key counts.
+ */
+export function useKeys(handler: (input: string, key: Key) => void, opts: { isActive?: boolean } = {}) {
+  useInput((input, key) => {
+    if (input.length > 1 && !key.ctrl && !key.meta && !input.includes('\u001B')) {
+      for (const ch of input) {
+        const k: Key = { ...key, return: ch === '\r' || ch === '\n', backspace: ch === '\b', delete: ch === '\x7f' };
+        handler(k.return || k.backspace || k.delete ? '' : ch, k);
+      }
+    } else handler(input, key);
+  }, opts);
+}
+
 /**
  * A list: arrows or j/k move, Enter picks, / filters by typing (Enter or Esc ends the filter), PgUp/PgDn jump.
  * Shows at most `height` rows and scrolls.
@@ -107,78 +124,96 @@ export function List({
   items,
   onSelect,
   height = 12,
-  onHighlight,
   isActive = true,
   initial,
 }: {
   items: ListItem[];
   onSelect: (item: ListItem) => void;
   height?: number;
-  onHighlight?: (item: ListItem) => void;
   isActive?: boolean;
   initial?: string;
 }) {
   const c = useColour();
   const { setCapture } = useMenu();
-  const [filter, setFilter] = useState<string | null>(null);
-  const [index, setIndex] = useState(() =>
+  // Refs, not state: a burst of keys ("jj\r") is handled in one go and Enter must see the moves before it.
+  const filter = useRef<string | null>(null);
+  /** The filter is being typed (else it is applied, or there is none). */
+  const typing = useRef(false);
+  const index = useRef(
     Math.max(
       0,
       items.findIndex((i) => i.key === initial),
     ),
   );
-  const shown = filter ? items.filter((i) => i.label.toLowerCase().includes(filter.toLowerCase())) : items;
-  const at = Math.min(index, Math.max(0, shown.length - 1));
-  useEffect(() => {
-    const it = shown[at];
-    if (it) onHighlight?.(it);
-  }, [at, shown[at]?.key]);
-  useInput(
+  const [, redraw] = useState(0);
+  const shownOf = () =>
+    filter.current ? items.filter((i) => i.label.toLowerCase().includes(filter.current!.toLowerCase())) : items;
+  const move = (to: number) => {
+    index.current = Math.max(0, Math.min(shownOf().length - 1, to));
+    redraw((n) => n + 1);
+  };
+  useKeys(
     (input, key) => {
-      if (filter !== null) {
+      const at = Math.min(index.current, Math.max(0, shownOf().length - 1));
+      if (typing.current && filter.current !== null) {
         if (key.return || key.escape) {
-          setFilter(key.escape ? null : filter || null);
+          filter.current = key.escape ? null : filter.current || null;
+          typing.current = false;
           setCapture(false);
-        } else if (key.backspace || key.delete) setFilter(filter.slice(0, -1));
-        else if (key.upArrow) setIndex(Math.max(0, at - 1));
-        else if (key.downArrow) setIndex(Math.min(shown.length - 1, at + 1));
+          move(key.escape ? 0 : at);
+        } else if (key.backspace || key.delete) {
+          filter.current = filter.current.slice(0, -1);
+          move(0);
+        } else if (key.upArrow) move(at - 1);
+        else if (key.downArrow) move(at + 1);
         else if (input && !key.ctrl && !key.meta) {
-          setFilter(filter + input);
-          setIndex(0);
+          filter.current += input;
+          move(0);
         }
         return;
       }
-      if (key.upArrow || input === 'k') setIndex(Math.max(0, at - 1));
-      else if (key.downArrow || input === 'j') setIndex(Math.min(shown.length - 1, at + 1));
-      else if (key.pageUp) setIndex(Math.max(0, at - height));
-      else if (key.pageDown) setIndex(Math.min(shown.length - 1, at + height));
+      if (key.upArrow || input === 'k') move(at - 1);
+      else if (key.downArrow || input === 'j') move(at + 1);
+      else if (key.pageUp) move(at - height);
+      else if (key.pageDown) move(at + height);
       else if (key.return) {
-        const it = shown[at];
+        const it = shownOf()[at];
         if (it && !it.disabled) onSelect(it);
       } else if (input === '/') {
-        setFilter('');
+        filter.current = filter.current ?? '';
+        typing.current = true;
         setCapture(true);
+        redraw((n) => n + 1);
       }
     },
     { isActive },
   );
+  const shown = shownOf();
+  const at = Math.min(index.current, Math.max(0, shown.length - 1));
   const start = Math.max(0, Math.min(at - Math.floor(height / 2), shown.length - height));
   const visible = shown.slice(start, start + height);
+  const labelWidth = Math.min(30, Math.max(0, ...visible.map((i) => (i.note ? i.label.length : 0))));
   return (
     <Box flexDirection="column">
-      {filter !== null ? <Text color={c('cyan')}>filter: {filter}_</Text> : null}
-      {shown.length === 0 ? <Text dimColor>(nothing{filter ? ' matches the filter' : ''})</Text> : null}
+      {filter.current !== null ? (
+        <Text color={c('cyan')}>
+          filter: {filter.current}
+          {typing.current ? '_ (Enter keeps it, Esc clears it)' : ' (/ changes it)'}
+        </Text>
+      ) : null}
+      {shown.length === 0 ? <Text dimColor>(nothing{filter.current ? ' matches the filter' : ''})</Text> : null}
       {start > 0 ? <Text dimColor> ↑ {start} more</Text> : null}
       {visible.map((it, i) => {
         const sel = start + i === at;
         return (
           <Text
             key={it.key}
+            wrap="truncate-end"
             inverse={sel && isActive}
             dimColor={it.disabled}
             color={it.colour ? c(it.colour) : undefined}
           >
-            {sel ? '›' : ' '} {it.label}
+            {sel ? '›' : ' '} {it.note ? it.label.padEnd(labelWidth) : it.label}
             {it.note ? <Text dimColor> {it.note}</Text> : null}
           </Text>
         );

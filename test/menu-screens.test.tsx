@@ -1,0 +1,328 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { render } from 'ink-testing-library';
+import { describe, expect, it } from 'vitest';
+import { changeConflictConfig } from '../src/ops/conflicts.ts';
+import { LocalNodes } from '../src/ops/nodes.ts';
+import { connect } from '../src/pg/connect.ts';
+import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
+import { App } from '../src/tui/app.tsx';
+import { MenuBackend } from '../src/tui/backend.ts';
+import type { Screen } from '../src/tui/screens.tsx';
+import { freePort } from '../src/util/net.ts';
+import { apiSecret, FAST } from './agents.ts';
+import { BIN, onCleanup, setupTenant, type Tenant, tmpDir, trackChild } from './helpers.ts';
+
+// Every screen of the menu, drawn by Ink into ink-testing-library's stdout (which renders every frame, also
+// with CI=true) and driven by keys written to its stdin, against a real PostgreSQL and real tenants.
+
+const ESC = '\u001B';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const now = () => Math.floor(Date.now() / 1000);
+
+type Inst = ReturnType<typeof render>;
+
+async function frame(inst: Inst, pred: (f: string) => boolean, what: string, ms = 20_000): Promise<string> {
+  const t0 = Date.now();
+  for (;;) {
+    const f = inst.lastFrame() ?? '';
+    if (pred(f)) return f;
+    if (Date.now() - t0 > ms) {
+      const trail = inst.frames.map((x) => x.split('\n').find((_l, i, all) => all[i - 1]?.startsWith('╰')) ?? '');
+      const titles = trail.filter((l, i) => l !== trail[i - 1]).slice(-8);
+      throw new Error(`no frame with ${what} within ${ms} ms; titles drawn: ${titles.join(' | ')}; last frame:\n${f}`);
+    }
+    await sleep(40);
+  }
+}
+const see = (inst: Inst, text: string | RegExp, ms?: number) =>
+  frame(inst, (f) => (typeof text === 'string' ? f.includes(text) : text.test(f)), String(text), ms);
+/** Keys, one write each; first a moment for a screen just drawn to start listening (its effects run after paint). */
+async function press(inst: Inst, ...keys: string[]) {
+  await sleep(100);
+  for (const k of keys) {
+    inst.stdin.write(k);
+    await sleep(k === ESC ? 120 : 40);
+  }
+}
+
+function open(backend: MenuBackend, initial?: Screen[], rows = 24): Inst {
+  const inst = render(<App backend={backend} colour={false} initial={initial} refreshMs={400} />);
+  // ink-testing-library's stdout is 100 columns; the body height follows the rows it reports.
+  (inst.stdout as unknown as { rows: number }).rows = rows;
+  onCleanup(() => inst.unmount());
+  return inst;
+}
+
+function backendFor(t: Tenant, nodes: LocalNodes | null = null): MenuBackend {
+  return new MenuBackend(t.sql, { adminUrl: t.url, host: t.host, nodes });
+}
+
+describe('the menu, screen by screen (ink-testing-library)', () => {
+  it('main menu, deployments, a deployment; the interval stored; help; every frame fits 80 columns', async () => {
+    const t = await setupTenant({ name: 'm_dep', seed: { users: 1, chatsPerUser: 3 } });
+    await t.sync();
+    const inst = open(backendFor(t));
+    await see(inst, 'Main menu');
+    // The header: no agent answers here, and it says so with the hint.
+    await see(inst, 'NO LEADER');
+    await see(inst, /primary\s+DOWN/);
+    await press(inst, '\r');
+    const list = await see(inst, /m_dep\s+enabled 5m\s+\d+ s ago\s+success/);
+    expect(list).toContain('CLIENT');
+    await press(inst, '\r');
+    await see(inst, 'Deployment m_dep');
+    await see(inst, 'enabled, every 5m');
+    await see(inst, '0 conflicts for review, 0 rows set aside');
+    // Change the interval: the current one is marked, the new one stored.
+    await press(inst, 'j', 'j', '\r');
+    const iv = await see(inst, '[current]');
+    expect(iv).toMatch(/5m\s+\(300 s\)\s+\[current\]/);
+    await press(inst, 'j', 'j', '\r'); // 5m -> 1h -> 4h
+    await see(inst, 'm_dep: syncing, every 4h (stored)');
+    const [row] = await t.check`select sync_interval from sync_metadata.client_deployments where client_name = 'm_dep'`;
+    expect(row!.sync_interval).toBe(14400);
+    // Pause, then the help overlay and back.
+    await press(inst, 'j', '\r');
+    await see(inst, 'm_dep: paused');
+    await see(inst, 'paused (interval 4h)');
+    await press(inst, '?');
+    await see(inst, 'Keys');
+    await see(inst, 'filter the list');
+    await press(inst, '?');
+    await see(inst, 'Start / resume sync');
+    for (const f of inst.frames) for (const line of f.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
+  });
+
+  it('start/resume with an interval, sync now (run here: no leader) with its result, then the last jobs', async () => {
+    const t = await setupTenant({ name: 'm_sync', seed: { users: 2, chatsPerUser: 5 } });
+    await t.check`update sync_metadata.client_deployments set sync_enabled = false, status = 'paused' where client_name = 'm_sync'`;
+    const inst = open(backendFor(t), [{ id: 'deployment', client: 'm_sync' }]);
+    await see(inst, 'paused (interval 5m)');
+    await press(inst, '\r');
+    await see(inst, 'Start or resume the scheduled syncs of m_sync');
+    await press(inst, 'k', '\r'); // 5m -> 1m
+    await see(inst, 'm_sync: syncing, every 1m (stored)');
+    const [row] =
+      await t.check`select sync_enabled, status, sync_interval from sync_metadata.client_deployments where client_name = 'm_sync'`;
+    expect(row).toEqual({ sync_enabled: true, status: 'active', sync_interval: 60 });
+    await press(inst, 'j', 'j', 'j', '\r');
+    await see(inst, 'Sync m_sync now (incremental)');
+    const done = await see(inst, /Done: \d+ rows synced in [\d.]+ s \(here, job /);
+    expect(done).toContain('No live leader: running here');
+    const [job] = await t.check`select status, triggered_by from sync_metadata.sync_jobs where client_name = 'm_sync'`;
+    expect(job).toEqual({ status: 'success', triggered_by: 'manual-console' });
+    await press(inst, ESC);
+    await see(inst, 'Status and last jobs');
+    await press(inst, 'j', 'j', 'j', 'j', 'j', '\r');
+    await see(inst, 'Last jobs of m_sync');
+    await see(inst, /\d+ s ago\s+full\s+[\d.]+ s\s+\d+ rows success\s+manual-console/);
+  });
+
+  it('the conflict log: a pending conflict, its detail scrolled, resolved with the source version', async () => {
+    const t = await setupTenant({ name: 'm_conf', seed: { users: 1, chatsPerUser: 3 } });
+    await changeConflictConfig(t.sql, 'm_conf', { tables: { chat: 'manual' } });
+    await t.sync();
+    const id = t.chatIds[0]!;
+    t.db.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run('Local', now() + 100, id);
+    await t.check.unsafe(`UPDATE m_conf.chat SET title = 'Remote' WHERE id = $1`, [id]);
+    await t.sync();
+    const inst = open(backendFor(t), [{ id: 'deployments' }]);
+    await see(inst, '1 conflict');
+    await press(inst, '\r');
+    await see(inst, /Conflict log\s+1 pending/);
+    await press(inst, 'j', 'j', 'j', 'j', 'j', 'j', '\r');
+    await see(inst, 'pending conflicts (● waits for review): 1');
+    await see(inst, /● \d+ s ago\s+chat\s+\S+\s+update_conflict\s+pending \(manual\)/);
+    await press(inst, '\r');
+    await see(inst, `m_conf · chat · ${id}`);
+    await see(inst, 'PENDING: s keeps the source');
+    await press(inst, 's');
+    await see(inst, 'Resolve with the source version? (y/n)');
+    await press(inst, 'y');
+    await see(inst, 'conflict resolved with the source version');
+    await see(inst, /resolved: source by menu:/);
+    const [c] = await t.check`select winner, resolved_by from sync_metadata.conflict_log`;
+    expect(c!.winner).toBe('source');
+    expect(c!.resolved_by).toMatch(/^menu:/);
+    const [m] = await t.check.unsafe(`select title from m_conf.chat where id = $1`, [id]);
+    expect(m!.title).toBe('Local');
+    // The list again: nothing pending; `a` shows all, with the winner.
+    await press(inst, ESC);
+    await see(inst, 'pending conflicts (● waits for review): 0');
+    await press(inst, 'a');
+    await see(inst, /all conflicts: 1/);
+    await see(inst, 'source (manual)');
+  });
+
+  it('the conflict configuration: the five strategies, the default and a table changed, validated and stored', async () => {
+    const t = await setupTenant({ name: 'm_cfg', seed: { users: 1, chatsPerUser: 1 } });
+    const inst = open(backendFor(t), [{ id: 'conflict-config', client: 'm_cfg' }]);
+    await see(inst, 'the default (nothing stored yet)');
+    await see(inst, 'default strategy: newest_wins');
+    await press(inst, '\r');
+    const s = await see(inst, '5) manual');
+    for (const n of ['1) newest_wins', '2) source_wins', '3) target_wins', '4) merge']) expect(s).toContain(n);
+    expect(s).toMatch(/newest_wins\s+use the most recent updated_at \[current\]/);
+    await press(inst, 'j', '\r');
+    await see(inst, 'm_cfg: default strategy is source_wins (validated and stored)');
+    await see(inst, 'stored in sync_metadata');
+    // A table's strategy: filter the list to the chat row.
+    await press(inst, '/', 'c', 'h', 'a', 't', '\r');
+    await see(inst, 'filter: chat');
+    await press(inst, '\r');
+    await see(inst, 'Strategy for chat');
+    await press(inst, 'j', 'j', 'j', 'j', '\r');
+    await see(inst, 'm_cfg: chat strategy is manual (validated and stored)');
+    const [row] =
+      await t.check`select config->'conflict_resolution' as c from sync_metadata.client_deployments where client_name = 'm_cfg'`;
+    const cfg = row!.c as { default_strategy: string; table_strategies: Record<string, { strategy: string }> };
+    expect(cfg.default_strategy).toBe('source_wins');
+    expect(cfg.table_strategies.chat!.strategy).toBe('manual');
+  });
+
+  it('register a new client in three steps, then deregister it (keep the data; drop asks for DELETE)', async () => {
+    const t = await setupTenant({ name: 'm_reg', seed: { users: 1, chatsPerUser: 1 } });
+    const file = path.join(tmpDir(), 'webui.db');
+    const db = createTenantDb(file);
+    seedTenant(db, { users: 1, chatsPerUser: 2 });
+    db.close();
+    const inst = open(backendFor(t), [{ id: 'register' }]);
+    await see(inst, 'Client name');
+    await press(inst, 'm_new', '\r');
+    await see(inst, "SQLite path (the tenant's webui.db)");
+    await see(inst, '/opt/openwebui/m_new/data/webui.db');
+    // Clear the suggested path, type the real one.
+    for (let i = 0; i < 40; i++) inst.stdin.write('\u007F');
+    await sleep(100);
+    await press(inst, file, '\r');
+    await see(inst, 'Interval:');
+    await press(inst, 'j', '\r'); // 5m default -> 1h
+    await see(inst, 'Deployment m_new');
+    await see(inst, 'enabled, every 1h');
+    const [row] =
+      await t.check`select sync_interval, config->>'sqlite_path' as p from sync_metadata.client_deployments where client_name = 'm_new'`;
+    expect(row).toEqual({ sync_interval: 3600, p: file });
+    // Deregister: drop asks for DELETE; a wrong word changes nothing; then keep the data.
+    await press(inst, 'j', 'j', 'j', 'j', 'j', 'j', 'j', 'j', '\r');
+    await see(inst, 'Deregister, keep the data');
+    await press(inst, 'j', '\r');
+    await see(inst, 'Type DELETE and Enter to confirm');
+    await press(inst, 'delete', '\r');
+    await see(inst, 'That is not DELETE: nothing changed');
+    await press(inst, ESC);
+    await see(inst, 'Deregister, keep the data');
+    await press(inst, 'k', '\r');
+    await see(inst, 'm_new is deregistered');
+    const gone = await t.check`select 1 from sync_metadata.client_deployments where client_name = 'm_new'`;
+    expect(gone).toHaveLength(0);
+    const kept = await t.check`select 1 from information_schema.schemata where schema_name = 'm_new'`;
+    expect(kept).toHaveLength(1);
+  });
+
+  it('errors are messages: an unreachable database in the header and on the screen, never a crash', async () => {
+    const t = await setupTenant({ name: 'm_err', seed: { users: 1, chatsPerUser: 1 } });
+    const port = await freePort();
+    const deadUrl = `postgres://nobody:secret-pw@127.0.0.1:${port}/none`;
+    const dead = connect(deadUrl, { what: 'the database connection' });
+    onCleanup(() => dead.end({ timeout: 1 }));
+    const inst = open(new MenuBackend(dead, { adminUrl: null, nodes: null, url: deadUrl }), [
+      { id: 'home' },
+      { id: 'deployments' },
+    ]);
+    const f = await see(inst, /error: cannot reach PostgreSQL for the database connection at[\s\S]*connection refused/);
+    expect(f).toContain('hint:');
+    expect(f).not.toContain('secret-pw');
+    expect(f).not.toMatch(/\n\s+at /); // no stack
+    await press(inst, ESC);
+    await see(inst, 'Main menu');
+    await press(inst, '\r'); // Deployments again: still a message, the menu still runs
+    await see(inst, /Deployments\nerror: cannot reach PostgreSQL/);
+    // Registering without the admin connection: the message says what to set.
+    const t2 = open(new MenuBackend(t.sql, { adminUrl: null, nodes: null }), [{ id: 'register' }]);
+    await press(t2, 'x_new', '\r');
+    await press(t2, '\r');
+    await see(t2, 'Interval:');
+    await press(t2, '\r');
+    await see(t2, 'error: registering a client needs the admin connection');
+    await see(t2, 'hint: set OWUI_SYNC_ADMIN_URL_FILE');
+  });
+
+  it('the cluster: both local agents, a node with its log lines, and the failover test with its report', async () => {
+    const t = await setupTenant({ name: 'm_clu', seed: { users: 1, chatsPerUser: 1 } });
+    const dir = tmpDir();
+    const sec = apiSecret(dir);
+    const specs = [];
+    for (const role of ['primary', 'secondary'] as const) {
+      const port = await freePort();
+      specs.push({
+        node_id: `mc-${role}`,
+        role,
+        argv: [
+          process.execPath,
+          BIN,
+          'agent',
+          '--role',
+          role,
+          '--node-id',
+          `mc-${role}`,
+          '--port',
+          String(port),
+          '--host',
+          t.host,
+        ],
+        env: { OWUI_SYNC_CONFIG: '', OWUI_SYNC_JWT_SECRET_FILE: sec.file, LOG_FORMAT: 'json', ...t.hostEnv, ...FAST },
+        log: path.join(dir, `${role}.log`),
+        url: `http://127.0.0.1:${port}`,
+      });
+    }
+    const nodes = LocalNodes.create(path.join(dir, 'nodes.json'), specs);
+    const track = async () => {
+      for (const n of await nodes.list()) if (n.running) trackChild(Number(n.handle.replace('pid ', '')));
+    };
+    onCleanup(() => nodes.stopAll());
+    for (const s of specs) await nodes.start(s.node_id);
+    await track();
+    const inst = open(backendFor(t, nodes), [{ id: 'cluster' }], 30);
+    await see(inst, /lease\s+leader mc-primary, term 1/);
+    await see(inst, /primary\s+UP LEADER · term 1/);
+    await see(inst, /secondary\s+UP follower/);
+    await see(inst, /mc-secondary\s+secondary running\s+pid \d+/);
+    await press(inst, '\r');
+    await see(inst, 'Node mc-primary');
+    await see(inst, /info\s+API listening address=127\.0\.0\.1:\d+/);
+    await press(inst, ESC);
+    await see(inst, 'Failover test: crash the leader');
+    await press(inst, 'j', 'j', '\r'); // the graceful one
+    await see(inst, 'stopping the leader mc-primary (gracefully');
+    const rep = await see(inst, /PASSED: mc-secondary took over from mc-primary in [\d.]+ s \(term 1 → 2\)/, 40_000);
+    expect(rep).toMatch(/mc-primary rejoined as follower/);
+    await track();
+    await see(inst, /secondary\s+UP LEADER · term 2/);
+    // Stop asks for STOP.
+    await press(inst, ESC);
+    await press(inst, 'j', '\r');
+    await see(inst, 'Node mc-secondary');
+    await press(inst, 'j', '\r');
+    await see(inst, 'Type STOP and Enter to confirm');
+    await press(inst, 'STOP', '\r');
+    await see(inst, 'mc-secondary: stop done');
+    expect((await nodes.list()).find((n) => n.node_id === 'mc-secondary')!.running).toBe(false);
+    // The log stays readable; the file the nodes are described in holds no secret.
+    const text = fs.readFileSync(path.join(dir, 'nodes.json'), 'utf8');
+    expect(text).not.toContain(fs.readFileSync(t.hostEnv.OWUI_SYNC_DATABASE_PASSWORD_FILE!, 'utf8').trim());
+  }, 90_000);
+
+  it('without node control the cluster screen says how to get it; q quits', async () => {
+    const t = await setupTenant({ name: 'm_q', seed: { users: 1, chatsPerUser: 1 } });
+    const inst = open(backendFor(t), [{ id: 'cluster' }]);
+    await see(inst, 'No node control here: set OWUI_SYNC_NODES_FILE');
+    await see(inst, 'NO LEADER');
+    await press(inst, 'q');
+    await sleep(200);
+    const before = inst.frames.length;
+    await press(inst, 'j');
+    await sleep(500);
+    expect(inst.frames.length).toBe(before); // unmounted: nothing draws any more
+  });
+});
