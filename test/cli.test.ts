@@ -185,7 +185,7 @@ describe('the command line against a database', () => {
         '005_leader_lease.sql',
         '006_agent.sql',
       ],
-      schema_version: 6,
+      schema_version: 7,
     });
     const b = await runMain(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);

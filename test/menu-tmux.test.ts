@@ -130,7 +130,9 @@ describe.skipIf(!HAVE_TMUX)('owui-sync with no arguments', () => {
       .join(' ');
     const colourCode = /\u001B\[[0-9;]*(3[0-7]|9[0-7]|38;[25])[;m]/;
     for (const noColor of [true, false]) {
-      const term = Tmux.start(`env -u NO_COLOR -u FORCE_COLOR ${env} ${noColor ? 'NO_COLOR=1' : ''} node ${BIN}; echo "EXITED $?"; sleep 3600`);
+      const term = Tmux.start(
+        `env -u NO_COLOR -u FORCE_COLOR ${env} ${noColor ? 'NO_COLOR=1' : ''} node ${BIN}; echo "EXITED $?"; sleep 3600`,
+      );
       await term.waitFor('Main menu', 30_000);
       await term.keys('Enter');
       const s = await term.waitFor(/tm_plain\s+enabled 5m/);

@@ -4,6 +4,14 @@ import { type Io, printJson, table } from './output.ts';
 /** Every setting `config show` reports: the settings files' names and the per-process ones. */
 const PER_PROCESS = ['ROLE', 'API_PORT', 'NODE_ID', 'OWUI_SYNC_API_BIND', 'OWUI_SYNC_ADVERTISE_URL'];
 
+const webhookShown = (url: string) => {
+  try {
+    return `${new URL(url).origin}/***`;
+  } catch {
+    return '(not a URL)';
+  }
+};
+
 export function configCommand(io: Io): Command {
   const cmd = new Command('config').description('the settings in force and where each comes from');
   cmd
@@ -39,8 +47,10 @@ Example /etc/owui-sync/config.json:
         const fromFile = appliedFromFiles.get(name);
         const source =
           value === undefined || value === '' ? 'not set' : fromFile ? `file ${fromFile.file}` : 'environment';
-        // Values are paths, URLs without passwords and numbers; redacted all the same.
-        return { name, value: value ? redactText(value) : null, source };
+        // Values are paths, URLs without passwords and numbers; redacted all the same. A webhook's path is often
+        // its secret: only its origin is shown.
+        const shown = value && name === 'OWUI_SYNC_NOTIFY_URL' ? `${webhookShown(value)}` : value;
+        return { name, value: shown ? redactText(shown) : null, source };
       });
       if (c.optsWithGlobals().json) printJson(io, { settings: rows, files });
       else {

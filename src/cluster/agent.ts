@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Metrics } from '../metrics/registry.ts';
 import { connect, pgConnectError, type Sql } from '../pg/connect.ts';
 import { requireProvisioned } from '../pg/deployments.ts';
+import { resolveSetting } from '../util/config.ts';
 import { ConfigError, messageOf } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { packageVersion } from '../util/paths.ts';
@@ -11,6 +12,7 @@ import { Elector, type LeaderView } from './elector.ts';
 import { Lease } from './lease.ts';
 import { Listener } from './listener.ts';
 import { findHosts, lastSyncs, recordHeartbeat, schemaVersion } from './node-sql.ts';
+import { Notifier, webhookOrigin } from './notifier.ts';
 import { enqueueDue, nextDueInMs, purgeHistory } from './queue.ts';
 import type { AgentSettings } from './settings.ts';
 import { StateCache } from './state.ts';
@@ -20,7 +22,7 @@ import { type Running, Worker } from './worker.ts';
 export type { LeaderView } from './elector.ts';
 
 /** The newest migration the agent needs (sql/006_agent.sql). */
-const NEEDS_MIGRATION = 6;
+const NEEDS_MIGRATION = 7;
 /** The leader purges old job history at most this often. */
 const PURGE_EVERY_MS = 3600_000;
 
@@ -51,6 +53,7 @@ export class Agent {
   private loops: Promise<void>[] = [];
   private lag: { client: string; lastSuccess: Date | null }[] = [];
   private lastPurge = 0;
+  private readonly notifier?: Notifier;
   advertiseUrl: string;
 
   constructor(
@@ -61,6 +64,19 @@ export class Agent {
     this.metrics = new Metrics(settings.nodeId, () => this.lag);
     this.db = new DbHealth((up) => this.metrics.databaseUp.set(up ? 1 : 0));
     this.advertiseUrl = settings.advertiseUrl;
+    const hook = resolveSetting('OWUI_SYNC_NOTIFY_URL', undefined);
+    if (hook) {
+      if (!/^https?:\/\//i.test(hook))
+        throw new ConfigError(
+          `OWUI_SYNC_NOTIFY_URL must be an http(s) URL (it starts with ${JSON.stringify(hook.slice(0, 8))})`,
+          'e.g. https://hooks.example.com/owui-sync; a URL that holds a secret belongs in OWUI_SYNC_NOTIFY_URL_FILE',
+        );
+      this.notifier = new Notifier(
+        hook,
+        (result) => this.metrics.notifications.inc({ result }),
+        (msg, fields) => this.log.warn(fields, msg),
+      );
+    }
   }
 
   get isLeader(): boolean {
@@ -196,6 +212,7 @@ export class Agent {
       elector.run(signal),
       this.heartbeatLoop(),
       this.schedulerLoop(),
+      this.notifyLoop(),
       ...workers.map((w) => w.run(signal)),
     ];
     this.log.info(
@@ -235,6 +252,25 @@ export class Agent {
       const n = await purgeHistory(this.sql, this.settings.historyDays);
       this.lastPurge = Date.now();
       if (n > 0) this.log.info({ jobs: n, days: this.settings.historyDays }, 'purged old job history');
+    }
+  }
+
+  /** The leader posts conflicts that wait for review on notify tables (notifier.ts), once each. */
+  private async notifyLoop(): Promise<void> {
+    if (!this.notifier) return;
+    this.log.info({ webhook: webhookOrigin(this.notifier.url) }, 'conflict notifications on');
+    while (!this.stopping) {
+      if (this.isLeader) {
+        try {
+          const r = await this.notifier.round(this.sql, this.cluster);
+          if (r.sent) this.log.info({ sent: r.sent }, 'conflict notifications sent');
+        } catch (err) {
+          this.log.warn({ err: redactText(messageOf(err)) }, 'conflict notifications: the round failed; retrying');
+        }
+      }
+      await sleep(Math.min(this.settings.heartbeatSeconds, 10) * 1000, undefined, { signal: this.stop$.signal }).catch(
+        () => {},
+      );
     }
   }
 
@@ -292,6 +328,7 @@ export class Agent {
     await Promise.all([
       ...[this.sql, this.leaseSql, ...this.workerSql].filter(Boolean).map((s) => s.end({ timeout: 1 }).catch(() => {})),
       this.listener?.close(),
+      this.notifier?.close(),
     ]);
   }
 }

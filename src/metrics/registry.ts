@@ -22,6 +22,7 @@ export class Metrics {
   readonly term: client.Gauge;
   readonly jobsClaimed: client.Counter<'kind'>;
   readonly fencedBatches: client.Counter;
+  readonly notifications: client.Counter<'result'>;
   readonly databaseUp: client.Gauge;
   private lastStateSync = Date.now();
 
@@ -116,6 +117,12 @@ export class Metrics {
     this.fencedBatches = new client.Counter({
       name: 'owui_sync_fenced_runs_total',
       help: 'Runs stopped because their claim or leader term was over (nothing of theirs landed after that)',
+      registers: r,
+    });
+    this.notifications = new client.Counter({
+      name: 'owui_sync_conflict_notifications_total',
+      help: 'Conflict notifications posted to the webhook (OWUI_SYNC_NOTIFY_URL): result=sent, or failed after its retries',
+      labelNames: ['result'],
       registers: r,
     });
     this.databaseUp = new client.Gauge({
