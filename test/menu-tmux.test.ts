@@ -128,7 +128,8 @@ describe.skipIf(!HAVE_TMUX)('owui-sync with no arguments', () => {
     const env = Object.entries({ ...t.hostEnv, OWUI_SYNC_CONFIG: '' })
       .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
       .join(' ');
-    const colourCode = /\u001B\[[0-9;]*(3[0-7]|9[0-7]|38;[25])[;m]/;
+    // An SGR sequence that sets a foreground colour (bold, dim and inverse are not colour).
+    const colourCode = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*(3[0-7]|9[0-7]|38;[25])[;m]`);
     for (const noColor of [true, false]) {
       const term = Tmux.start(
         `env -u NO_COLOR -u FORCE_COLOR ${env} ${noColor ? 'NO_COLOR=1' : ''} node ${BIN}; echo "EXITED $?"; sleep 3600`,

@@ -74,7 +74,7 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], opts: { live
     },
     [],
   );
-  // biome-ignore lint/correctness/useExhaustiveDependencies: reload on the caller's deps, the tick and reload()
+  // Loads again on the caller's deps, the refresh tick and reload().
   useEffect(() => {
     let current = true;
     setState((s) => ({ ...s, loading: true }));
