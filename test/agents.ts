@@ -3,7 +3,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mintToken } from '../src/api/auth.ts';
-import { BIN, type Tenant, trackChild } from './helpers.ts';
+import { LocalNodes } from '../src/ops/nodes.ts';
+import { freePort } from '../src/util/net.ts';
+import { BIN, onCleanup, type Tenant, tmpDir, trackChild } from './helpers.ts';
 
 /** Short timings so failover tests take seconds: lease 2 s, renew 0.5 s, deadline 1.5 s, retry 0.3 s. */
 export const FAST = {
@@ -179,4 +181,47 @@ export async function api(
     /* metrics and the like */
   }
   return { status: r.status, headers: r.headers, body: body as Record<string, unknown>, text };
+}
+
+/**
+ * The pair as local agent processes under a nodes file (what the demo writes, what the menu's Cluster screen and
+ * `owui-sync failover-test` control), with the fast timings. Started, tracked by PID, stopped after the file.
+ */
+export async function localPair(t: Tenant, prefix: string): Promise<{ nodes: LocalNodes; file: string; dir: string }> {
+  const dir = tmpDir();
+  const sec = apiSecret(dir);
+  const specs = [];
+  for (const role of ['primary', 'secondary'] as const) {
+    const port = await freePort();
+    specs.push({
+      node_id: `${prefix}-${role}`,
+      role,
+      argv: [
+        process.execPath,
+        BIN,
+        'agent',
+        '--role',
+        role,
+        '--node-id',
+        `${prefix}-${role}`,
+        '--port',
+        String(port),
+        '--host',
+        t.host,
+      ],
+      env: { OWUI_SYNC_CONFIG: '', OWUI_SYNC_JWT_SECRET_FILE: sec.file, LOG_FORMAT: 'json', ...t.hostEnv, ...FAST },
+      log: path.join(dir, `${role}.log`),
+      url: `http://127.0.0.1:${port}`,
+    });
+  }
+  const file = path.join(dir, 'nodes.json');
+  const nodes = LocalNodes.create(file, specs);
+  onCleanup(async () => {
+    // By PID from the nodes file, whatever the test did to them (it may have restarted one).
+    const f = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: { pid: number | null }[] };
+    await nodes.stopAll().catch(() => {});
+    for (const n of f.nodes) if (n.pid) trackChild(n.pid);
+  });
+  for (const s of specs) await nodes.start(s.node_id);
+  return { nodes, file, dir };
 }

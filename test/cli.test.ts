@@ -19,6 +19,8 @@ const VERBS = [
   ['pause'],
   ['resume'],
   ['cluster', 'status'],
+  ['failover-test'],
+  ['menu'],
   ['config', 'show'],
   ['conflicts', 'config'],
   ['conflicts', 'list'],
@@ -75,7 +77,16 @@ describe('the command line', () => {
     });
     expect(b.code).toBe(2);
     expect(b.stderr).toContain('--batch-size must be a whole number from 1 to 1000');
-    for (const x of [r, m, b]) expect(x.stderr).not.toMatch(/\n\s+at /);
+    // A value a subcommand would ask for on a terminal: without one, exit 2 and the flag to pass.
+    const a = await runCli(['client', 'add', 'acme'], { OWUI_SYNC_ADMIN_URL: 'postgresql://x@127.0.0.1:1/x' });
+    expect(a.code).toBe(2);
+    expect(a.stderr).toContain('error: missing --sqlite PATH');
+    expect(a.stderr).toContain('hint: pass --sqlite PATH (without a terminal nothing can be asked)');
+    // The menu needs a terminal.
+    const menu = await runCli(['menu'], { OWUI_SYNC_DATABASE_URL: 'postgresql://x@127.0.0.1:1/x' });
+    expect(menu.code).toBe(2);
+    expect(menu.stderr).toContain('the menu needs a terminal');
+    for (const x of [r, m, b, a, menu]) expect(x.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('ends quietly when its reader goes away (owui-sync --help | head -1)', async () => {
@@ -184,6 +195,7 @@ describe('the command line against a database', () => {
         '004_conflicts.sql',
         '005_leader_lease.sql',
         '006_agent.sql',
+        '007_notify.sql',
       ],
       schema_version: 7,
     });

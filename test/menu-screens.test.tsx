@@ -3,15 +3,15 @@ import path from 'node:path';
 import { render } from 'ink-testing-library';
 import { describe, expect, it } from 'vitest';
 import { changeConflictConfig } from '../src/ops/conflicts.ts';
-import { LocalNodes } from '../src/ops/nodes.ts';
+import type { LocalNodes } from '../src/ops/nodes.ts';
 import { connect } from '../src/pg/connect.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { App } from '../src/tui/app.tsx';
 import { MenuBackend } from '../src/tui/backend.ts';
 import type { Screen } from '../src/tui/screens.tsx';
 import { freePort } from '../src/util/net.ts';
-import { apiSecret, FAST } from './agents.ts';
-import { BIN, onCleanup, setupTenant, type Tenant, tmpDir, trackChild } from './helpers.ts';
+import { localPair } from './agents.ts';
+import { onCleanup, setupTenant, type Tenant, tmpDir } from './helpers.ts';
 
 // Every screen of the menu, drawn by Ink into ink-testing-library's stdout (which renders every frame, also
 // with CI=true) and driven by keys written to its stdin, against a real PostgreSQL and real tenants.
@@ -250,39 +250,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
 
   it('the cluster: both local agents, a node with its log lines, and the failover test with its report', async () => {
     const t = await setupTenant({ name: 'm_clu', seed: { users: 1, chatsPerUser: 1 } });
-    const dir = tmpDir();
-    const sec = apiSecret(dir);
-    const specs = [];
-    for (const role of ['primary', 'secondary'] as const) {
-      const port = await freePort();
-      specs.push({
-        node_id: `mc-${role}`,
-        role,
-        argv: [
-          process.execPath,
-          BIN,
-          'agent',
-          '--role',
-          role,
-          '--node-id',
-          `mc-${role}`,
-          '--port',
-          String(port),
-          '--host',
-          t.host,
-        ],
-        env: { OWUI_SYNC_CONFIG: '', OWUI_SYNC_JWT_SECRET_FILE: sec.file, LOG_FORMAT: 'json', ...t.hostEnv, ...FAST },
-        log: path.join(dir, `${role}.log`),
-        url: `http://127.0.0.1:${port}`,
-      });
-    }
-    const nodes = LocalNodes.create(path.join(dir, 'nodes.json'), specs);
-    const track = async () => {
-      for (const n of await nodes.list()) if (n.running) trackChild(Number(n.handle.replace('pid ', '')));
-    };
-    onCleanup(() => nodes.stopAll());
-    for (const s of specs) await nodes.start(s.node_id);
-    await track();
+    const { nodes, dir } = await localPair(t, 'mc');
     const inst = open(backendFor(t, nodes), [{ id: 'cluster' }], 30);
     await see(inst, /lease\s+leader mc-primary, term 1/);
     await see(inst, /primary\s+UP LEADER · term 1/);
@@ -297,7 +265,6 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await see(inst, 'stopping the leader mc-primary (gracefully');
     const rep = await see(inst, /PASSED: mc-secondary took over from mc-primary in [\d.]+ s \(term 1 → 2\)/, 40_000);
     expect(rep).toMatch(/mc-primary rejoined as follower/);
-    await track();
     await see(inst, /secondary\s+UP LEADER · term 2/);
     // Stop asks for STOP.
     await press(inst, ESC);

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
+import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { BIN, onCleanup, setupTenant, tmpDir } from './helpers.ts';
 import { HAVE_TMUX, NO_TMUX, Tmux } from './tmux.ts';
 
@@ -154,5 +155,34 @@ describe.skipIf(!HAVE_TMUX)('owui-sync with no arguments', () => {
     const s = await term.waitFor('EXITED', 15_000);
     expect(s).toContain('Usage: owui-sync');
     expect(s).toContain('EXITED 2');
+  });
+});
+
+describe.skipIf(!HAVE_TMUX)('subcommands ask for what is missing on a terminal', () => {
+  it('client add asks for the name and the SQLite path (its default offered, a wrong path refused)', async () => {
+    const t = await setupTenant({ name: 'tm_ask', seed: { users: 1, chatsPerUser: 1 } });
+    const file = path.join(tmpDir(), 'tenant.db');
+    const db = createTenantDb(file);
+    seedTenant(db, { users: 1, chatsPerUser: 1 });
+    db.close();
+    const adminFile = path.join(tmpDir(), 'admin-url');
+    fs.writeFileSync(adminFile, t.url, { mode: 0o600 });
+    const term = Tmux.start(
+      `env OWUI_SYNC_CONFIG= OWUI_SYNC_ADMIN_URL_FILE=${adminFile} node ${BIN} client add; echo "EXITED $?"; sleep 3600`,
+      { cols: 120, rows: 30 },
+    );
+    await term.waitFor('Client name (its PostgreSQL schema');
+    await term.keys('tm_asked', 'Enter');
+    await term.waitFor('SQLite database of tm_asked: (/opt/openwebui/tm_asked/data/webui.db)');
+    await term.keys('/nonexistent/webui.db', 'Enter');
+    await term.waitFor('no file at /nonexistent/webui.db');
+    for (let i = 0; i < 25; i++) await term.keys('BSpace');
+    await term.keys(file, 'Enter');
+    const s = await term.waitFor('EXITED');
+    expect(s).toContain('registered client tm_asked');
+    expect(s).toContain('EXITED 0');
+    const [row] =
+      await t.check`select config->>'sqlite_path' as p from sync_metadata.client_deployments where client_name = 'tm_asked'`;
+    expect(row!.p).toBe(file);
   });
 });

@@ -1,7 +1,8 @@
+import fs from 'node:fs';
 import { formatInterval, parseInterval } from '../util/config.ts';
 import { ConfigError } from '../util/errors.ts';
 import { Command, Option } from './commander.ts';
-import { typedConfirmation } from './confirm.ts';
+import { askMissing, typedConfirmation } from './confirm.ts';
 import { adminUrl, adminUrlOption } from './connections.ts';
 import { type Io, printJson } from './output.ts';
 
@@ -21,8 +22,14 @@ export function clientCommand(io: Io): Command {
     .description(
       'register a tenant: create schema NAME with a mirror of every Open WebUI table, record its SQLite path',
     )
-    .argument('<name>', 'client name = PostgreSQL schema name (e.g. the legacy CLIENT_ID chat-example-com)')
-    .requiredOption('--sqlite <path>', "the tenant's webui.db (e.g. /opt/openwebui/<CLIENT_ID>/data/webui.db)")
+    .argument(
+      '[name]',
+      'client name = PostgreSQL schema name (e.g. the legacy CLIENT_ID chat-example-com); asked if missing',
+    )
+    .option(
+      '--sqlite <path>',
+      "the tenant's webui.db (e.g. /opt/openwebui/<CLIENT_ID>/data/webui.db); asked on a terminal if missing",
+    )
     .addOption(
       new Option(
         '--interval <every>',
@@ -45,9 +52,9 @@ export function clientCommand(io: Io): Command {
     )
     .action(
       async (
-        name: string,
+        nameArg: string | undefined,
         opts: {
-          sqlite: string;
+          sqlite?: string;
           interval?: string;
           container?: string;
           host?: string;
@@ -59,10 +66,22 @@ export function clientCommand(io: Io): Command {
       ) => {
         const json = !!cmd.optsWithGlobals().json;
         const url = adminUrl(io, opts.adminUrl);
+        const name = await askMissing({
+          value: nameArg,
+          flag: 'the client NAME (the first argument)',
+          question: 'Client name (its PostgreSQL schema, e.g. chat-example-com):',
+        });
+        const sqlite = await askMissing({
+          value: opts.sqlite,
+          flag: '--sqlite PATH',
+          question: `SQLite database of ${name}:`,
+          default: `/opt/openwebui/${name}/data/webui.db`,
+          validate: (v) => (fs.existsSync(v.trim()) ? true : `no file at ${v.trim()}`),
+        });
         const { clientAdd } = await import('../ops/clients.ts');
         const r = await clientAdd({
           name,
-          sqlitePath: opts.sqlite,
+          sqlitePath: sqlite,
           adminUrl: url,
           intervalSeconds: opts.interval === undefined ? undefined : parseInterval(opts.interval),
           containerName: opts.container,

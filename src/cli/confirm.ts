@@ -27,3 +27,32 @@ export async function typedConfirmation(o: {
   }
   if (answer.trim() !== o.word) throw new ConfigError(o.refused, `type ${o.word} exactly, or pass --yes`);
 }
+
+/**
+ * A value the command needs and was not given: asked on a terminal (with @inquirer/prompts), else exit 2 naming
+ * the flag to pass. Ctrl-C at the question changes nothing.
+ */
+export async function askMissing(o: {
+  value: string | undefined;
+  flag: string;
+  question: string;
+  default?: string;
+  validate?: (v: string) => true | string;
+}): Promise<string> {
+  if (o.value !== undefined && o.value !== '') return o.value;
+  if (!process.stdin.isTTY)
+    throw new ConfigError(`missing ${o.flag}`, `pass ${o.flag} (without a terminal nothing can be asked)`);
+  const { input } = await import('@inquirer/prompts');
+  try {
+    return (
+      await input(
+        { message: o.question, default: o.default, required: true, validate: o.validate },
+        { output: process.stderr },
+      )
+    ).trim();
+  } catch (err) {
+    if ((err as Error).name === 'ExitPromptError')
+      throw new ConfigError('cancelled: nothing was changed', `pass ${o.flag} to skip the question`);
+    throw err;
+  }
+}
