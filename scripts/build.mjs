@@ -43,6 +43,10 @@ function copyAssets(from, to) {
   }
 }
 
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+/** Dependencies compiled into dist/ rather than loaded from node_modules (see the comment in build()). */
+const BUNDLED = ['ink', 'react', '@inkjs/ui'];
+
 export async function build() {
   let esbuild;
   try {
@@ -65,7 +69,18 @@ export async function build() {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      packages: 'external',
+      // Dependencies load from node_modules at run time, except the menu's: Ink and its helpers are a few hundred
+      // small modules (es-toolkit alone costs 300 ms to load), so they are bundled, and tree-shaken, into the
+      // menu's chunks. React is built in its production flavour. react-devtools-core is Ink's optional debugger.
+      external: [
+        ...Object.keys({ ...pkg.dependencies, ...pkg.devDependencies })
+          .filter((d) => !BUNDLED.includes(d))
+          .flatMap((d) => [d, `${d}/*`]),
+        'react-devtools-core',
+      ],
+      define: { 'process.env.NODE_ENV': '"production"' },
+      // CommonJS code in the bundle (React) may require() Node's own modules.
+      banner: { js: "import { createRequire as __owuiCreateRequire } from 'node:module'; const require = __owuiCreateRequire(import.meta.url);" },
       jsx: 'automatic',
       logLevel: 'warning',
     });

@@ -1,20 +1,18 @@
 import type { Strategy } from '../conflicts/strategies.ts';
-import { clientAdd, clientRemove } from '../ops/clients.ts';
-import { clusterStatus } from '../ops/cluster.ts';
-import {
-  type Choice,
-  changeConflictConfig,
-  listConflicts,
-  resolveConflict,
-  showConflict,
-  showConflictConfig,
-} from '../ops/conflicts.ts';
-import { type FailoverStep, failoverTest } from '../ops/failover.ts';
-import type { StopMode } from '../ops/nodes.ts';
-import { NO_NODE_CONTROL_HINT, type NodeController } from '../ops/nodes.ts';
-import { deploymentsOverview, recentJobs, type SyncNowProgress, syncNow } from '../ops/overview.ts';
-import { operator, pause, resume, setInterval } from '../ops/schedule.ts';
-import type { Sql } from '../pg/connect.ts';
+import type { Choice } from '../ops/conflicts.ts';
+import type { FailoverStep } from '../ops/failover.ts';
+import { NO_NODE_CONTROL_HINT, type NodeController, type StopMode } from '../ops/nodes.ts';
+import type { SyncNowProgress } from '../ops/overview.ts';
+import { pgConnectError, type Sql } from '../pg/connect.ts';
+import { ConfigError } from '../util/errors.ts';
+
+// Each operation's module loads when it is first used, so the menu draws its first screen before the sync
+// engine, the conflict code and SQLite are loaded (bench/menu.ts).
+const clientsOps = () => import('../ops/clients.ts');
+const clusterOps = () => import('../ops/cluster.ts');
+const conflictsOps = () => import('../ops/conflicts.ts');
+const overviewOps = () => import('../ops/overview.ts');
+const scheduleOps = () => import('../ops/schedule.ts');
 
 const CONNECT_CODES = new Set([
   'ECONNREFUSED',
@@ -27,16 +25,14 @@ const CONNECT_CODES = new Set([
   '3D000',
 ]);
 
-import { pgConnectError } from '../pg/connect.ts';
-import { ConfigError } from '../util/errors.ts';
-
 /**
  * Everything the menu does, as calls into src/ops (the scripted twins call the same functions): the screens
  * hold no logic of their own. One runtime connection (the host role), the admin URL for registering and
  * deregistering when the operator has one, and the node control when there is one.
  */
 export class MenuBackend {
-  readonly who = operator().replace(/^cli:/, 'menu:');
+  /** Who resolves a conflict from the menu, as conflict_log.resolved_by records it. */
+  private who = async () => (await scheduleOps()).operator().replace(/^cli:/, 'menu:');
 
   constructor(
     readonly sql: Sql,
@@ -60,22 +56,29 @@ export class MenuBackend {
     return this.o.nodes;
   }
 
-  cluster = this.db(() => clusterStatus(this.sql, this.o.host));
-  deployments = this.db(() => deploymentsOverview(this.sql));
-  jobs = this.db((client: string) => recentJobs(this.sql, client, 15));
-  conflicts = this.db((client: string, pending: boolean) => listConflicts(this.sql, { client, pending, limit: 200 }));
-  conflict = this.db((id: string) => showConflict(this.sql, id));
-  resolve = this.db((id: string, choice: Choice) => resolveConflict(this.sql, id, choice, this.who));
-  pause = this.db((client: string) => pause(this.sql, client));
-  resume = this.db((client: string, seconds?: number) => resume(this.sql, client, seconds));
-  setInterval = this.db((client: string, seconds: number) => setInterval(this.sql, client, seconds));
-  syncNow = this.db((client: string, full: boolean, onProgress: (p: SyncNowProgress) => void, signal: AbortSignal) =>
-    syncNow(this.sql, client, { full, triggeredBy: 'manual-console', onProgress, signal }),
+  cluster = this.db(async () => (await clusterOps()).clusterStatus(this.sql, this.o.host));
+  deployments = this.db(async () => (await overviewOps()).deploymentsOverview(this.sql));
+  jobs = this.db(async (client: string) => (await overviewOps()).recentJobs(this.sql, client, 15));
+  conflicts = this.db(async (client: string, pending: boolean) =>
+    (await conflictsOps()).listConflicts(this.sql, { client, pending, limit: 200 }),
   );
-  conflictConfig = this.db((client: string) => showConflictConfig(this.sql, client));
+  conflict = this.db(async (id: string) => (await conflictsOps()).showConflict(this.sql, id));
+  resolve = this.db(async (id: string, choice: Choice) =>
+    (await conflictsOps()).resolveConflict(this.sql, id, choice, await this.who()),
+  );
+  pause = this.db(async (client: string) => (await scheduleOps()).pause(this.sql, client));
+  resume = this.db(async (client: string, seconds?: number) => (await scheduleOps()).resume(this.sql, client, seconds));
+  setInterval = this.db(async (client: string, seconds: number) =>
+    (await scheduleOps()).setInterval(this.sql, client, seconds),
+  );
+  syncNow = this.db(
+    async (client: string, full: boolean, onProgress: (p: SyncNowProgress) => void, signal: AbortSignal) =>
+      (await overviewOps()).syncNow(this.sql, client, { full, triggeredBy: 'manual-console', onProgress, signal }),
+  );
+  conflictConfig = this.db(async (client: string) => (await conflictsOps()).showConflictConfig(this.sql, client));
   changeConflictConfig = this.db(
-    (client: string, change: { defaultStrategy?: Strategy; tables?: Record<string, Strategy> }) =>
-      changeConflictConfig(this.sql, client, change),
+    async (client: string, change: { defaultStrategy?: Strategy; tables?: Record<string, Strategy> }) =>
+      (await conflictsOps()).changeConflictConfig(this.sql, client, change),
   );
 
   private admin(what: string): string {
@@ -87,8 +90,8 @@ export class MenuBackend {
     return this.o.adminUrl;
   }
 
-  register = this.db((name: string, sqlitePath: string, intervalSeconds: number) =>
-    clientAdd({
+  register = this.db(async (name: string, sqlitePath: string, intervalSeconds: number) =>
+    (await clientsOps()).clientAdd({
       name,
       sqlitePath,
       intervalSeconds,
@@ -96,8 +99,8 @@ export class MenuBackend {
       host: this.o.host,
     }),
   );
-  deregister = this.db((name: string, dropSchema: boolean) =>
-    clientRemove(this.admin('deregistering a client'), name, dropSchema),
+  deregister = this.db(async (name: string, dropSchema: boolean) =>
+    (await clientsOps()).clientRemove(this.admin('deregistering a client'), name, dropSchema),
   );
 
   private control(): NodeController {
@@ -111,5 +114,5 @@ export class MenuBackend {
   startNode = async (id: string) => this.control().start(id);
   restartNode = async (id: string) => this.control().restart(id);
   failover = async (mode: StopMode, onStep: (s: FailoverStep) => void) =>
-    failoverTest(this.control(), { mode, onStep });
+    (await import('../ops/failover.ts')).failoverTest(this.control(), { mode, onStep });
 }
