@@ -80,7 +80,9 @@ export async function build() {
       ],
       define: { 'process.env.NODE_ENV': '"production"' },
       // CommonJS code in the bundle (React) may require() Node's own modules.
-      banner: { js: "import { createRequire as __owuiCreateRequire } from 'node:module'; const require = __owuiCreateRequire(import.meta.url);" },
+      banner: {
+        js: "import { createRequire as __owuiCreateRequire } from 'node:module'; const require = __owuiCreateRequire(import.meta.url);",
+      },
       jsx: 'automatic',
       logLevel: 'warning',
     });

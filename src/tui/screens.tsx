@@ -77,7 +77,7 @@ export function describeScreen(s: Screen): { title: string; keys: string } {
     case 'node':
       return { title: `Node ${s.nodeId}`, keys: LIST_KEYS };
     case 'failover':
-      return { title: `Failover test (${s.mode})`, keys: 'it runs to the end' };
+      return { title: `Failover test (${s.mode})`, keys: 'q and Esc wait while a node is stopped' };
   }
 }
 
@@ -712,7 +712,7 @@ export function ClusterScreen({ backend, go, rows }: ScreenProps) {
     {
       key: 'failover:crash',
       label: 'Failover test: crash the leader',
-      note: 'SIGKILL / docker kill: the lease expires',
+      note: 'SIGKILL (docker kill): the lease expires',
     },
   ];
   const lease = s.data?.lease;
