@@ -1,5 +1,5 @@
 // The direction of dependencies in src/ (README "Layout"), checked by `npm run lint:layers` in CI:
-//   cli > ops / api > cluster > sync > pg / sqlite / conflicts > model > util
+//   cli / tui > ops / api > cluster > sync > pg / sqlite / conflicts > model > util
 // metrics/ and docker/ are leaf adapters: they use util/ only, and any layer above sync may use them.
 // A module may import its own layer and the layers below it, never one above.
 const layers = [

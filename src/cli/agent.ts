@@ -34,7 +34,8 @@ export function agentCommand(io: Io): Command {
 Timing (seconds, from the environment): LEASE_DURATION 30, LEASE_RENEW_INTERVAL 10, LEASE_RENEW_DEADLINE 20,
 LEASE_RETRY_INTERVAL 5, HEARTBEAT_INTERVAL 30; checked at start: lease > renew deadline > 1.2 x retry.
 Also: OWUI_SYNC_JOB_VISIBILITY (the lease), OWUI_SYNC_POLL_INTERVAL 1, OWUI_SYNC_BATCH_ROWS 1000,
-OWUI_SYNC_STATE_CACHE_TTL 300, OWUI_SYNC_JOB_HISTORY_DAYS 30. Every setting X also accepts X_FILE.
+OWUI_SYNC_STATE_CACHE_TTL 300, OWUI_SYNC_JOB_HISTORY_DAYS 30, OWUI_SYNC_NOTIFY_URL (the webhook for conflicts
+waiting for review on notify tables). Every setting X also accepts X_FILE.
 Secrets come from files: the host role's password from OWUI_SYNC_DATABASE_PASSWORD_FILE (default
 /run/secrets/db_sync_password), the API's JWT secret from OWUI_SYNC_JWT_SECRET_FILE (default /run/secrets/api_jwt_secret).
 Logs: JSON lines, or readable lines on a terminal (LOG_FORMAT=json|pretty, LOG_LEVEL=info).
