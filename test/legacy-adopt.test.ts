@@ -42,6 +42,7 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
       '004_conflicts.sql',
       '005_leader_lease.sql',
       '006_agent.sql',
+      '007_notify.sql',
     ]);
     for (const t of tables) expect(out.changes).toContain(`kept all ${before[t]} rows of ${t}`);
     expect(out.changes.join('\n')).toMatch(/replaced policies .*hosts\.sync_host_isolation/);

@@ -35,11 +35,11 @@ async function frame(inst: Inst, pred: (f: string) => boolean, what: string, ms 
     await sleep(40);
   }
 }
-const see = (inst: Inst, text: string | RegExp, ms?: number) =>
+const see = (inst: Inst, text: string | RegExp, ms = 30_000) =>
   frame(inst, (f) => (typeof text === 'string' ? f.includes(text) : text.test(f)), String(text), ms);
 /** Keys, one write each; first a moment for a screen just drawn to start listening (its effects run after paint). */
 async function press(inst: Inst, ...keys: string[]) {
-  await sleep(100);
+  await sleep(150);
   for (const k of keys) {
     inst.stdin.write(k);
     await sleep(k === ESC ? 120 : 40);
@@ -193,9 +193,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await see(inst, "SQLite path (the tenant's webui.db)");
     await see(inst, '/opt/openwebui/m_new/data/webui.db');
     // Clear the suggested path, type the real one.
-    for (let i = 0; i < 40; i++) inst.stdin.write('\u007F');
-    await sleep(100);
-    await press(inst, file, '\r');
+    await press(inst, '\u007F'.repeat(40), file, '\r');
     await see(inst, 'Interval:');
     await press(inst, 'j', '\r'); // 5m default -> 1h
     await see(inst, 'Deployment m_new');
@@ -278,7 +276,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     // The log stays readable; the file the nodes are described in holds no secret.
     const text = fs.readFileSync(path.join(dir, 'nodes.json'), 'utf8');
     expect(text).not.toContain(fs.readFileSync(t.hostEnv.OWUI_SYNC_DATABASE_PASSWORD_FILE!, 'utf8').trim());
-  }, 90_000);
+  }, 150_000);
 
   it('without node control the cluster screen says how to get it; q quits', async () => {
     const t = await setupTenant({ name: 'm_q', seed: { users: 1, chatsPerUser: 1 } });

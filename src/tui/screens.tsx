@@ -1,4 +1,4 @@
-import { ProgressBar, TextInput } from '@inkjs/ui';
+import { ProgressBar } from '@inkjs/ui';
 import { Box, Text } from 'ink';
 import { useEffect, useRef, useState } from 'react';
 import { STRATEGIES, type Strategy } from '../conflicts/strategies.ts';
@@ -8,7 +8,18 @@ import type { SyncNowProgress, SyncNowResult } from '../ops/overview.ts';
 import { formatInterval, parseInterval } from '../util/config.ts';
 import { ago, duration } from '../util/when.ts';
 import type { MenuBackend } from './backend.ts';
-import { ErrorLine, Fields, List, type ListItem, useColour, useKeys, useLoad, useMenu, useTimer } from './ui.tsx';
+import {
+  ErrorLine,
+  Fields,
+  LineInput,
+  List,
+  type ListItem,
+  useColour,
+  useKeys,
+  useLoad,
+  useMenu,
+  useTimer,
+} from './ui.tsx';
 
 export type Screen =
   | { id: 'home' }
@@ -559,7 +570,7 @@ export function TypedConfirm({
       </Text>
       <Box>
         <Text>&gt; </Text>
-        <TextInput onSubmit={(v) => (v.trim() === word ? onConfirm() : setWrong(true))} />
+        <LineInput onSubmit={(v) => (v.trim() === word ? onConfirm() : setWrong(true))} />
       </Box>
       {wrong ? <Text color={c('red')}>That is not {word}: nothing changed. Type it exactly, or Esc.</Text> : null}
       <OnEscape run={onCancel} />
@@ -645,7 +656,7 @@ export function RegisterScreen({ backend, go }: ScreenProps) {
       {step < 2 ? (
         <Box>
           <Text>{prompts[step]}: </Text>
-          <TextInput
+          <LineInput
             key={step}
             defaultValue={step === 1 && name ? `/opt/openwebui/${name}/data/webui.db` : ''}
             onSubmit={(v) => {

@@ -223,6 +223,30 @@ export function List({
   );
 }
 
+/**
+ * One line of text typed by the operator. The value lives in a ref, not in state, so Enter right after the last
+ * key (a fast typist, a paste, a slow link that delivers both at once) submits everything typed.
+ */
+export function LineInput({ defaultValue = '', onSubmit }: { defaultValue?: string; onSubmit: (v: string) => void }) {
+  const value = useRef(defaultValue);
+  const [, redraw] = useState(0);
+  useKeys((input, key) => {
+    if (key.return) onSubmit(value.current);
+    else if (key.backspace || key.delete) value.current = value.current.slice(0, -1);
+    else if (key.ctrl && input === 'u') value.current = '';
+    else if (input && !key.ctrl && !key.meta && !key.escape && !key.upArrow && !key.downArrow && !key.tab)
+      value.current += input;
+    else return;
+    redraw((n) => n + 1);
+  });
+  return (
+    <Text>
+      {value.current}
+      <Text inverse> </Text>
+    </Text>
+  );
+}
+
 /** Key: value lines, keys aligned. */
 export function Fields({ rows }: { rows: [string, ReactNode][] }) {
   const w = Math.max(...rows.map(([k]) => k.length));
