@@ -84,9 +84,14 @@ export function failoverTestCommand(io: Io, setExit: (c: number) => void): Comma
     )
     .action(async (opts: { crash?: boolean; nodesFile?: string }, c: Command) => {
       const json = !!c.optsWithGlobals().json;
-      const [{ failoverTest }, { LocalNodes, nodeController, NO_NODE_CONTROL_HINT }, { closeNodeHealth }] =
-        await Promise.all([import('../ops/failover.ts'), import('../ops/nodes.ts'), import('../ops/node-health.ts')]);
-      const ctrl = opts.nodesFile ? new LocalNodes(opts.nodesFile) : nodeController();
+      const [{ failoverTest }, { LocalNodes, NO_NODE_CONTROL_HINT }, { findNodeController }, { closeNodeHealth }] =
+        await Promise.all([
+          import('../ops/failover.ts'),
+          import('../ops/nodes.ts'),
+          import('../ops/docker-nodes.ts'),
+          import('../ops/node-health.ts'),
+        ]);
+      const ctrl = opts.nodesFile ? new LocalNodes(opts.nodesFile) : await findNodeController();
       if (!ctrl) throw new ConfigError('no nodes to control', NO_NODE_CONTROL_HINT);
       try {
         const r = await failoverTest(ctrl, {

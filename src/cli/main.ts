@@ -7,6 +7,7 @@ import { Command, CommanderError } from './commander.ts';
 import { configCommand } from './config.ts';
 import { conflictsCommand } from './conflicts.ts';
 import { demoCommand } from './demo.ts';
+import { deployCommands } from './deploy.ts';
 import { hostCommand } from './host.ts';
 import { canDrawMenu, menuCommand } from './menu.ts';
 import { endQuietlyOnClosedPipe, type Io, printError, processIo } from './output.ts';
@@ -43,6 +44,7 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   program.addCommand(conflictsCommand(io, setExit));
   program.addCommand(agentCommand(io));
   program.addCommand(tokenCommand(io));
+  for (const c of deployCommands(io, setExit)) program.addCommand(c);
   program.addCommand(menuCommand(io));
   program.addCommand(demoCommand(io, setExit));
   // Settings files fill in what the environment leaves unset, before any verb runs (not for --help).

@@ -16,15 +16,16 @@ export async function openMenu(io: Io, opts: { host?: string; databaseUrl?: stri
       'run it over ssh -t, or use the subcommands: owui-sync --help',
     );
   const url = databaseUrl(io, opts.databaseUrl);
-  const [{ runMenu }, { LocalNodes, nodeController }] = await Promise.all([
+  const [{ runMenu }, { LocalNodes }, { findNodeController }] = await Promise.all([
     import('../tui/run.tsx'),
     import('../ops/nodes.ts'),
+    import('../ops/docker-nodes.ts'),
   ]);
   await runMenu({
     databaseUrl: url,
     adminUrl: resolveSetting('OWUI_SYNC_ADMIN_URL', undefined) ?? null,
     host: opts.host ?? process.env.OWUI_SYNC_HOST,
-    nodes: opts.nodesFile ? new LocalNodes(opts.nodesFile) : nodeController(),
+    nodes: opts.nodesFile ? new LocalNodes(opts.nodesFile) : await findNodeController(),
     colour: wantsColour(process.stdout),
   });
 }

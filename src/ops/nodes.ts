@@ -261,11 +261,5 @@ export class LocalNodes implements NodeController {
   }
 }
 
-/** The node control this login has: the nodes file OWUI_SYNC_NODES_FILE names, else none. */
-export function nodeController(env: NodeJS.ProcessEnv = process.env): NodeController | null {
-  const file = env.OWUI_SYNC_NODES_FILE;
-  return file ? new LocalNodes(file) : null;
-}
-
 export const NO_NODE_CONTROL_HINT =
   'no node control here: set OWUI_SYNC_NODES_FILE to the nodes file of local agent processes (the demo writes one)';

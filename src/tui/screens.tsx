@@ -755,8 +755,8 @@ export function ClusterScreen({ backend, go, rows }: ScreenProps) {
       )}
       {!backend.nodes ? (
         <Text color={c('yellow')}>
-          No node control here: set OWUI_SYNC_NODES_FILE (the demo writes one) to see logs, stop, restart and test
-          failover.
+          No node control here: deploy the pair (owui-sync deploy), or set OWUI_SYNC_NODES_FILE (the demo writes one),
+          to see logs, stop, restart and test failover.
         </Text>
       ) : null}
       <Box marginTop={1}>

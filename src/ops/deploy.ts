@@ -1,0 +1,255 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ContainerSpec, Engine } from '../docker/engine.ts';
+import { ConfigError, OwuiError } from '../util/errors.ts';
+import { packageVersion } from '../util/paths.ts';
+import { readNodeHealth } from './node-health.ts';
+
+// The HA pair as two containers (the specification's "Deployment with HA"): their exact specifications, a
+// compose file in the specification's layout, and applying them through the Docker API, idempotently, with a
+// rolling update (the follower first, then the leader hands over with SIGTERM) when the image or a setting changes.
+
+export const PAIR = [
+  { role: 'primary', name: 'openwebui-sync-primary', port: 9443 },
+  { role: 'secondary', name: 'openwebui-sync-secondary', port: 9444 },
+] as const;
+export const LEGACY_PAIR = ['openwebui-sync-node-a', 'openwebui-sync-node-b'];
+export const DEFAULT_IMAGE = `ghcr.io/imagicrafter/openwebui-sync:${packageVersion()}`;
+/** Where the secrets are inside the containers: the agent's defaults. */
+export const SECRET_PATHS = { password: '/run/secrets/db_sync_password', jwt: '/run/secrets/api_jwt_secret' };
+
+export interface PairSettings {
+  image: string;
+  host: string;
+  cluster: string;
+  network: 'host' | 'bridge';
+  /** The host address the APIs are published on (bridge) or bound to (host network). */
+  publish: string;
+  /** The runtime connection, without its password (the password is the secret file). */
+  databaseUrl: string;
+  /** Host folder with db_sync_password and api_jwt_secret (mode 0400, owned by the containers' user). */
+  secretsDir: string;
+  /** The tenants' data folders, mounted where their sqlite_path says (the same path inside and out). */
+  tenantDirs: string[];
+  /** uid:gid the agents run as. */
+  user: string;
+  /** The engine's socket on the host, mounted read-only for discovery; null: not mounted. */
+  dockerSocket: string | null;
+  heartbeatSeconds?: number;
+  /** The APIs' ports (the legacy 9443 and 9444 by default). */
+  ports?: [number, number];
+}
+
+/** The label that holds the hash of a container's specification: equal hashes mean nothing to change. */
+export const SPEC_HASH_LABEL = 'owui-sync.spec-hash';
+
+function hashOf(spec: ContainerSpec): string {
+  return crypto.createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
+}
+
+/** The two containers, exactly as they are created (`deploy --dry-run` prints them). */
+export function pairSpecs(s: PairSettings): ContainerSpec[] {
+  if (/:\/\/[^/@]*:[^/@]*@/.test(s.databaseUrl))
+    throw new ConfigError(
+      'the database URL for the containers holds a password',
+      'give the URL without it: the password goes to the containers as the secret file',
+    );
+  return PAIR.map((pair, i) => {
+    const n = { ...pair, port: s.ports?.[i] ?? pair.port };
+    const bind = s.network === 'host' ? s.publish : '0.0.0.0';
+    const env: Record<string, string> = {
+      ROLE: n.role,
+      API_PORT: String(n.port),
+      CLUSTER_NAME: s.cluster,
+      OWUI_SYNC_HOST: s.host,
+      NODE_ID: `${s.host}-${n.role}`,
+      HEARTBEAT_INTERVAL: String(s.heartbeatSeconds ?? 30),
+      OWUI_SYNC_DATABASE_URL: s.databaseUrl,
+      OWUI_SYNC_DATABASE_PASSWORD_FILE: SECRET_PATHS.password,
+      OWUI_SYNC_JWT_SECRET_FILE: SECRET_PATHS.jwt,
+      OWUI_SYNC_API_BIND: bind,
+      OWUI_SYNC_ADVERTISE_URL: `http://${s.publish}:${n.port}`,
+      OWUI_SYNC_CONFIG: '',
+      LOG_FORMAT: 'json',
+    };
+    const binds = [
+      `${path.join(s.secretsDir, 'db_sync_password')}:${SECRET_PATHS.password}:ro`,
+      `${path.join(s.secretsDir, 'api_jwt_secret')}:${SECRET_PATHS.jwt}:ro`,
+      ...(s.dockerSocket ? [`${s.dockerSocket}:/var/run/docker.sock:ro`] : []),
+      // Read-write: a reader of a WAL database writes its -shm file, and a rollback-journal reader rolls back a
+      // hot journal; both need the folder (README "Deploying with Docker").
+      ...[...new Set(s.tenantDirs)].sort().map((d) => `${d}:${d}`),
+    ];
+    const spec: ContainerSpec = {
+      name: n.name,
+      Image: s.image,
+      User: s.user,
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      Labels: { 'owui-sync.role': n.role, 'owui-sync.cluster': s.cluster, 'owui-sync.host': s.host },
+      StopTimeout: 30,
+      ...(s.network === 'bridge' ? { ExposedPorts: { [`${n.port}/tcp`]: {} } } : {}),
+      HostConfig: {
+        NetworkMode: s.network,
+        RestartPolicy: { Name: 'unless-stopped' },
+        Binds: binds,
+        ...(s.network === 'bridge'
+          ? { PortBindings: { [`${n.port}/tcp`]: [{ HostIp: s.publish, HostPort: String(n.port) }] } }
+          : {}),
+      },
+    };
+    spec.Labels![SPEC_HASH_LABEL] = hashOf(spec);
+    return spec;
+  });
+}
+
+/** The same pair as a compose file, in the specification's layout (`deploy --compose-out FILE`). */
+export function composeFile(specs: ContainerSpec[]): string {
+  const q = (v: string) => JSON.stringify(v);
+  const lines = [
+    '# Written by owui-sync deploy --compose-out; owui-sync deploy applies the same through the Docker API.',
+    'services:',
+  ];
+  for (const sp of specs) {
+    const hc = sp.HostConfig!;
+    lines.push(`  ${sp.name.replace(/^openwebui-/, '')}:`);
+    lines.push(`    image: ${q(sp.Image!)}`, `    container_name: ${q(sp.name)}`, `    user: ${q(sp.User!)}`);
+    lines.push(`    restart: unless-stopped`, `    stop_grace_period: 30s`, `    network_mode: ${q(hc.NetworkMode!)}`);
+    if (hc.PortBindings) {
+      lines.push('    ports:');
+      for (const [p, b] of Object.entries(hc.PortBindings))
+        for (const x of b as { HostIp: string; HostPort: string }[])
+          lines.push(`      - ${q(`${x.HostIp}:${x.HostPort}:${p.replace('/tcp', '')}`)}`);
+    }
+    lines.push('    environment:');
+    for (const e of sp.Env!) lines.push(`      ${e.slice(0, e.indexOf('='))}: ${q(e.slice(e.indexOf('=') + 1))}`);
+    lines.push('    volumes:');
+    for (const b of hc.Binds!) lines.push(`      - ${q(b)}`);
+    lines.push('    labels:');
+    for (const [k, v] of Object.entries(sp.Labels!)) lines.push(`      ${q(k)}: ${q(v)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The secrets the containers read, written where the settings say: the host role's password and the API secret,
+ * mode 0400, owned by the containers' user (root can read them too; nobody else).
+ */
+export function writeSecrets(dir: string, user: string, o: { passwordFile: string; jwtFile: string | null }): void {
+  const [uid, gid] = user.split(':').map(Number) as [number, number];
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o711);
+  const put = (name: string, value: string) => {
+    const f = path.join(dir, name);
+    fs.rmSync(f, { force: true });
+    fs.writeFileSync(f, value.endsWith('\n') ? value : `${value}\n`, { mode: 0o400 });
+    fs.chownSync(f, uid, gid);
+  };
+  let pw: string;
+  try {
+    pw = fs.readFileSync(o.passwordFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `cannot read the host role's password file ${o.passwordFile}: ${(err as NodeJS.ErrnoException).code}`,
+      'provision --host NAME --secret-file PATH writes it; point OWUI_SYNC_DATABASE_PASSWORD_FILE at it',
+    );
+  }
+  put('db_sync_password', pw);
+  const existing = path.join(dir, 'api_jwt_secret');
+  const jwt = o.jwtFile
+    ? fs.readFileSync(o.jwtFile, 'utf8')
+    : fs.existsSync(existing)
+      ? fs.readFileSync(existing, 'utf8')
+      : crypto.randomBytes(48).toString('base64');
+  put('api_jwt_secret', jwt);
+}
+
+export interface DeployStep {
+  container: string;
+  action: 'created' | 'unchanged' | 'started' | 'replaced' | 'removed legacy';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until the node at `url` answers /health with 200 (up to `ms`). */
+export async function waitHealthy(url: string, ms = 90_000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    const a = await readNodeHealth(url);
+    if (a.up && a.http_status === 200) return;
+    if (Date.now() - t0 > ms)
+      throw new OwuiError(`the agent at ${url} did not become healthy within ${Math.round(ms / 1000)} s`, {
+        hint: 'owui-sync nodes logs NODE shows why',
+      });
+    await sleep(250);
+  }
+}
+
+/**
+ * Apply the pair: create what is missing, start what is stopped, leave what matches alone; replace what differs
+ * one node at a time, the follower first and the leader last (SIGTERM: it hands the lease over), each waited on
+ * until healthy, so a leader runs at every moment. A legacy pair is removed first (the caller has confirmed).
+ */
+export async function applyPair(
+  engine: Engine,
+  specs: ContainerSpec[],
+  o: { urls: string[]; replaceLegacy: boolean; onStep?: (s: DeployStep) => void },
+): Promise<DeployStep[]> {
+  const steps: DeployStep[] = [];
+  const say = (s: DeployStep) => {
+    steps.push(s);
+    o.onStep?.(s);
+  };
+  if (o.replaceLegacy)
+    for (const name of LEGACY_PAIR)
+      if (await engine.state(name)) {
+        await engine.stop(name);
+        await engine.remove(name);
+        say({ container: name, action: 'removed legacy' });
+      }
+  const current = await Promise.all(specs.map((s) => engine.state(s.name)));
+  // Replace the follower first: find who leads now.
+  const leads = await Promise.all(
+    o.urls.map(async (u) => {
+      const a = await readNodeHealth(u);
+      return a.up && a.health.is_leader;
+    }),
+  );
+  const order = specs.map((_, i) => i).sort((a, b) => Number(leads[a]) - Number(leads[b]));
+  for (const i of order) {
+    const spec = specs[i]!;
+    const cur = current[i];
+    if (!cur) {
+      await engine.create(spec);
+      await engine.start(spec.name);
+      say({ container: spec.name, action: 'created' });
+    } else if (cur.labels[SPEC_HASH_LABEL] === spec.Labels![SPEC_HASH_LABEL]) {
+      if (cur.running) {
+        say({ container: spec.name, action: 'unchanged' });
+        continue;
+      }
+      await engine.start(spec.name);
+      say({ container: spec.name, action: 'started' });
+    } else {
+      await engine.stop(spec.name, 30);
+      await engine.remove(spec.name);
+      await engine.create(spec);
+      await engine.start(spec.name);
+      say({ container: spec.name, action: 'replaced' });
+    }
+    await waitHealthy(o.urls[i]!);
+  }
+  return steps;
+}
+
+/** Remove the pair (sync_metadata and every mirror stay). */
+export async function removePair(engine: Engine): Promise<string[]> {
+  const removed: string[] = [];
+  for (const n of PAIR)
+    if (await engine.state(n.name)) {
+      await engine.stop(n.name, 30);
+      await engine.remove(n.name);
+      removed.push(n.name);
+    }
+  return removed;
+}

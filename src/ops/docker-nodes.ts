@@ -1,0 +1,76 @@
+import { Engine } from '../docker/engine.ts';
+import { NotFoundError } from '../util/errors.ts';
+import { PAIR } from './deploy.ts';
+import { type NodeController, type NodeInfo, readableLogLine, type StopMode } from './nodes.ts';
+
+/**
+ * The pair as containers (owui-sync deploy): stop is `docker stop` (SIGTERM, the lease is handed over) or
+ * `docker kill` (a crash: the lease must expire), logs are the containers' own, demultiplexed.
+ */
+export class DockerNodes implements NodeController {
+  readonly kind = 'container';
+  constructor(
+    readonly engine = new Engine(),
+    private readonly publish = '127.0.0.1',
+  ) {}
+
+  private node(nodeId: string) {
+    const n = PAIR.find((p) => p.name === nodeId || p.role === nodeId || nodeId.endsWith(`-${p.role}`));
+    if (!n) throw new NotFoundError(`no node ${nodeId}`, `the pair is ${PAIR.map((p) => p.name).join(' and ')}`);
+    return n;
+  }
+
+  async list(): Promise<NodeInfo[]> {
+    const out: NodeInfo[] = [];
+    for (const p of PAIR) {
+      const st = await this.engine.state(p.name);
+      if (!st) continue;
+      const env = (await this.engine.inspect(p.name)).Config.Env ?? [];
+      const nodeId = env.find((e) => e.startsWith('NODE_ID='))?.slice(8) ?? p.name;
+      const url =
+        env.find((e) => e.startsWith('OWUI_SYNC_ADVERTISE_URL='))?.slice(24) ?? `http://${this.publish}:${p.port}`;
+      out.push({
+        node_id: nodeId,
+        role: p.role,
+        kind: 'container',
+        running: st.running,
+        handle: `${p.name}${st.health ? ` (${st.health})` : ''}`,
+        url,
+      });
+    }
+    return out;
+  }
+
+  async stop(nodeId: string, mode: StopMode): Promise<void> {
+    const n = this.node(nodeId);
+    if (mode === 'crash') await this.engine.kill(n.name);
+    else await this.engine.stop(n.name, 30);
+  }
+
+  async start(nodeId: string): Promise<void> {
+    await this.engine.start(this.node(nodeId).name);
+  }
+
+  async restart(nodeId: string): Promise<void> {
+    const n = this.node(nodeId);
+    await this.engine.stop(n.name, 30);
+    await this.engine.start(n.name);
+  }
+
+  async logs(nodeId: string, lines: number): Promise<string[]> {
+    return (await this.engine.logs(this.node(nodeId).name, lines)).map(readableLogLine);
+  }
+}
+
+/** Node control for this host: the nodes file when one is named, else the deployed pair when there is one. */
+export async function findNodeController(env: NodeJS.ProcessEnv = process.env): Promise<NodeController | null> {
+  const { LocalNodes } = await import('./nodes.ts');
+  if (env.OWUI_SYNC_NODES_FILE) return new LocalNodes(env.OWUI_SYNC_NODES_FILE);
+  try {
+    const d = new DockerNodes();
+    await d.engine.docker.ping();
+    return (await d.list()).length ? d : null;
+  } catch {
+    return null;
+  }
+}
