@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,6 +26,11 @@ export interface TestEngine {
  * bridge and no iptables (as this machine allows). Stopped by PID, and its files removed, by stop().
  */
 export async function startSwarmEngine(): Promise<TestEngine> {
+  return startEngine({ swarm: true });
+}
+
+/** A Docker engine of the test's own (see startSwarmEngine), in swarm mode or not. */
+export async function startEngine(o: { swarm: boolean }): Promise<TestEngine> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'owui-dockerd-'));
   const sock = path.join(dir, 'docker.sock');
   const dockerHost = `unix://${sock}`;
@@ -60,6 +65,11 @@ export async function startSwarmEngine(): Promise<TestEngine> {
       for (let i = 0; i < 50 && d.exitCode === null; i++) await sleep(100);
       if (d.exitCode === null) d.kill('SIGKILL');
     }
+    // The engine leaves mounts under its exec root (a network namespace of containers on the host network).
+    for (const line of fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').reverse()) {
+      const at = line.split(' ')[1];
+      if (at?.startsWith(dir)) spawnSync('umount', ['-l', at]);
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -76,10 +86,42 @@ export async function startSwarmEngine(): Promise<TestEngine> {
         await sleep(200);
       }
     }
-    docker('swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', `127.0.0.1:${await freePort()}`);
+    if (o.swarm)
+      docker('swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', `127.0.0.1:${await freePort()}`);
     return { dockerHost, docker, stop };
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/**
+ * A base image without a registry: this machine's Node.js and the shared libraries it links (glibc, libstdc++),
+ * with /tmp, imported as a root file system. It has no shell and no package manager, like a distroless image.
+ */
+export function importNodeBaseImage(engine: TestEngine, tag: string): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'owui-base-'));
+  try {
+    const root = path.join(dir, 'root');
+    const node = fs.realpathSync(process.execPath);
+    const put = (file: string, at = file) => {
+      fs.mkdirSync(path.join(root, path.dirname(at)), { recursive: true });
+      fs.copyFileSync(fs.realpathSync(file), path.join(root, at));
+    };
+    put(node, '/usr/local/bin/node');
+    const libs = execFileSync('ldd', [node], { encoding: 'utf8' }).match(/\/\S+/g) ?? [];
+    for (const l of libs) put(l);
+    fs.mkdirSync(path.join(root, 'tmp'), { mode: 0o1777 });
+    fs.chmodSync(path.join(root, 'tmp'), 0o1777);
+    fs.mkdirSync(path.join(root, 'etc'));
+    fs.writeFileSync(
+      path.join(root, 'etc', 'passwd'),
+      'root:x:0:0:root:/:/nonexistent\nowui:x:10001:10001::/:/nonexistent\n',
+    );
+    fs.writeFileSync(path.join(root, 'etc', 'group'), 'root:x:0:\nowui:x:10001:\n');
+    execFileSync('tar', ['-C', root, '-cf', path.join(dir, 'root.tar'), '.']);
+    engine.docker('import', '--change', 'ENV PATH=/usr/local/bin:/usr/bin:/bin', path.join(dir, 'root.tar'), tag);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -86,7 +86,8 @@ export function readableLogLine(line: string): string {
     ({ 10: 'trace', 20: 'debug', 30: 'info', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' } as Record<number, string>)[
       o.level as number
     ] ?? String(o.level ?? '');
-  const time = typeof o.time === 'number' ? new Date(o.time).toISOString().slice(11, 19) : '';
+  const time =
+    typeof o.time === 'number' || typeof o.time === 'string' ? new Date(o.time).toISOString().slice(11, 19) : '';
   const skip = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'name', 'node_id', 'v']);
   const rest = Object.entries(o)
     .filter(([k]) => !skip.has(k))

@@ -1,0 +1,199 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { composeFile, type PairSettings, pairSpecs, SPEC_HASH_LABEL } from '../src/ops/deploy.ts';
+import { freePort } from '../src/util/net.ts';
+import { hasDockerd, importNodeBaseImage, startEngine, type TestEngine } from './docker-engine.ts';
+import { runCli, setupTenant, type Tenant, tmpDir } from './helpers.ts';
+
+// The pair as containers: the image built from templates/Dockerfile on a local base image (no registry), deployed
+// through the Docker API against the tests' PostgreSQL (host networking), and the specification's failover test.
+
+const SETTINGS: PairSettings = {
+  image: 'ghcr.io/imagicrafter/openwebui-sync:0.1.0',
+  host: 'web-1',
+  cluster: 'web-1',
+  network: 'host',
+  publish: '127.0.0.1',
+  databaseUrl: 'postgresql://sync_service_web-1@db.example.com:5432/postgres',
+  secretsDir: '/etc/owui-sync/secrets',
+  tenantDirs: ['/opt/openwebui/b/data', '/opt/openwebui/a/data', '/opt/openwebui/a/data'],
+  user: '10001:10001',
+  dockerSocket: '/var/run/docker.sock',
+};
+
+describe('the container specifications (unit)', () => {
+  it("names, ports, environment, mounts, secrets, restart policy: the specification's layout", () => {
+    const [p, s] = pairSpecs(SETTINGS);
+    expect([p!.name, s!.name]).toEqual(['openwebui-sync-primary', 'openwebui-sync-secondary']);
+    const env = (x: typeof p) =>
+      Object.fromEntries(x!.Env!.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+    expect(env(p)).toMatchObject({
+      ROLE: 'primary',
+      API_PORT: '9443',
+      CLUSTER_NAME: 'web-1',
+      NODE_ID: 'web-1-primary',
+      HEARTBEAT_INTERVAL: '30',
+      OWUI_SYNC_API_BIND: '127.0.0.1',
+      OWUI_SYNC_DATABASE_PASSWORD_FILE: '/run/secrets/db_sync_password',
+      OWUI_SYNC_JWT_SECRET_FILE: '/run/secrets/api_jwt_secret',
+    });
+    expect(env(s)).toMatchObject({
+      ROLE: 'secondary',
+      API_PORT: '9444',
+      OWUI_SYNC_ADVERTISE_URL: 'http://127.0.0.1:9444',
+    });
+    expect(p!.User).toBe('10001:10001');
+    expect(p!.HostConfig).toMatchObject({ NetworkMode: 'host', RestartPolicy: { Name: 'unless-stopped' } });
+    expect(p!.HostConfig!.Binds).toEqual([
+      '/etc/owui-sync/secrets/db_sync_password:/run/secrets/db_sync_password:ro',
+      '/etc/owui-sync/secrets/api_jwt_secret:/run/secrets/api_jwt_secret:ro',
+      '/var/run/docker.sock:/var/run/docker.sock:ro',
+      '/opt/openwebui/a/data:/opt/openwebui/a/data',
+      '/opt/openwebui/b/data:/opt/openwebui/b/data',
+    ]);
+    // No secret in the specification: the URL has no password, the secrets are files.
+    expect(JSON.stringify(p)).not.toMatch(/PASSWORD=(?!\/run)/);
+    // The same settings give the same hash (a rerun changes nothing); a new image gives another.
+    expect(pairSpecs(SETTINGS)[0]!.Labels![SPEC_HASH_LABEL]).toBe(p!.Labels![SPEC_HASH_LABEL]);
+    expect(pairSpecs({ ...SETTINGS, image: 'x:2' })[0]!.Labels![SPEC_HASH_LABEL]).not.toBe(p!.Labels![SPEC_HASH_LABEL]);
+  });
+
+  it('bridge networking publishes the ports on the given address only; a password in the URL is refused', () => {
+    const [p] = pairSpecs({ ...SETTINGS, network: 'bridge', ports: [19443, 19444] });
+    expect(p!.HostConfig!.PortBindings).toEqual({ '19443/tcp': [{ HostIp: '127.0.0.1', HostPort: '19443' }] });
+    expect(p!.Env).toContain('OWUI_SYNC_API_BIND=0.0.0.0');
+    expect(() => pairSpecs({ ...SETTINGS, databaseUrl: 'postgresql://u:pw@db/x' })).toThrow(/holds a password/);
+    const compose = composeFile(pairSpecs(SETTINGS));
+    expect(compose).toContain('  sync-primary:\n    image: "ghcr.io/imagicrafter/openwebui-sync:0.1.0"');
+    expect(compose).toContain('container_name: "openwebui-sync-secondary"');
+    expect(compose).toContain('restart: unless-stopped');
+    expect(compose).toContain('API_PORT: "9444"');
+  });
+});
+
+describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
+  let engine: TestEngine;
+  let t: Tenant;
+  let env: Record<string, string>;
+  let ports: [number, number];
+  let secrets: string;
+  const health = async (port: number) => {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1500) });
+      return (await r.json()) as { is_leader: boolean; term: number; node_id: string };
+    } catch {
+      return null;
+    }
+  };
+  const until = async (pred: () => Promise<boolean>, ms: number) => {
+    const t0 = Date.now();
+    while (Date.now() - t0 < ms) {
+      if (await pred()) return Date.now() - t0;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`not within ${ms} ms`);
+  };
+
+  beforeAll(async () => {
+    engine = await startEngine({ swarm: false });
+    importNodeBaseImage(engine, 'owui-test-base:1');
+    t = await setupTenant({ name: 'dk', seed: { users: 1, chatsPerUser: 3 } });
+    ports = [await freePort(), await freePort()];
+    secrets = path.join(tmpDir(), 'secrets');
+    env = { ...t.hostEnv, DOCKER_HOST: engine.dockerHost };
+  }, 180_000);
+  afterAll(async () => {
+    try {
+      engine.docker('rm', '-f', 'openwebui-sync-primary', 'openwebui-sync-secondary');
+    } catch {
+      /* none */
+    }
+    await engine?.stop();
+  }, 60_000);
+
+  it("builds the image, deploys the pair, passes the specification's failover test, and leaks no secret", async () => {
+    const b = await runCli(
+      ['image', 'build', '--tag', 'owui-sync:test', '--base-image', 'owui-test-base:1', '--json'],
+      env,
+      {
+        timeoutMs: 300_000,
+      },
+    );
+    expect(b.code, b.stderr).toBe(0);
+    const img = JSON.parse(b.stdout);
+    expect(img.size_bytes).toBeGreaterThan(50e6);
+    console.log(`image owui-sync:test on the local base: ${(img.size_bytes / 1e6).toFixed(0)} MB`);
+
+    const args = [
+      'deploy',
+      '--image',
+      'owui-sync:test',
+      '--api-ports',
+      ports.join(','),
+      '--secrets-dir',
+      secrets,
+      '--json',
+    ];
+    const d = await runCli(args, env, { timeoutMs: 180_000 });
+    expect(d.code, d.stderr).toBe(0);
+    expect(JSON.parse(d.stdout).steps.map((s: { action: string }) => s.action)).toEqual(['created', 'created']);
+    const [a, s] = [await health(ports[0]), await health(ports[1])];
+    expect([a?.is_leader, s?.is_leader].filter(Boolean)).toHaveLength(1);
+    // A rerun with the same settings changes nothing.
+    const again = await runCli(args, env, { timeoutMs: 120_000 });
+    expect(JSON.parse(again.stdout).steps.map((x: { action: string }) => x.action)).toEqual(['unchanged', 'unchanged']);
+    // The tenant is synced from inside the containers.
+    await until(
+      async () =>
+        (await t.check`select 1 from sync_metadata.sync_jobs where client_name = 'dk' and status = 'success'`).length >
+        0,
+      60_000,
+    );
+
+    // The specification's test: docker stop the primary; within 35 s the secondary leads; docker start, and within
+    // 10 s the primary is back as a follower.
+    engine.docker('stop', 'openwebui-sync-primary');
+    const took = await until(async () => (await health(ports[1]))?.is_leader === true, 35_000);
+    engine.docker('start', 'openwebui-sync-primary');
+    await until(async () => (await health(ports[0]))?.is_leader === false, 10_000);
+    // A graceful docker stop of the leader hands over in under 5 s.
+    const t0 = Date.now();
+    engine.docker('stop', 'openwebui-sync-secondary');
+    await until(async () => (await health(ports[0]))?.is_leader === true, 5_000);
+    console.log(
+      `docker stop of the primary: the secondary led after ${took} ms; of the secondary: ${Date.now() - t0} ms`,
+    );
+    engine.docker('start', 'openwebui-sync-secondary');
+
+    // No secret in docker inspect, the image history or the logs.
+    const password = fs.readFileSync(t.hostEnv.OWUI_SYNC_DATABASE_PASSWORD_FILE!, 'utf8').trim();
+    const jwt = fs.readFileSync(path.join(secrets, 'api_jwt_secret'), 'utf8').trim();
+    const seen = [
+      engine.docker('inspect', 'openwebui-sync-primary', 'openwebui-sync-secondary'),
+      engine.docker('history', '--no-trunc', 'owui-sync:test'),
+      engine.docker('image', 'inspect', 'owui-sync:test'),
+      engine.docker('logs', 'openwebui-sync-primary'),
+    ].join('\n');
+    for (const secret of [password, jwt, encodeURIComponent(password)]) expect(seen).not.toContain(secret);
+    expect(fs.statSync(path.join(secrets, 'db_sync_password')).mode & 0o777).toBe(0o400);
+
+    // The nodes, their logs (demultiplexed), and the failover test on containers.
+    const n = await runCli(['nodes', '--json'], env);
+    expect(JSON.parse(n.stdout).map((x: { kind: string; running: boolean }) => [x.kind, x.running])).toEqual([
+      ['container', true],
+      ['container', true],
+    ]);
+    const logs = await runCli(['nodes', 'logs', 'primary', '--lines', '5'], env);
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/^\d\d:\d\d:\d\d (info|WARN)/m);
+    await until(async () => (await health(ports[1])) !== null, 30_000);
+    const f = await runCli(['failover-test', '--json'], env, { timeoutMs: 120_000 });
+    expect(f.code, f.stderr).toBe(0);
+    expect(JSON.parse(f.stdout)).toMatchObject({ ok: true, rejoined_as: 'follower' });
+
+    const u = await runCli(['undeploy', '--yes', '--json'], env, { timeoutMs: 120_000 });
+    expect(JSON.parse(u.stdout).removed).toEqual(['openwebui-sync-primary', 'openwebui-sync-secondary']);
+    expect((await t.check`select count(*)::int as n from sync_metadata.client_deployments`)[0]!.n).toBe(1);
+  }, 600_000);
+});
