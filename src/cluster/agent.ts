@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Metrics } from '../metrics/registry.ts';
+import { type DeploymentGauge, Metrics } from '../metrics/registry.ts';
 import { connect, pgConnectError, type Sql } from '../pg/connect.ts';
 import { requireProvisioned } from '../pg/deployments.ts';
 import { resolveSetting } from '../util/config.ts';
@@ -51,7 +51,7 @@ export class Agent {
   private readonly stop$ = new AbortController();
   private readonly jobsWake = new Wakeup();
   private loops: Promise<void>[] = [];
-  private lag: { client: string; lastSuccess: Date | null }[] = [];
+  private lag: DeploymentGauge[] = [];
   private lastPurge = 0;
   private readonly notifier?: Notifier;
   advertiseUrl: string;
@@ -247,7 +247,13 @@ export class Agent {
     await recordHeartbeat(this.sql, this.hostId, this.nodeId, info);
     this.lastHeartbeat = new Date();
     this.db.mark(true);
-    this.lag = (await lastSyncs(this.sql, this.cluster)).map((r) => ({ client: r.client, lastSuccess: r.last }));
+    this.lag = (await lastSyncs(this.sql, this.cluster)).map((r) => ({
+      client: r.client,
+      lastSuccess: r.last,
+      intervalSeconds: r.interval,
+      enabled: r.enabled,
+      conflictsPending: r.pending,
+    }));
     if (this.isLeader && Date.now() - this.lastPurge > PURGE_EVERY_MS) {
       const n = await purgeHistory(this.sql, this.settings.historyDays);
       this.lastPurge = Date.now();

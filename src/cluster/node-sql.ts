@@ -30,9 +30,12 @@ export function recordHeartbeat(sql: Sql, hostId: string | null, nodeId: string,
 
 /** The last successful sync of each deployment of a cluster (the lag gauge). */
 export function lastSyncs(sql: Sql, cluster: string) {
-  return sql<{ client: string; last: Date | null }[]>`
-    select client_name as client, last_sync_at at time zone current_setting('TimeZone') as last
-    from sync_metadata.client_deployments where deployment_id in (${inCluster(sql, cluster)})`;
+  return sql<{ client: string; last: Date | null; interval: number; enabled: boolean; pending: number }[]>`
+    select d.client_name as client, d.last_sync_at at time zone current_setting('TimeZone') as last,
+           coalesce(d.sync_interval, 300) as interval,
+           coalesce(d.sync_enabled, false) and coalesce(d.status, 'active') = 'active' as enabled,
+           (select count(*)::int from sync_metadata.conflict_log c where c.deployment_id = d.deployment_id and c.resolved_at is null) as pending
+    from sync_metadata.client_deployments d where d.deployment_id in (${inCluster(sql, cluster)})`;
 }
 
 /** A job's conflicts by table, type and strategy (the conflict counters). */

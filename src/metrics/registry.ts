@@ -5,6 +5,15 @@ import client from 'prom-client';
  * plus per-deployment lag, last success, the current term and the process metrics. One registry per
  * agent (not prom-client's global one), so tests can run several.
  */
+/** What the agent last read of each deployment of its cluster (at each heartbeat). */
+export interface DeploymentGauge {
+  client: string;
+  lastSuccess: Date | null;
+  intervalSeconds: number;
+  enabled: boolean;
+  conflictsPending: number;
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
   readonly syncOperations: client.Counter<'client' | 'status'>;
@@ -23,10 +32,12 @@ export class Metrics {
   readonly jobsClaimed: client.Counter<'kind'>;
   readonly fencedBatches: client.Counter;
   readonly notifications: client.Counter<'result'>;
+  readonly interval: client.Gauge<'client'>;
+  readonly pending: client.Gauge<'client'>;
   readonly databaseUp: client.Gauge;
   private lastStateSync = Date.now();
 
-  constructor(nodeId: string, lagSource: () => { client: string; lastSuccess: Date | null }[]) {
+  constructor(nodeId: string, lagSource: () => DeploymentGauge[]) {
     const r = [this.registry];
     this.syncOperations = new client.Counter({
       name: 'sync_operations_total',
@@ -90,12 +101,28 @@ export class Metrics {
       collect() {
         this.reset();
         self.lastSuccess.reset();
+        self.interval.reset();
+        self.pending.reset();
         for (const d of lagSource()) {
+          self.interval.set({ client: d.client }, d.enabled ? d.intervalSeconds : 0);
+          self.pending.set({ client: d.client }, d.conflictsPending);
           if (!d.lastSuccess) continue;
           this.set({ client: d.client }, Math.max(0, (Date.now() - d.lastSuccess.getTime()) / 1000));
           self.lastSuccess.set({ client: d.client }, d.lastSuccess.getTime() / 1000);
         }
       },
+    });
+    this.interval = new client.Gauge({
+      name: 'owui_sync_deployment_interval_seconds',
+      help: 'The sync interval of each deployment; 0 while it is paused (the lag alert compares against it)',
+      labelNames: ['client'],
+      registers: r,
+    });
+    this.pending = new client.Gauge({
+      name: 'owui_sync_conflicts_pending',
+      help: 'Conflicts of each deployment that wait for review',
+      labelNames: ['client'],
+      registers: r,
     });
     this.lastSuccess = new client.Gauge({
       name: 'owui_sync_last_success_timestamp_seconds',
@@ -132,6 +159,10 @@ export class Metrics {
     });
     this.isLeader.set({ node_id: nodeId }, 0);
     client.collectDefaultMetrics({ register: this.registry });
+    // prom-client's nodejs_active_{handles,requests,resources}_total are gauges named like counters, which
+    // promtool check metrics warns about; the same counts stay, by type, in nodejs_active_{handles,requests,resources}.
+    for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+      this.registry.removeSingleMetric(m);
   }
 
   stateSynced(): void {
