@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeFile, type PairSettings, pairSpecs, SPEC_HASH_LABEL } from '../src/ops/deploy.ts';
+import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { freePort } from '../src/util/net.ts';
 import { hasDockerd, importNodeBaseImage, startEngine, type TestEngine } from './docker-engine.ts';
 import { runCli, setupTenant, type Tenant, tmpDir } from './helpers.ts';
@@ -105,7 +106,17 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
   }, 180_000);
   afterAll(async () => {
     try {
-      engine.docker('rm', '-f', 'openwebui-sync-primary', 'openwebui-sync-secondary');
+      engine.docker(
+        'rm',
+        '-f',
+        'openwebui-sync-primary',
+        'openwebui-sync-secondary',
+        'openwebui-chat-example-com',
+        'openwebui-pg-example-com',
+        'openwebui-old-tenant',
+        'openwebui-sync-node-a',
+        'openwebui-sync-node-b',
+      );
     } catch {
       /* none */
     }
@@ -153,6 +164,13 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
 
     // The specification's test: docker stop the primary; within 35 s the secondary leads; docker start, and within
     // 10 s the primary is back as a follower.
+    // (First make the primary the leader, so that stopping it is a takeover.)
+    if ((await health(ports[1]))?.is_leader) {
+      engine.docker('stop', 'openwebui-sync-secondary');
+      await until(async () => (await health(ports[0]))?.is_leader === true, 35_000);
+      engine.docker('start', 'openwebui-sync-secondary');
+      await until(async () => (await health(ports[1]))?.is_leader === false, 30_000);
+    }
     engine.docker('stop', 'openwebui-sync-primary');
     const took = await until(async () => (await health(ports[1]))?.is_leader === true, 35_000);
     engine.docker('start', 'openwebui-sync-primary');
@@ -191,6 +209,110 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
     const f = await runCli(['failover-test', '--json'], env, { timeoutMs: 120_000 });
     expect(f.code, f.stderr).toBe(0);
     expect(JSON.parse(f.stdout)).toMatchObject({ ok: true, rejoined_as: 'follower' });
+
+    // Discovery: tenant containers as client-manager makes them (bind mount, volume, one already on PostgreSQL).
+    const tenantDir = path.join(tmpDir(), 'opt', 'openwebui', 'chat-example-com', 'data');
+    fs.mkdirSync(tenantDir, { recursive: true });
+    const db = createTenantDb(path.join(tenantDir, 'webui.db'));
+    seedTenant(db, { users: 1, chatsPerUser: 2 });
+    db.close();
+    const idle = ['owui-test-base:1', 'node', '-e', 'setInterval(() => {}, 1e9)'];
+    engine.docker(
+      'run',
+      '-d',
+      '--network',
+      'host',
+      '--name',
+      'openwebui-chat-example-com',
+      '-e',
+      'CLIENT_ID=chat-example-com',
+      '-e',
+      'FQDN=chat.example.com',
+      '-v',
+      `${tenantDir}:/app/backend/data`,
+      ...idle,
+    );
+    engine.docker(
+      'run',
+      '-d',
+      '--network',
+      'host',
+      '--name',
+      'openwebui-pg-example-com',
+      '-e',
+      'FQDN=pg.example.com',
+      '-e',
+      'DATABASE_URL=postgresql://x@db/x',
+      ...idle,
+    );
+    engine.docker(
+      'run',
+      '-d',
+      '--network',
+      'host',
+      '--name',
+      'openwebui-old-tenant',
+      '-v',
+      'openwebui-old-tenant-data:/app/backend/data',
+      ...idle,
+    );
+    const disc = await runCli(['discover', '--json'], env);
+    expect(disc.code, disc.stderr).toBe(0);
+    const found = JSON.parse(disc.stdout) as {
+      client: string;
+      sqlite_path: string | null;
+      mount: string;
+      on_postgres: boolean;
+      registered: boolean;
+    }[];
+    expect(found.map((x) => [x.client, x.mount, x.on_postgres, x.registered])).toEqual([
+      ['chat-example-com', 'bind', false, false],
+      ['old-tenant', 'volume', false, false],
+      ['pg-example-com', null, true, false],
+    ]);
+    expect(found[0]!.sqlite_path).toBe(path.join(tenantDir, 'webui.db'));
+    expect(found[1]!.sqlite_path).toMatch(/volumes\/openwebui-old-tenant-data\/_data\/webui\.db$/);
+
+    // A legacy pair is replaced only when confirmed (no terminal: exit 2 naming --yes).
+    for (const n of ['openwebui-sync-node-a', 'openwebui-sync-node-b'])
+      engine.docker('run', '-d', '--network', 'none', '--name', n, ...idle);
+    const refused = await runCli(args, env, { timeoutMs: 120_000 });
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('pass --yes');
+    const replaced = await runCli([...args, '--yes'], env, { timeoutMs: 120_000 });
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(JSON.parse(replaced.stdout).steps.map((x: { action: string }) => x.action)).toEqual([
+      'removed legacy',
+      'removed legacy',
+      'unchanged',
+      'unchanged',
+    ]);
+
+    // A new image is a rolling update: the follower first, then the leader hands over; polled, a leader all along.
+    engine.docker('tag', 'owui-sync:test', 'owui-sync:test2');
+    let polls = 0;
+    let leaderless = 0;
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const [x, y] = await Promise.all([health(ports[0]), health(ports[1])]);
+        polls++;
+        if (!x?.is_leader && !y?.is_leader) leaderless++;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const rolled = await runCli(['deploy', '--image', 'owui-sync:test2', ...args.slice(3)], env, {
+      timeoutMs: 240_000,
+    });
+    polling = false;
+    await poller;
+    expect(rolled.code, rolled.stderr).toBe(0);
+    expect(JSON.parse(rolled.stdout).steps.map((x: { action: string }) => x.action)).toEqual(['replaced', 'replaced']);
+    console.log(`rolling update: ${polls} polls of both nodes, ${leaderless} without a leader`);
+    expect(leaderless).toBe(0);
+    expect(engine.docker('inspect', '-f', '{{.Config.Image}}', 'openwebui-sync-primary').trim()).toBe(
+      'owui-sync:test2',
+    );
 
     const u = await runCli(['undeploy', '--yes', '--json'], env, { timeoutMs: 120_000 });
     expect(JSON.parse(u.stdout).removed).toEqual(['openwebui-sync-primary', 'openwebui-sync-secondary']);

@@ -269,7 +269,42 @@ you type UPDATE (or --yes); sync_metadata stays.`,
       await ctrl.stop(node, 'graceful');
       io.out(`${node}: stopped`);
     });
-  return [image, deploy, undeploy, nodes];
+  const discover = new Command('discover')
+    .description("the Open WebUI tenants running on this host's Docker engine, and whether each is registered")
+    .option('--json', 'print the result as JSON')
+    .addOption(databaseUrlOption())
+    .addHelpText(
+      'after',
+      '\nContainers named openwebui-* (not the sync pair, the legacy pair or openwebui-nginx); the client id from CLIENT_ID,\nFQDN or CLIENT_NAME, else the name; the database from the mount at /app/backend/data. A tenant whose container has\nDATABASE_URL is on PostgreSQL already and is not offered. Without a database connection, "registered" is unknown.',
+    )
+    .action(async (opts: { databaseUrl?: string }, c: Command) => {
+      const [{ discoverTenants }, { openPg }, { resolveSetting }] = await Promise.all([
+        import('../ops/discover.ts'),
+        import('../pg/connect.ts'),
+        import('../util/config.ts'),
+      ]);
+      const url = opts.databaseUrl ?? resolveSetting('OWUI_SYNC_DATABASE_URL', undefined);
+      const sql = url ? await openPg(databaseUrl(io, opts.databaseUrl), 'the database connection') : undefined;
+      try {
+        const found = await discoverTenants({ sql });
+        if (c.optsWithGlobals().json) printJson(io, found);
+        else
+          io.out(
+            table(
+              found.map((t) => [
+                t.client,
+                t.container,
+                t.on_postgres ? 'on PostgreSQL (not offered)' : (t.sqlite_path ?? 'no data mount'),
+                t.registered === null ? '?' : t.registered ? 'yes' : 'no',
+              ]),
+              ['CLIENT', 'CONTAINER', 'DATABASE', 'REGISTERED'],
+            ),
+          );
+      } finally {
+        await sql?.end({ timeout: 5 });
+      }
+    });
+  return [image, deploy, undeploy, nodes, discover];
 }
 
 async function controller() {

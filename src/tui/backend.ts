@@ -81,6 +81,16 @@ export class MenuBackend {
       (await conflictsOps()).changeConflictConfig(this.sql, client, change),
   );
 
+  /** Tenants on this host's Docker engine (none when there is no engine: the menu then shows registered ones only). */
+  discover = async () => {
+    const { discoverTenants } = await import('../ops/discover.ts');
+    try {
+      return await discoverTenants({ sql: this.sql });
+    } catch {
+      return [];
+    }
+  };
+
   private admin(what: string): string {
     if (!this.o.adminUrl)
       throw new ConfigError(

@@ -103,7 +103,10 @@ export function Home({ go }: ScreenProps) {
 
 export function Deployments({ backend, go, rows }: ScreenProps) {
   const c = useColour();
+  const { flash } = useMenu();
   const d = useLoad(() => backend.deployments(), []);
+  const found = useLoad(() => backend.discover(), [], { live: false });
+  const [error, setError] = useState<unknown>(null);
   if (d.error && !d.data) return <ErrorLine error={d.error} />;
   if (!d.data) return <Text dimColor>loading…</Text>;
   const items: ListItem[] = d.data.map((r) => {
@@ -123,6 +126,20 @@ export function Deployments({ backend, go, rows }: ScreenProps) {
       colour: r.late || result === 'failed' ? 'red' : r.conflicts_pending || r.rejected_pending ? 'yellow' : undefined,
     };
   });
+  for (const t of found.data ?? []) {
+    if (t.registered) continue;
+    items.push(
+      t.on_postgres
+        ? { key: `pg:${t.client}`, label: `${t.client.padEnd(22).slice(0, 22)} on PostgreSQL already`, disabled: true }
+        : {
+            key: `found:${t.client}`,
+            label: `${t.client.padEnd(22).slice(0, 22)} not registered`,
+            note: t.sqlite_path ? `Enter registers it (${t.container})` : 'no data mount',
+            disabled: !t.sqlite_path,
+            colour: 'cyan',
+          },
+    );
+  }
   items.push({ key: '+register', label: '+ Register a client' });
   return (
     <Box flexDirection="column">
@@ -134,9 +151,19 @@ export function Deployments({ backend, go, rows }: ScreenProps) {
       <List
         items={items}
         height={Math.max(3, rows - 3)}
-        onSelect={(i) => go(i.key === '+register' ? { id: 'register' } : { id: 'deployment', client: i.key })}
+        onSelect={(i) => {
+          if (i.key === '+register') return go({ id: 'register' });
+          const t = i.key.startsWith('found:') ? found.data?.find((x) => `found:${x.client}` === i.key) : undefined;
+          if (!t) return go({ id: 'deployment', client: i.key });
+          // A tenant found on the Docker engine: registered in one step, every 5 minutes.
+          backend.register(t.client, t.sqlite_path!, 300).then((r) => {
+            flash(`${r.client}: registered from ${t.container}, every 5m`);
+            go({ id: 'deployment', client: r.client });
+          }, setError);
+        }}
       />
       {d.error ? <ErrorLine error={d.error} /> : null}
+      {error ? <ErrorLine error={error} /> : null}
       {d.data.length === 0 ? <Text color={c('yellow')}>No client is registered yet: register one.</Text> : null}
     </Box>
   );
