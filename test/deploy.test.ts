@@ -1,11 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { enqueue } from '../src/cluster/queue.ts';
+import { clientAdd } from '../src/ops/clients.ts';
 import { composeFile, type PairSettings, pairSpecs, SPEC_HASH_LABEL } from '../src/ops/deploy.ts';
+import { getDeployment } from '../src/pg/deployments.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
+import { verify } from '../src/sync/verify.ts';
+import { spawnModule, waitForLine } from '../src/util/child.ts';
 import { freePort } from '../src/util/net.ts';
+import { codeModule } from '../src/util/paths.ts';
 import { hasDockerd, importNodeBaseImage, startEngine, type TestEngine } from './docker-engine.ts';
-import { runCli, setupTenant, type Tenant, tmpDir } from './helpers.ts';
+import { runCli, setupTenant, type Tenant, tmpDir, trackChild } from './helpers.ts';
 
 // The pair as containers: the image built from templates/Dockerfile on a local base image (no registry), deployed
 // through the Docker API against the tests' PostgreSQL (host networking), and the specification's failover test.
@@ -79,6 +85,7 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
   let env: Record<string, string>;
   let ports: [number, number];
   let secrets: string;
+  let rbDir: string;
   const health = async (port: number) => {
     try {
       const r = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1500) });
@@ -100,6 +107,13 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
     engine = await startEngine({ swarm: false });
     importNodeBaseImage(engine, 'owui-test-base:1');
     t = await setupTenant({ name: 'dk', seed: { users: 1, chatsPerUser: 3 } });
+    // A second tenant with Open WebUI's default rollback journal (dk is in WAL mode).
+    rbDir = path.join(tmpDir(), 'rb');
+    fs.mkdirSync(rbDir);
+    const rb = createTenantDb(path.join(rbDir, 'webui.db'), { journal: 'delete' });
+    seedTenant(rb, { users: 1, chatsPerUser: 3 });
+    rb.close();
+    await clientAdd({ name: 'dk_rb', sqlitePath: path.join(rbDir, 'webui.db'), adminUrl: t.url, host: t.host });
     ports = [await freePort(), await freePort()];
     secrets = path.join(tmpDir(), 'secrets');
     env = { ...t.hostEnv, DOCKER_HOST: engine.dockerHost };
@@ -161,6 +175,48 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
         0,
       60_000,
     );
+
+    // Both journal modes, each with a live writer (Open WebUI's, played by the writer process on this host) while
+    // the agents in the containers sync: no write fails, and once the writers stop, one more run leaves each
+    // mirror identical.
+    const writers = [t.sqlitePath, path.join(rbDir, 'webui.db')].map((file) => {
+      const w = spawnModule(codeModule('sqlite/writer-process'), [file, '100']);
+      trackChild(w.pid);
+      return w;
+    });
+    for (const w of writers) await waitForLine(w, (l) => l === 'ready');
+    const [host] = await t.check<
+      { cluster_name: string }[]
+    >`select cluster_name from sync_metadata.hosts where hostname = ${t.host}`;
+    for (let round = 0; round < 3; round++)
+      for (const client of ['dk', 'dk_rb']) {
+        const q = await enqueue(t.sql, host!.cluster_name, client, { full: round === 2, triggeredBy: 'test' });
+        await until(async () => {
+          const [j] = await t.check<
+            { status: string }[]
+          >`select status from sync_metadata.sync_jobs where job_id = ${q.job_id}`;
+          expect(j?.status).not.toBe('failed');
+          return j?.status === 'success';
+        }, 60_000);
+      }
+    for (const w of writers) {
+      const report = waitForLine(w, (l) => l.startsWith('{'));
+      w.kill('SIGTERM');
+      const r = JSON.parse(await report) as { writes: number; errors: number };
+      expect(r.errors).toBe(0);
+      expect(r.writes).toBeGreaterThan(5);
+    }
+    for (const client of ['dk', 'dk_rb']) {
+      const q = await enqueue(t.sql, host!.cluster_name, client, { full: false, triggeredBy: 'test' });
+      await until(
+        async () =>
+          (await t.check`select 1 from sync_metadata.sync_jobs where job_id = ${q.job_id} and status = 'success'`)
+            .length > 0,
+        60_000,
+      );
+      const v = await verify(t.sql, await getDeployment(t.sql, client));
+      expect(v.identical, `${client}: ${JSON.stringify(v).slice(0, 400)}`).toBe(true);
+    }
 
     // The specification's test: docker stop the primary; within 35 s the secondary leads; docker start, and within
     // 10 s the primary is back as a follower.
@@ -316,6 +372,6 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
 
     const u = await runCli(['undeploy', '--yes', '--json'], env, { timeoutMs: 120_000 });
     expect(JSON.parse(u.stdout).removed).toEqual(['openwebui-sync-primary', 'openwebui-sync-secondary']);
-    expect((await t.check`select count(*)::int as n from sync_metadata.client_deployments`)[0]!.n).toBe(1);
+    expect((await t.check`select count(*)::int as n from sync_metadata.client_deployments`)[0]!.n).toBe(2);
   }, 600_000);
 });
