@@ -281,7 +281,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
   it('without node control the cluster screen says how to get it; q quits', async () => {
     const t = await setupTenant({ name: 'm_q', seed: { users: 1, chatsPerUser: 1 } });
     const inst = open(backendFor(t), [{ id: 'cluster' }]);
-    await see(inst, 'No node control here: set OWUI_SYNC_NODES_FILE');
+    await see(inst, /No node control here: deploy the pair \(owui-sync deploy\), or set OWUI_SYNC_NODES_FILE/);
     await see(inst, 'NO LEADER');
     await press(inst, 'q');
     await sleep(200);

@@ -31,6 +31,18 @@ async function webhook(o: { failFirst?: number; alwaysFail?: boolean } = {}) {
   return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}/hook/t0ps3cr3t`, posts };
 }
 
+/** One agent that posts conflict notifications to the webhook, leading. */
+async function notifyingAgent(t: Awaited<ReturnType<typeof setupTenant>>, nodeId: string, url: string) {
+  const a = await AgentProc.start(t, {
+    role: 'primary',
+    nodeId,
+    secretFile: apiSecret(tmpDir()).file,
+    env: { OWUI_SYNC_NOTIFY_URL: url },
+  });
+  await a.until((h) => h.is_leader === true);
+  return a;
+}
+
 async function conflictOn(t: Awaited<ReturnType<typeof setupTenant>>, notifyChat: boolean, snapshot: boolean) {
   const file = path.join(tmpDir(), 'conflicts.json');
   fs.writeFileSync(
@@ -61,14 +73,7 @@ describe('conflict notifications (notify: true)', () => {
     const t = await setupTenant({ name: 'n_once', seed: { users: 1, chatsPerUser: 2 } });
     const hook = await webhook({ failFirst: 1 });
     const { chat } = await conflictOn(t, true, false);
-    const sec = apiSecret(tmpDir());
-    const a = await AgentProc.start(t, {
-      role: 'primary',
-      nodeId: 'n-a',
-      secretFile: sec.file,
-      env: { OWUI_SYNC_NOTIFY_URL: hook.url },
-    });
-    await a.until((h) => h.is_leader === true);
+    const a = await notifyingAgent(t, 'n-a', hook.url);
     for (let i = 0; i < 200 && !hook.posts.some((p) => p.status === 200); i++) await sleep(50);
     await sleep(2500); // more rounds: nothing is posted again
     const ok = hook.posts.filter((p) => p.status === 200);
@@ -96,14 +101,7 @@ describe('conflict notifications (notify: true)', () => {
     const t = await setupTenant({ name: 'n_fail', seed: { users: 1, chatsPerUser: 2 } });
     const hook = await webhook({ alwaysFail: true });
     await conflictOn(t, true, true);
-    const sec = apiSecret(tmpDir());
-    const a = await AgentProc.start(t, {
-      role: 'primary',
-      nodeId: 'n-b',
-      secretFile: sec.file,
-      env: { OWUI_SYNC_NOTIFY_URL: hook.url },
-    });
-    await a.until((h) => h.is_leader === true);
+    const a = await notifyingAgent(t, 'n-b', hook.url);
     await a.waitFor((l) => l.msg === 'a conflict notification failed', 30_000);
     let metrics = '';
     for (let i = 0; i < 100 && !/notifications_total\{result="failed"\} [1-9]/.test(metrics); i++) {
