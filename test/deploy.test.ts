@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enqueue } from '../src/cluster/queue.ts';
 import { clientAdd } from '../src/ops/clients.ts';
-import { composeFile, type PairSettings, pairSpecs, SPEC_HASH_LABEL } from '../src/ops/deploy.ts';
+import { composeFile, type PairSettings, pairServices, pairSpecs, SPEC_HASH_LABEL } from '../src/ops/deploy.ts';
 import { getDeployment } from '../src/pg/deployments.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { verify } from '../src/sync/verify.ts';
@@ -79,6 +79,46 @@ describe('the container specifications (unit)', () => {
   });
 });
 
+describe('the swarm service specifications (unit)', () => {
+  it('a service per node, host networking, the secrets as Docker secrets owned by the user, mode 0400', () => {
+    const refs = {
+      password: { id: 'p1', name: 'owui_sync_db_sync_password_web-1' },
+      jwt: { id: 'j1', name: 'owui_sync_api_jwt_secret_web-1' },
+    };
+    const [p, s] = pairServices(SETTINGS, refs);
+    expect([p!.Name, s!.Name]).toEqual(['openwebui-sync-primary', 'openwebui-sync-secondary']);
+    expect(p!.TaskTemplate.ContainerSpec.Secrets).toEqual([
+      {
+        SecretID: 'p1',
+        SecretName: 'owui_sync_db_sync_password_web-1',
+        File: { Name: 'db_sync_password', UID: '10001', GID: '10001', Mode: 0o400 },
+      },
+      {
+        SecretID: 'j1',
+        SecretName: 'owui_sync_api_jwt_secret_web-1',
+        File: { Name: 'api_jwt_secret', UID: '10001', GID: '10001', Mode: 0o400 },
+      },
+    ]);
+    // No secret file from the host: the Docker secrets replace the bind mounts of /run/secrets/.
+    expect(
+      p!.TaskTemplate.ContainerSpec.Mounts.map((m) => `${m.Source}:${m.Target}:${m.ReadOnly ? 'ro' : 'rw'}`),
+    ).toEqual([
+      '/var/run/docker.sock:/var/run/docker.sock:ro',
+      '/opt/openwebui/a/data:/opt/openwebui/a/data:rw',
+      '/opt/openwebui/b/data:/opt/openwebui/b/data:rw',
+    ]);
+    expect(p!.TaskTemplate).toMatchObject({ RestartPolicy: { Condition: 'any' }, Networks: [{ Target: 'host' }] });
+    expect(p!.Mode).toEqual({ Replicated: { Replicas: 1 } });
+    expect(p!.TaskTemplate.ContainerSpec.Env).toContain('ROLE=primary');
+    expect(s!.TaskTemplate.ContainerSpec.Env).toContain('API_PORT=9444');
+    expect(pairServices(SETTINGS, refs)[0]!.Labels[SPEC_HASH_LABEL]).toBe(p!.Labels[SPEC_HASH_LABEL]);
+    expect(pairServices({ ...SETTINGS, image: 'x:2' }, refs)[0]!.Labels[SPEC_HASH_LABEL]).not.toBe(
+      p!.Labels[SPEC_HASH_LABEL],
+    );
+    expect(() => pairServices({ ...SETTINGS, network: 'bridge' }, refs)).toThrow(/host network only/);
+  });
+});
+
 describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
   let engine: TestEngine;
   let t: Tenant;
@@ -104,7 +144,7 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
   };
 
   beforeAll(async () => {
-    engine = await startEngine({ swarm: false });
+    engine = await startEngine({ swarm: true });
     importNodeBaseImage(engine, 'owui-test-base:1');
     t = await setupTenant({ name: 'dk', seed: { users: 1, chatsPerUser: 3 } });
     // A second tenant with Open WebUI's default rollback journal (dk is in WAL mode).
@@ -120,6 +160,11 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
   }, 180_000);
   afterAll(async () => {
     try {
+      try {
+        engine.docker('service', 'rm', 'openwebui-sync-primary', 'openwebui-sync-secondary');
+      } catch {
+        /* none */
+      }
       engine.docker(
         'rm',
         '-f',
@@ -158,8 +203,27 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
       ports.join(','),
       '--secrets-dir',
       secrets,
+      '--mode',
+      'standalone',
       '--json',
     ];
+    // --dry-run prints the exact specifications and changes nothing; --compose-out writes the same as compose.
+    const composeOut = path.join(tmpDir(), 'compose.yml');
+    const dry = await runCli([...args, '--dry-run', '--compose-out', composeOut], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    const plan = JSON.parse(dry.stdout);
+    expect(plan.containers.map((x: { name: string }) => x.name)).toEqual([
+      'openwebui-sync-primary',
+      'openwebui-sync-secondary',
+    ]);
+    expect(fs.readFileSync(composeOut, 'utf8')).toContain('container_name: "openwebui-sync-primary"');
+    expect(engine.docker('ps', '-a', '--format', '{{.Names}}')).not.toContain('openwebui-sync');
+    const drySwarm = JSON.parse(
+      (await runCli([...args.slice(0, -3), '--mode', 'swarm', '--dry-run', '--json'], env)).stdout,
+    );
+    expect(drySwarm.services[0].TaskTemplate.ContainerSpec.Secrets[0].SecretName).toBe(
+      `owui_sync_db_sync_password_${t.host}`,
+    );
     const d = await runCli(args, env, { timeoutMs: 180_000 });
     expect(d.code, d.stderr).toBe(0);
     expect(JSON.parse(d.stdout).steps.map((s: { action: string }) => s.action)).toEqual(['created', 'created']);
@@ -369,5 +433,31 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
     const u = await runCli(['undeploy', '--yes', '--json'], env, { timeoutMs: 120_000 });
     expect(JSON.parse(u.stdout).removed).toEqual(['openwebui-sync-primary', 'openwebui-sync-secondary']);
     expect((await t.check`select count(*)::int as n from sync_metadata.client_deployments`)[0]!.n).toBe(2);
+
+    // Swarm mode: the same pair as two services, the secrets as Docker secrets (made from the password file).
+    const sw = await runCli(
+      ['deploy', '--image', 'owui-sync:test2', '--api-ports', ports.join(','), '--mode', 'swarm', '--json'],
+      env,
+      { timeoutMs: 240_000 },
+    );
+    expect(sw.code, sw.stderr).toBe(0);
+    expect(JSON.parse(sw.stdout)).toMatchObject({
+      mode: 'swarm',
+      steps: [{ action: 'created' }, { action: 'created' }],
+    });
+    await until(
+      async () => [await health(ports[0]), await health(ports[1])].filter((h) => h?.is_leader).length === 1,
+      60_000,
+    );
+    expect(engine.docker('secret', 'ls', '--format', '{{.Name}}')).toContain(`owui_sync_db_sync_password_${t.host}`);
+    const svc = engine.docker('service', 'inspect', 'openwebui-sync-primary', 'openwebui-sync-secondary');
+    for (const secret of [password, encodeURIComponent(password)]) expect(svc).not.toContain(secret);
+    const sn = JSON.parse((await runCli(['nodes', '--json'], env)).stdout) as { handle: string }[];
+    expect(sn.every((x) => x.handle.includes('swarm task'))).toBe(true);
+    const sf = await runCli(['failover-test', '--json'], env, { timeoutMs: 180_000 });
+    expect(sf.code, sf.stderr).toBe(0);
+    expect(JSON.parse(sf.stdout)).toMatchObject({ ok: true, rejoined_as: 'follower' });
+    const su = await runCli(['undeploy', '--yes', '--json'], env, { timeoutMs: 120_000 });
+    expect(JSON.parse(su.stdout).removed).toEqual(['openwebui-sync-primary', 'openwebui-sync-secondary']);
   }, 600_000);
 });

@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, ExitCode } from '../util/errors.ts';
@@ -62,6 +63,18 @@ export function deployCommands(io: Io, setExit: (c: number) => void): Command[] 
     .option('--user <uid:gid>', "the containers' user (default: the owner of the tenants' data)")
     .option('--dry-run', 'print the exact container specifications and change nothing')
     .option('--compose-out <file>', "also write the equivalent compose file (the specification's layout)")
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'standalone containers, or swarm services with Docker secrets (auto: swarm on a swarm manager)',
+      )
+        .choices(['auto', 'standalone', 'swarm'])
+        .default('auto'),
+    )
+    .option(
+      '--docker-secret <name>',
+      "swarm: the Docker secret that holds the host role's password (provision --docker-secret made it)",
+    )
     .option('--yes', 'replace a legacy pair without asking for UPDATE')
     .option('--json', 'print the result as JSON')
     .addOption(databaseUrlOption())
@@ -88,6 +101,8 @@ you type UPDATE (or --yes); sync_metadata stays.`,
           user?: string;
           dryRun?: boolean;
           composeOut?: string;
+          mode: 'auto' | 'standalone' | 'swarm';
+          dockerSecret?: string;
           yes?: boolean;
           databaseUrl?: string;
         },
@@ -138,12 +153,30 @@ you type UPDATE (or --yes); sync_metadata stays.`,
         }
         const specs = d.pairSpecs(settings);
         if (opts.composeOut) fs.writeFileSync(opts.composeOut, d.composeFile(specs));
+        const engine = new Engine();
+        // Swarm mode (services and Docker secrets) when asked, or when the engine is a swarm manager.
+        const swarm =
+          opts.mode === 'swarm' || (opts.mode === 'auto' && (await engine.swarmActive().catch(() => false)));
+        const secretNames = {
+          password: opts.dockerSecret ?? `owui_sync_db_sync_password_${settings.host}`,
+          jwt: `owui_sync_api_jwt_secret_${settings.host}`,
+        };
         if (opts.dryRun) {
-          if (json) printJson(io, { dry_run: true, containers: specs });
-          else io.out(JSON.stringify(specs, null, 2));
+          const out = swarm
+            ? d.pairServices(settings, {
+                password: { id: '(its id at deploy)', name: secretNames.password },
+                jwt: { id: '(its id at deploy)', name: secretNames.jwt },
+              })
+            : specs;
+          if (json)
+            printJson(io, {
+              dry_run: true,
+              mode: swarm ? 'swarm' : 'standalone',
+              [swarm ? 'services' : 'containers']: out,
+            });
+          else io.out(JSON.stringify(out, null, 2));
           return;
         }
-        const engine = new Engine();
         await engine.require();
         if (!(await engine.imageExists(settings.image)))
           throw new ConfigError(
@@ -159,23 +192,52 @@ you type UPDATE (or --yes); sync_metadata stays.`,
             refused: 'not confirmed: nothing was changed',
           });
         const passwordFile = process.env.OWUI_SYNC_DATABASE_PASSWORD_FILE;
-        if (!passwordFile)
-          throw new ConfigError(
-            "the host role's password file is not set",
-            'set OWUI_SYNC_DATABASE_PASSWORD_FILE (provision --host NAME --secret-file PATH wrote it)',
-          );
-        d.writeSecrets(settings.secretsDir, settings.user, {
-          passwordFile,
-          jwtFile: process.env.OWUI_SYNC_JWT_SECRET_FILE ?? null,
-        });
+        const jwtFile = process.env.OWUI_SYNC_JWT_SECRET_FILE ?? null;
+        const urls = ports.map((p) => `http://${settings.publish}:${p}`);
+        const onStep = json
+          ? undefined
+          : (st: { container: string; action: string }) => io.err(`${st.container}: ${st.action}`);
         try {
-          const steps = await d.applyPair(engine, specs, {
-            urls: ports.map((p) => `http://${settings.publish}:${p}`),
-            replaceLegacy: legacy.length > 0,
-            onStep: json ? undefined : (s) => io.err(`${s.container}: ${s.action}`),
-          });
-          if (json) printJson(io, { steps, image: settings.image, user: settings.user });
-          else io.out(`the pair runs ${settings.image} as ${settings.user}; owui-sync cluster status shows it`);
+          let steps: import('../ops/deploy.ts').DeployStep[];
+          if (swarm) {
+            const { SwarmSecrets } = await import('../docker/secrets.ts');
+            const ss = new SwarmSecrets(engine.docker);
+            const labels = { 'owui-sync.host': settings.host };
+            const ensure = async (name: string, value: () => string) => {
+              const found = await ss.find(name);
+              return { name, id: found ? found.id : await ss.create(name, value(), labels) };
+            };
+            const password = await ensure(secretNames.password, () => {
+              if (!passwordFile)
+                throw new ConfigError(
+                  `there is no Docker secret ${secretNames.password} and no password file to make it from`,
+                  'provision --host NAME --docker-secret NAME (then deploy --docker-secret NAME), or set OWUI_SYNC_DATABASE_PASSWORD_FILE',
+                );
+              return fs.readFileSync(passwordFile, 'utf8').trim();
+            });
+            const jwt = await ensure(secretNames.jwt, () =>
+              jwtFile ? fs.readFileSync(jwtFile, 'utf8').trim() : crypto.randomBytes(48).toString('base64'),
+            );
+            if (legacy.length) await d.applyPair(engine, [], { urls: [], replaceLegacy: true, onStep });
+            steps = [
+              ...(legacy.length ? legacy.map((l) => ({ container: l!.name, action: 'removed legacy' as const })) : []),
+              ...(await d.applyServices(engine, d.pairServices(settings, { password, jwt }), { urls, onStep })),
+            ];
+          } else {
+            if (!passwordFile)
+              throw new ConfigError(
+                "the host role's password file is not set",
+                'set OWUI_SYNC_DATABASE_PASSWORD_FILE (provision --host NAME --secret-file PATH wrote it)',
+              );
+            d.writeSecrets(settings.secretsDir, settings.user, { passwordFile, jwtFile });
+            steps = await d.applyPair(engine, specs, { urls, replaceLegacy: legacy.length > 0, onStep });
+          }
+          if (json)
+            printJson(io, { mode: swarm ? 'swarm' : 'standalone', steps, image: settings.image, user: settings.user });
+          else
+            io.out(
+              `the pair runs ${settings.image} as ${settings.user}${swarm ? ' (swarm services)' : ''}; owui-sync cluster status shows it`,
+            );
           setExit(ExitCode.ok);
         } finally {
           await closeNodeHealth();

@@ -69,6 +69,50 @@ export class Engine {
     return { size: info.Size, id: info.Id };
   }
 
+  /** Whether the engine is a swarm manager (the pair then runs as services, with Docker secrets). */
+  async swarmActive(): Promise<boolean> {
+    const info = (await this.docker.info()) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+    return info.Swarm?.LocalNodeState === 'active' && !!info.Swarm.ControlAvailable;
+  }
+
+  async service(name: string): Promise<{ id: string; version: number; labels: Record<string, string> } | null> {
+    try {
+      const s = (await this.docker.getService(name).inspect()) as {
+        ID: string;
+        Version: { Index: number };
+        Spec: { Labels?: Record<string, string> };
+      };
+      return { id: s.ID, version: s.Version.Index, labels: s.Spec.Labels ?? {} };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  async createService(spec: object): Promise<void> {
+    await this.docker.createService(spec as Docker.CreateServiceOptions);
+  }
+
+  async updateService(name: string, version: number, spec: object): Promise<void> {
+    await this.docker.getService(name).update({ ...spec, version } as never);
+  }
+
+  async removeService(name: string): Promise<void> {
+    try {
+      await this.docker.getService(name).remove();
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+  }
+
+  /** The running task container of a swarm service, or null. */
+  async taskOf(service: string): Promise<string | null> {
+    const list = await this.docker.listContainers({
+      filters: JSON.stringify({ label: [`com.docker.swarm.service.name=${service}`] }),
+    });
+    return list[0] ? (list[0].Names[0] ?? '').replace(/^\//, '') : null;
+  }
+
   async imageExists(ref: string): Promise<boolean> {
     try {
       await this.docker.getImage(ref).inspect();

@@ -246,10 +246,102 @@ export async function applyPair(
 export async function removePair(engine: Engine): Promise<string[]> {
   const removed: string[] = [];
   for (const n of PAIR)
-    if (await engine.state(n.name)) {
+    if (await engine.service(n.name).catch(() => null)) {
+      await engine.removeService(n.name);
+      removed.push(n.name);
+    } else if (await engine.state(n.name)) {
       await engine.stop(n.name, 30);
       await engine.remove(n.name);
       removed.push(n.name);
     }
   return removed;
+}
+
+/** A swarm secret the services mount: its id and name. */
+export interface SecretRef {
+  id: string;
+  name: string;
+}
+
+/**
+ * The pair as two swarm services (an engine in swarm mode), one task each: the same image, environment, user and
+ * mounts as the standalone containers, host networking, and the two secrets as Docker secrets mounted at
+ * /run/secrets/ (mode 0400, owned by the service's user) instead of files on the host.
+ */
+export function pairServices(s: PairSettings, secrets: { password: SecretRef; jwt: SecretRef }) {
+  if (s.network !== 'host')
+    throw new ConfigError(
+      'in swarm mode the pair runs on the host network only',
+      'swarm publishes ports on every address: drop --network bridge',
+    );
+  const [uid, gid] = s.user.split(':');
+  return pairSpecs(s).map((c) => {
+    const hc = c.HostConfig!;
+    const mounts = hc
+      .Binds!.filter((b) => !b.includes(':/run/secrets/'))
+      .map((b) => {
+        const [source, target, mode] = b.split(':');
+        return { Type: 'bind' as const, Source: source!, Target: target!, ReadOnly: mode === 'ro' };
+      });
+    const file = (name: string) => ({ Name: name, UID: uid!, GID: gid!, Mode: 0o400 });
+    const spec = {
+      Name: c.name,
+      Labels: { ...c.Labels },
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: c.Image!,
+          Env: c.Env!,
+          User: c.User!,
+          Labels: { 'owui-sync.role': c.Labels!['owui-sync.role']! },
+          Mounts: mounts,
+          Secrets: [
+            { SecretID: secrets.password.id, SecretName: secrets.password.name, File: file('db_sync_password') },
+            { SecretID: secrets.jwt.id, SecretName: secrets.jwt.name, File: file('api_jwt_secret') },
+          ],
+          StopGracePeriod: 30e9,
+        },
+        RestartPolicy: { Condition: 'any', Delay: 5e9 },
+        Networks: [{ Target: 'host' }],
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+      UpdateConfig: { Parallelism: 1, Order: 'stop-first' },
+    };
+    const { [SPEC_HASH_LABEL]: _, ...labels } = spec.Labels;
+    spec.Labels = { ...labels, [SPEC_HASH_LABEL]: hashOf({ ...spec, Labels: labels } as unknown as ContainerSpec) };
+    return spec;
+  });
+}
+
+/** Apply the pair as services: created, unchanged, or updated one at a time (the follower first), each waited on. */
+export async function applyServices(
+  engine: Engine,
+  services: ReturnType<typeof pairServices>,
+  o: { urls: string[]; onStep?: (s: DeployStep) => void },
+): Promise<DeployStep[]> {
+  const steps: DeployStep[] = [];
+  const leads = await Promise.all(
+    o.urls.map(async (u) => {
+      const a = await readNodeHealth(u);
+      return a.up && a.health.is_leader;
+    }),
+  );
+  const order = services.map((_, i) => i).sort((a, b) => Number(leads[a]) - Number(leads[b]));
+  for (const i of order) {
+    const spec = services[i]!;
+    const cur = await engine.service(spec.Name);
+    let action: DeployStep['action'];
+    if (!cur) {
+      await engine.createService(spec);
+      action = 'created';
+    } else if (cur.labels[SPEC_HASH_LABEL] === spec.Labels[SPEC_HASH_LABEL]) action = 'unchanged';
+    else {
+      await engine.updateService(spec.Name, cur.version, spec);
+      action = 'replaced';
+    }
+    const step = { container: spec.Name, action };
+    steps.push(step);
+    o.onStep?.(step);
+    await waitHealthy(o.urls[i]!, 120_000);
+  }
+  return steps;
 }

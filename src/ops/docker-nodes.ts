@@ -20,12 +20,27 @@ export class DockerNodes implements NodeController {
     return n;
   }
 
+  /** The container of a node: the standalone container, or the running task of the swarm service of that name. */
+  private async container(name: string): Promise<{ name: string; swarm: boolean } | null> {
+    if (await this.engine.state(name)) return { name, swarm: false };
+    const task = await this.engine.taskOf(name).catch(() => null);
+    return task ? { name: task, swarm: true } : null;
+  }
+
+  private async must(nodeId: string) {
+    const n = this.node(nodeId);
+    const c = await this.container(n.name);
+    if (!c) throw new NotFoundError(`node ${n.name} has no running container`, 'owui-sync nodes shows the pair');
+    return c;
+  }
+
   async list(): Promise<NodeInfo[]> {
     const out: NodeInfo[] = [];
     for (const p of PAIR) {
-      const st = await this.engine.state(p.name);
-      if (!st) continue;
-      const env = (await this.engine.inspect(p.name)).Config.Env ?? [];
+      const c = await this.container(p.name);
+      const st = c ? await this.engine.state(c.name) : null;
+      if (!c || !st) continue;
+      const env = (await this.engine.inspect(c.name)).Config.Env ?? [];
       const nodeId = env.find((e) => e.startsWith('NODE_ID='))?.slice(8) ?? p.name;
       const url =
         env.find((e) => e.startsWith('OWUI_SYNC_ADVERTISE_URL='))?.slice(24) ?? `http://${this.publish}:${p.port}`;
@@ -34,7 +49,7 @@ export class DockerNodes implements NodeController {
         role: p.role,
         kind: 'container',
         running: st.running,
-        handle: `${p.name}${st.health ? ` (${st.health})` : ''}`,
+        handle: `${c.name}${c.swarm ? ' (swarm task)' : ''}${st.health ? ` (${st.health})` : ''}`,
         url,
       });
     }
@@ -42,23 +57,25 @@ export class DockerNodes implements NodeController {
   }
 
   async stop(nodeId: string, mode: StopMode): Promise<void> {
-    const n = this.node(nodeId);
-    if (mode === 'crash') await this.engine.kill(n.name);
-    else await this.engine.stop(n.name, 30);
+    const c = await this.must(nodeId);
+    if (mode === 'crash') await this.engine.kill(c.name);
+    else await this.engine.stop(c.name, 30);
   }
 
+  /** Standalone: docker start. A swarm service starts a new task by itself (its restart policy). */
   async start(nodeId: string): Promise<void> {
-    await this.engine.start(this.node(nodeId).name);
+    const n = this.node(nodeId);
+    if (await this.engine.state(n.name)) await this.engine.start(n.name);
   }
 
   async restart(nodeId: string): Promise<void> {
-    const n = this.node(nodeId);
-    await this.engine.stop(n.name, 30);
-    await this.engine.start(n.name);
+    const c = await this.must(nodeId);
+    await this.engine.stop(c.name, 30);
+    if (!c.swarm) await this.engine.start(c.name);
   }
 
   async logs(nodeId: string, lines: number): Promise<string[]> {
-    return (await this.engine.logs(this.node(nodeId).name, lines)).map(readableLogLine);
+    return (await this.engine.logs((await this.must(nodeId)).name, lines)).map(readableLogLine);
   }
 }
 
