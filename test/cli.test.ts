@@ -21,6 +21,14 @@ const VERBS = [
   ['cluster', 'status'],
   ['failover-test'],
   ['menu'],
+  ['image', 'build'],
+  ['deploy'],
+  ['undeploy'],
+  ['nodes'],
+  ['nodes', 'logs'],
+  ['nodes', 'restart'],
+  ['nodes', 'stop'],
+  ['discover'],
   ['config', 'show'],
   ['conflicts', 'config'],
   ['conflicts', 'list'],
@@ -46,6 +54,10 @@ describe('the command line', () => {
       'resume',
       'conflicts',
       'demo',
+      'menu',
+      'failover-test',
+      'deploy',
+      'discover',
     ])
       expect(top.stdout).toContain(v);
     expect(top.stdout).toContain('Exit codes');

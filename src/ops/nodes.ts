@@ -124,6 +124,7 @@ export function tailFile(file: string, n: number): string[] {
  */
 export class LocalNodes implements NodeController {
   readonly kind = 'process';
+  /** The processes this one started: held so that Node reaps them when they exit (no zombie left behind). */
   private children = new Map<string, import('node:child_process').ChildProcess>();
 
   constructor(readonly file: string) {}

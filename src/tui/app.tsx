@@ -131,7 +131,6 @@ export function App({
   const [tick, setTick] = useState(0);
   const [flashText, setFlash] = useState<string | null>(null);
   const capture = useRef(false);
-  const [, force] = useState(0);
   const [size, setSize] = useState({ rows: stdout.rows || 24, cols: stdout.columns || 80 });
   useEffect(() => {
     const onResize = () => setSize({ rows: stdout.rows || 24, cols: stdout.columns || 80 });
@@ -165,7 +164,6 @@ export function App({
         else
           setTimeout(() => {
             capture.current = false;
-            force((n) => n + 1);
           }, 0);
       },
     }),
