@@ -171,6 +171,17 @@ export interface DeployStep {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The nodes' indexes, the one that leads now last: an update replaces the follower first. */
+async function followerFirst(urls: string[]): Promise<number[]> {
+  const leads = await Promise.all(
+    urls.map(async (u) => {
+      const a = await readNodeHealth(u);
+      return a.up && a.health.is_leader;
+    }),
+  );
+  return urls.map((_, i) => i).sort((a, b) => Number(leads[a]) - Number(leads[b]));
+}
+
 /** Wait until the node at `url` answers /health with 200 (up to `ms`). */
 export async function waitHealthy(url: string, ms = 90_000): Promise<void> {
   const t0 = Date.now();
@@ -208,15 +219,7 @@ export async function applyPair(
         say({ container: name, action: 'removed legacy' });
       }
   const current = await Promise.all(specs.map((s) => engine.state(s.name)));
-  // Replace the follower first: find who leads now.
-  const leads = await Promise.all(
-    o.urls.map(async (u) => {
-      const a = await readNodeHealth(u);
-      return a.up && a.health.is_leader;
-    }),
-  );
-  const order = specs.map((_, i) => i).sort((a, b) => Number(leads[a]) - Number(leads[b]));
-  for (const i of order) {
+  for (const i of await followerFirst(o.urls)) {
     const spec = specs[i]!;
     const cur = current[i];
     if (!cur) {
@@ -319,14 +322,7 @@ export async function applyServices(
   o: { urls: string[]; onStep?: (s: DeployStep) => void },
 ): Promise<DeployStep[]> {
   const steps: DeployStep[] = [];
-  const leads = await Promise.all(
-    o.urls.map(async (u) => {
-      const a = await readNodeHealth(u);
-      return a.up && a.health.is_leader;
-    }),
-  );
-  const order = services.map((_, i) => i).sort((a, b) => Number(leads[a]) - Number(leads[b]));
-  for (const i of order) {
+  for (const i of await followerFirst(o.urls)) {
     const spec = services[i]!;
     const cur = await engine.service(spec.Name);
     let action: DeployStep['action'];
