@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../src/pg/embedded.ts';
+import { freePort } from '../src/util/net.ts';
 
 /** Is a Docker engine binary installed (CI installs docker.io; see .ci/run)? */
 export const hasDockerd = (() => {

