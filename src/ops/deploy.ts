@@ -182,12 +182,16 @@ async function followerFirst(urls: string[]): Promise<number[]> {
   return urls.map((_, i) => i).sort((a, b) => Number(leads[a]) - Number(leads[b]));
 }
 
-/** Wait until the node at `url` answers /health with 200 (up to `ms`). */
+/**
+ * Wait until the node at `url` answers /health with 200 and knows who leads (its elector runs, so it can take the
+ * lease the moment the leader hands it over), up to `ms`. /health answers before the elector's first round: a
+ * rolling update that replaced the leader then would leave the cluster without one for a retry interval.
+ */
 export async function waitHealthy(url: string, ms = 90_000): Promise<void> {
   const t0 = Date.now();
   for (;;) {
     const a = await readNodeHealth(url);
-    if (a.up && a.http_status === 200) return;
+    if (a.up && a.http_status === 200 && a.health.leader_id) return;
     if (Date.now() - t0 > ms)
       throw new OwuiError(`the agent at ${url} did not become healthy within ${Math.round(ms / 1000)} s`, {
         hint: 'owui-sync nodes logs NODE shows why',
