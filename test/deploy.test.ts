@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,11 +8,9 @@ import { composeFile, type PairSettings, pairServices, pairSpecs, SPEC_HASH_LABE
 import { getDeployment } from '../src/pg/deployments.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { verify } from '../src/sync/verify.ts';
-import { spawnModule, waitForLine } from '../src/util/child.ts';
 import { freePort } from '../src/util/net.ts';
-import { codeModule } from '../src/util/paths.ts';
 import { hasDockerd, importNodeBaseImage, startEngine, type TestEngine } from './docker-engine.ts';
-import { runCli, setupTenant, type Tenant, tmpDir, trackChild } from './helpers.ts';
+import { runCli, setupTenant, type Tenant, tmpDir } from './helpers.ts';
 
 // The pair as containers: the image built from templates/Dockerfile on a local base image (no registry), deployed
 // through the Docker API against the tests' PostgreSQL (host networking), and the specification's failover test.
@@ -134,6 +133,7 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
       return null;
     }
   };
+  const running = (name: string) => engine.docker('inspect', '-f', '{{.State.Running}}', name).trim() === 'true';
   const until = async (pred: () => Promise<boolean>, ms: number) => {
     const t0 = Date.now();
     while (Date.now() - t0 < ms) {
@@ -154,6 +154,9 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
     seedTenant(rb, { users: 1, chatsPerUser: 3 });
     rb.close();
     await clientAdd({ name: 'dk_rb', sqlitePath: path.join(rbDir, 'webui.db'), adminUrl: t.url, host: t.host });
+    // The tenants' data belongs to the image's user 10001, as when Open WebUI runs as that user: the agents then
+    // run as 10001 too, not as root.
+    for (const dir of [path.dirname(t.sqlitePath), rbDir]) execFileSync('chown', ['-R', '10001:10001', dir]);
     ports = [await freePort(), await freePort()];
     secrets = path.join(tmpDir(), 'secrets');
     env = { ...t.hostEnv, DOCKER_HOST: engine.dockerHost };
@@ -175,6 +178,8 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
         'openwebui-old-tenant',
         'openwebui-sync-node-a',
         'openwebui-sync-node-b',
+        'owui-writer-wal',
+        'owui-writer-rb',
       );
     } catch {
       /* none */
@@ -226,6 +231,8 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
     );
     const d = await runCli(args, env, { timeoutMs: 180_000 });
     expect(d.code, d.stderr).toBe(0);
+    // The containers run as the owner of the tenants' data (10001 here, as beforeAll left it).
+    expect(JSON.parse(d.stdout).user).toBe('10001:10001');
     expect(JSON.parse(d.stdout).steps.map((s: { action: string }) => s.action)).toEqual(['created', 'created']);
     const [a, s] = [await health(ports[0]), await health(ports[1])];
     expect([a?.is_leader, s?.is_leader].filter(Boolean)).toHaveLength(1);
@@ -240,15 +247,38 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
       60_000,
     );
 
-    // Both journal modes, each with a live writer (Open WebUI's, played by the writer process on this host) while
-    // the agents in the containers sync: no write fails, and once the writers stop, one more run leaves each
-    // mirror identical.
-    const writers = [t.sqlitePath, path.join(rbDir, 'webui.db')].map((file) => {
-      const w = spawnModule(codeModule('sqlite/writer-process'), [file, '100']);
-      trackChild(w.pid);
-      return w;
+    // Both journal modes, each with a live writer inside a container of its own (Open WebUI's part, played by the
+    // image's writer process, as the data's owner 10001, on the tenant's folder mounted as Open WebUI mounts it)
+    // while the agents in their containers sync: no write fails, and once the writers stop, one more run leaves
+    // each mirror identical.
+    const writers = [
+      ['owui-writer-wal', path.dirname(t.sqlitePath)],
+      ['owui-writer-rb', rbDir],
+    ].map(([name, dir]) => {
+      engine.docker(
+        'run',
+        '-d',
+        '--network',
+        'none',
+        '--name',
+        name!,
+        '--user',
+        '10001:10001',
+        '-v',
+        `${dir}:/app/backend/data`,
+        '--entrypoint',
+        'node',
+        'owui-sync:test',
+        '/opt/owui-sync/dist/sqlite/writer-process.js',
+        '/app/backend/data/webui.db',
+        '100',
+      );
+      return name!;
     });
-    for (const w of writers) await waitForLine(w, (l) => l === 'ready');
+    for (const w of writers)
+      await until(async () => engine.docker('logs', w).includes('ready') || !running(w), 30_000).then(() =>
+        expect(running(w), engine.docker('logs', w)).toBe(true),
+      );
     const [host] = await t.check<
       { cluster_name: string }[]
     >`select cluster_name from sync_metadata.hosts where hostname = ${t.host}`;
@@ -264,11 +294,14 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
         }, 60_000);
       }
     for (const w of writers) {
-      const report = waitForLine(w, (l) => l.startsWith('{'));
-      w.kill('SIGTERM');
-      const r = JSON.parse(await report) as { writes: number; errors: number };
-      expect(r.errors).toBe(0);
-      expect(r.writes).toBeGreaterThan(5);
+      engine.docker('stop', '-t', '10', w);
+      const out = engine.docker('logs', w);
+      const r = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{}') as {
+        writes: number;
+        errors: number;
+      };
+      expect(r.errors, out).toBe(0);
+      expect(r.writes, out).toBeGreaterThan(5);
     }
     for (const client of ['dk', 'dk_rb']) {
       const q = await enqueue(t.sql, host!.cluster_name, client, { full: false, triggeredBy: 'test' });
@@ -395,17 +428,25 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
 
     // A new image is a rolling update: the follower first, then the leader hands over; polled, a leader all along.
     engine.docker('tag', 'owui-sync:test', 'owui-sync:test2');
-    // Polled every 100 ms: the longest stretch without a leader is the handover itself (the old leader resigns
-    // on SIGTERM, the new one takes the lease on the NOTIFY), milliseconds; never the time a container needs.
+    // Polled every 100 ms, both ways. The lease row: the old leader hands the lease straight to the new follower on
+    // SIGTERM, so it always has a live holder. The nodes' /health: the new leader says so once it has heard the
+    // NOTIFY and claimed the lease, milliseconds later; never the time a container needs.
     let polls = 0;
     let leaderless = 0;
+    let leaseless = 0;
     let since: number | null = null;
     let longest = 0;
     let polling = true;
     const poller = (async () => {
       while (polling) {
-        const [x, y] = await Promise.all([health(ports[0]), health(ports[1])]);
+        const [x, y, lease] = await Promise.all([
+          health(ports[0]),
+          health(ports[1]),
+          t.check<{ live: boolean }[]>`
+            select expires_at > now() as live from sync_metadata.leader_election where cluster_name = ${host!.cluster_name}`,
+        ]);
         polls++;
+        if (!lease[0]?.live) leaseless++;
         if (!x?.is_leader && !y?.is_leader) {
           leaderless++;
           since ??= Date.now();
@@ -422,9 +463,10 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
     expect(rolled.code, rolled.stderr).toBe(0);
     expect(JSON.parse(rolled.stdout).steps.map((x: { action: string }) => x.action)).toEqual(['replaced', 'replaced']);
     console.log(
-      `rolling update: ${polls} polls of both nodes, ${leaderless} without a leader (longest stretch ${longest} ms)`,
+      `rolling update: ${polls} polls; lease without a live holder in ${leaseless}; no node saying it leads in ${leaderless} (longest stretch ${longest} ms)`,
     );
-    // A handover is milliseconds; on a loaded machine a poll or two may fall in it, never a retry interval (5 s).
+    expect(leaseless).toBe(0);
+    // A claim is milliseconds; on a loaded machine a poll may fall in it, never a retry interval (5 s).
     expect(longest).toBeLessThan(1000);
     expect(engine.docker('inspect', '-f', '{{.Config.Image}}', 'openwebui-sync-primary').trim()).toBe(
       'owui-sync:test2',

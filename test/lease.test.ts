@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Lease } from '../src/cluster/lease.ts';
+import { recordHeartbeat } from '../src/cluster/node-sql.ts';
 import { openPg, type Sql, type Tx } from '../src/pg/connect.ts';
 import { FencedError } from '../src/util/errors.ts';
 import { setupTenant } from './helpers.ts';
@@ -23,6 +24,45 @@ describe('the leader lease (database clock, fencing term)', () => {
       const [row] =
         await t.check`select leader_id, term::int from sync_metadata.leader_election where cluster_name = ${t.host}`;
       expect(row).toEqual({ leader_id: 'node-a', term: 3 });
+    } finally {
+      await bSql.end();
+    }
+  });
+
+  it('is handed straight to a peer with a fresh heartbeat: the row is never without a live holder, the peer claims it', async () => {
+    const t = await setupTenant({ name: 'lease5' });
+    const a = new Lease(t.sql, t.host, 'node-a', 30);
+    const bSql = await openPg(t.hostUrl, 'test');
+    const b = new Lease(bSql, t.host, 'node-b', 30);
+    const other = new Lease(bSql, t.host, 'node-c', 30);
+    const row = async () =>
+      (
+        await t.check<{ leader_id: string; instance: string | null; term: number; live: boolean }[]>`
+        select leader_id, leader_instance as instance, term::int, expires_at > now() as live
+        from sync_metadata.leader_election where cluster_name = ${t.host}`
+      )[0];
+    try {
+      const [h] = await t.check<
+        { host_id: string }[]
+      >`select host_id from sync_metadata.hosts where hostname = ${t.host}`;
+      expect(await a.tryAcquire()).toMatchObject({ term: 1 });
+      // No peer has a heartbeat: the lease expires at once (as before).
+      expect(await a.resign(60)).toEqual({ handedTo: null });
+      expect((await row())!.live).toBe(false);
+      expect(await a.tryAcquire()).toMatchObject({ term: 2 });
+      // node-b's heartbeat is fresh: the lease goes to it, live, with a new term and no instance yet.
+      await recordHeartbeat(t.sql, h!.host_id, 'node-b', { url: 'http://127.0.0.1:1' });
+      expect(await a.resign(60)).toEqual({ handedTo: 'node-b' });
+      expect(a.current).toBeNull();
+      expect(await row()).toEqual({ leader_id: 'node-b', instance: null, term: 3, live: true });
+      // Nobody else may take it (not even the old leader), node-b's process claims it and keeps the term.
+      expect(await a.tryAcquire()).toBeNull();
+      expect(await other.tryAcquire()).toBeNull();
+      expect(await b.tryAcquire()).toMatchObject({ term: 3 });
+      expect(await row()).toEqual({ leader_id: 'node-b', instance: b.instance, term: 3, live: true });
+      await bSql.begin((tx) => b.fence(tx as Tx));
+      // A heartbeat older than the freshness window is no peer: the lease expires instead.
+      expect(await b.resign(0.001)).toEqual({ handedTo: null });
     } finally {
       await bSql.end();
     }

@@ -51,6 +51,8 @@ export class Agent {
   private readonly stop$ = new AbortController();
   private readonly jobsWake = new Wakeup();
   private loops: Promise<void>[] = [];
+  /** The loops still running (named in the shutdown's warning when they outlast its grace). */
+  private readonly pendingLoops = new Set<string>();
   private lag: DeploymentGauge[] = [];
   private lastPurge = 0;
   private readonly notifier?: Notifier;
@@ -208,13 +210,16 @@ export class Agent {
           wsql,
         ),
     );
-    this.loops = [
-      elector.run(signal),
-      this.heartbeatLoop(),
-      this.schedulerLoop(),
-      this.notifyLoop(),
-      ...workers.map((w) => w.run(signal)),
+    const named = (name: string, p: Promise<void>) => p.finally(() => this.pendingLoops.delete(name));
+    const loops: [string, Promise<void>][] = [
+      ['elector', elector.run(signal)],
+      ['heartbeat', this.heartbeatLoop()],
+      ['scheduler', this.schedulerLoop()],
+      ['notify', this.notifyLoop()],
+      ...workers.map((w, i): [string, Promise<void>] => [`worker ${i}`, w.run(signal)]),
     ];
+    for (const [name] of loops) this.pendingLoops.add(name);
+    this.loops = loops.map(([name, p]) => named(name, p));
     this.log.info(
       { cluster: this.cluster, host: this.hostname, role: s.role, url: this.advertiseUrl, version: packageVersion() },
       'agent started',
@@ -319,10 +324,16 @@ export class Agent {
     this.jobsWake.fire();
     for (const r of this.running.values()) r.ac.abort();
     const drained = Promise.all(this.loops).then(() => true);
-    const finished = await Promise.race([drained, sleep(graceMs).then(() => false)]);
+    // The grace timer is cancelled once the loops are done: a pending timer would keep the process alive (the
+    // exit, and so `docker stop`, would wait the whole grace).
+    const grace = new AbortController();
+    const finished = await Promise.race([
+      drained,
+      sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
+    ]).finally(() => grace.abort());
     if (!finished)
       this.log.warn(
-        { jobs: [...this.running.keys()] },
+        { jobs: [...this.running.keys()], loops: [...this.pendingLoops] },
         `runs did not stop within ${graceMs} ms; abandoning them (their open batch rolls back)`,
       );
     await this.elector?.resign();

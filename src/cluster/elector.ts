@@ -15,7 +15,10 @@ export interface LeaderView {
   live: boolean;
 }
 
-type Timing = Pick<AgentSettings, 'role' | 'renewSeconds' | 'renewDeadlineSeconds' | 'retrySeconds'>;
+type Timing = Pick<
+  AgentSettings,
+  'role' | 'renewSeconds' | 'renewDeadlineSeconds' | 'retrySeconds' | 'heartbeatSeconds'
+>;
 
 /**
  * The leader elector, a unit of its own: tries for the lease (or renews it) at the settings' pace, steps down
@@ -64,7 +67,7 @@ export class Elector {
         this.db.mark(true);
         if (signal.aborted) {
           // The shutdown resigns; a renewal that raced it must not leave us holding the lease.
-          if (got) await this.lease.resign().catch(() => {});
+          if (got) await this.lease.resign(2 * s.heartbeatSeconds + 5).catch(() => {});
           return;
         }
         if (got) {
@@ -123,14 +126,21 @@ export class Elector {
     if (r) this.metrics.term.set(r.term);
   }
 
-  /** Give the lease up at once (shutdown), so the peer takes over in milliseconds rather than a lease. */
+  /**
+   * Give the lease up at once (shutdown): handed straight to a peer whose heartbeat is fresh (within two heartbeat
+   * intervals), so the cluster's lease always has a holder and the peer leads in milliseconds; else it expires now.
+   */
   async resign(): Promise<void> {
     const term = this.lease.current?.term;
     if (term === undefined) return;
-    await this.lease.resign().then(
-      () => {
+    await this.lease.resign(2 * this.s.heartbeatSeconds + 5).then(
+      ({ handedTo }) => {
         this.metrics.leaderElections.inc({ result: 'resigned' });
-        this.log.info({ term }, 'resigned the lease');
+        this.metrics.isLeader.set({ node_id: this.nodeId }, 0);
+        this.log.info(
+          { term, handed_to: handedTo },
+          handedTo ? `handed the lease to ${handedTo}` : 'resigned the lease',
+        );
       },
       (err) =>
         this.log.warn(

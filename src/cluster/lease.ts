@@ -42,7 +42,9 @@ export async function readLeases(sql: Sql, cluster?: string): Promise<LeaseRow[]
 /**
  * One node's view of its cluster's lease row. Every decision uses the database clock (now()), so nodes
  * with skewed clocks agree. Acquire and renew are one statement: it succeeds when the lease is ours or
- * has expired; taking it over from another node (or after a gap) grows the term.
+ * has expired, or when a resigning leader handed it to this node id (no instance yet: the first process of
+ * that node to ask claims it, keeping the handover's term); taking it over from another node (or after a gap)
+ * grows the term.
  */
 export class Lease {
   private state: LeaseState | null = null;
@@ -77,12 +79,12 @@ export class Lease {
       insert into sync_metadata.leader_election as l (cluster_name, leader_id, leader_instance, leader_host_id, leader_url, acquired_at, expires_at, term, heartbeat_count)
       values (${this.cluster}, ${this.nodeId}, ${this.instance}, ${this.hostId}, ${this.url}, now(), now() + make_interval(secs => ${this.leaseSeconds}), 1, 0)
       on conflict (cluster_name) do update set
-        term = case when l.leader_id = excluded.leader_id and l.leader_instance is not distinct from excluded.leader_instance and l.expires_at > now() then l.term else l.term + 1 end,
-        acquired_at = case when l.leader_id = excluded.leader_id and l.leader_instance is not distinct from excluded.leader_instance and l.expires_at > now() then l.acquired_at else now() end,
+        term = case when l.leader_id = excluded.leader_id and (l.leader_instance is null or l.leader_instance = excluded.leader_instance) and l.expires_at > now() then l.term else l.term + 1 end,
+        acquired_at = case when l.leader_id = excluded.leader_id and (l.leader_instance is null or l.leader_instance = excluded.leader_instance) and l.expires_at > now() then l.acquired_at else now() end,
         leader_id = excluded.leader_id, leader_instance = excluded.leader_instance, leader_host_id = excluded.leader_host_id, leader_url = excluded.leader_url,
         expires_at = now() + make_interval(secs => ${this.leaseSeconds}),
         heartbeat_count = l.heartbeat_count + 1
-      where l.expires_at <= now() or (l.leader_id = excluded.leader_id and l.leader_instance is not distinct from excluded.leader_instance)
+      where l.expires_at <= now() or (l.leader_id = excluded.leader_id and (l.leader_instance is null or l.leader_instance = excluded.leader_instance))
       returning term::text, expires_at`;
     this.state = rows[0] ? { term: Number(rows[0].term), expiresAt: rows[0].expires_at } : null;
     return this.state;
@@ -94,19 +96,46 @@ export class Lease {
   }
 
   /**
-   * Give the lease up at once (SIGTERM), so a peer takes over in seconds rather than a lease, and tell
-   * the followers on the lease channel so they try now instead of at their next retry.
+   * Give the lease up at once (SIGTERM), and tell the followers on the lease channel so they act now instead of
+   * at their next retry. When a peer of the cluster has sent a heartbeat within `peerFreshSeconds`, the lease is
+   * handed to it directly, in the same statement: the row names the peer (any process of that node id may claim
+   * it, see tryAcquire) with a new term and a live expiry, so the cluster's lease is never without a holder, and
+   * the peer leads as soon as it hears the NOTIFY. With no fresh peer the lease simply expires now. A peer that
+   * died since its heartbeat never claims it: the lease then runs out as after a crash.
    */
-  async resign(): Promise<void> {
-    if (!this.state) return;
+  async resign(peerFreshSeconds = 0): Promise<{ handedTo: string | null }> {
+    if (!this.state) return { handedTo: null };
     const term = this.state.term;
-    this.state = null;
-    await this.sql.begin(async (tx) => {
-      await tx`
-        update sync_metadata.leader_election set expires_at = greatest(now(), acquired_at + interval '1 millisecond')
-        where cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and leader_instance = ${this.instance} and term = ${term}`;
-      await tx`select pg_notify(${LEASE_CHANNEL}, ${this.cluster})`;
-    });
+    try {
+      return await this.sql.begin(async (tx) => {
+        const [peer] =
+          peerFreshSeconds > 0
+            ? await tx<{ node_id: string; url: string | null; host_id: string }[]>`
+              select a.key as node_id, a.value->>'url' as url, h.host_id
+              from sync_metadata.hosts h, jsonb_each(coalesce(h.metadata->'agents', '{}'::jsonb)) a
+              where h.cluster_name = ${this.cluster} and a.key <> ${this.nodeId}
+                and (a.value->>'last_seen')::timestamptz > now() - make_interval(secs => ${peerFreshSeconds})
+              order by (a.value->>'last_seen')::timestamptz desc limit 1`
+            : [];
+        const mine = () =>
+          tx`cluster_name = ${this.cluster} and leader_id = ${this.nodeId} and leader_instance = ${this.instance} and term = ${term}`;
+        const handed = peer
+          ? await tx`
+              update sync_metadata.leader_election set leader_id = ${peer.node_id}, leader_instance = null,
+                leader_host_id = ${peer.host_id}, leader_url = ${peer.url}, term = term + 1, acquired_at = now(),
+                expires_at = now() + make_interval(secs => ${this.leaseSeconds}), heartbeat_count = heartbeat_count + 1
+              where ${mine()}`
+          : { count: 0 };
+        if (handed.count === 0)
+          await tx`
+            update sync_metadata.leader_election set expires_at = greatest(now(), acquired_at + interval '1 millisecond')
+            where ${mine()}`;
+        await tx`select pg_notify(${LEASE_CHANNEL}, ${this.cluster})`;
+        return { handedTo: handed.count > 0 ? peer!.node_id : null };
+      });
+    } finally {
+      this.state = null;
+    }
   }
 
   /**
