@@ -5,15 +5,24 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../src/util/net.ts';
 
-/** Is a Docker engine binary installed (CI installs docker.io; see .ci/run)? */
-export const hasDockerd = (() => {
+/**
+ * Why no Docker engine of the tests' own can start here, or null when one can: dockerd must be installed (CI
+ * installs docker.io; see .ci/run) and this process must be root (dockerd needs it). The Docker tests skip with
+ * this reason, printed once.
+ */
+export const dockerSkipReason: string | null = (() => {
   try {
     execFileSync('dockerd', ['--version'], { stdio: 'ignore' });
-    return true;
   } catch {
-    return false;
+    return 'dockerd is not installed (apt-get install docker.io)';
   }
+  if (process.getuid?.() !== 0) return 'dockerd needs root, and these tests do not run as root';
+  return null;
 })();
+if (dockerSkipReason) console.warn(`Docker tests skipped: ${dockerSkipReason}`);
+
+/** Can the tests start a Docker engine of their own? */
+export const hasDockerd = dockerSkipReason === null;
 
 export interface TestEngine {
   dockerHost: string;
