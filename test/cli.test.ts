@@ -208,8 +208,9 @@ describe('the command line against a database', () => {
         '005_leader_lease.sql',
         '006_agent.sql',
         '007_notify.sql',
+        '008_light_hash.sql',
       ],
-      schema_version: 7,
+      schema_version: 8,
     });
     const b = await runMain(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);

@@ -43,6 +43,7 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
       '005_leader_lease.sql',
       '006_agent.sql',
       '007_notify.sql',
+      '008_light_hash.sql',
     ]);
     for (const t of tables) expect(out.changes).toContain(`kept all ${before[t]} rows of ${t}`);
     expect(out.changes.join('\n')).toMatch(/replaced policies .*hosts\.sync_host_isolation/);
@@ -83,11 +84,11 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
       OWUI_SYNC_ADMIN_URL: url,
     });
     expect(add.code, add.stderr).toBe(0);
-    // 5 columns newer than the legacy schema-init's chat table, plus the 5 sync columns.
+    // 5 columns newer than the legacy schema-init's chat table, plus the 6 sync columns.
     expect(JSON.parse(add.stdout)).toMatchObject({
       created: false,
       tables_created: 42,
-      columns_added: 10,
+      columns_added: 11,
       role: `sync_service_${host}`,
     });
     const grants =

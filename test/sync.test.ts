@@ -172,19 +172,34 @@ describe('incremental syncs', () => {
     expect(row).toEqual({ title: 'imported from 2020', u: old });
   });
 
-  it('catches an update that did not bump updated_at in the reconciliation pass (--full)', async () => {
+  it('catches an update that did not bump updated_at in the same ordinary run (the light pass)', async () => {
     retitleWithoutBump(t.db, t.chatIds[2]!, 'renamed without bump');
     const inc = await t.sync();
     expect(inc.kind).toBe('incremental');
-    const v1 = await t.verify();
-    expect(v1.differences).toEqual([
-      expect.objectContaining({ table: 'chat', kind: 'different', key: [t.chatIds[2]], columns: ['title', 'chat'] }),
+    expect(inc.tables.find((x) => x.table === 'chat')).toMatchObject({
+      mode: 'incremental',
+      updated: 1,
+      light_changed: 1,
+    });
+    const [row] = await t.check`select title, chat->>'title' as inner from inc.chat where id = ${t.chatIds[2]!}`;
+    expect(row).toEqual({ title: 'renamed without bump', inner: 'renamed without bump' });
+    expect((await t.verify()).identical).toBe(true);
+  });
+
+  it('leaves to the reconciliation pass only a rewrite of a large column that keeps its length and bumps nothing', async () => {
+    const id = t.chatIds[5]!;
+    const { chat } = t.db.prepare('SELECT chat FROM chat WHERE id = ?').get(id) as { chat: string };
+    const i = chat.indexOf('"title": "') + 10;
+    const same = chat.slice(0, i) + (chat[i] === 'X' ? 'Y' : 'X') + chat.slice(i + 1); // one character, same length
+    t.db.prepare('UPDATE chat SET chat = ? WHERE id = ?').run(same, id);
+    const inc = await t.sync();
+    expect(inc.tables.find((x) => x.table === 'chat')!.light_changed).toBe(0);
+    const v = await t.verify();
+    expect(v.differences).toEqual([
+      expect.objectContaining({ table: 'chat', kind: 'different', key: [id], columns: ['chat'] }),
     ]);
     const full = await t.sync({ full: true });
-    expect(full.kind).toBe('full');
     expect(full.tables.find((x) => x.table === 'chat')!.updated).toBe(1);
-    const [row] = await t.check`select title from inc.chat where id = ${t.chatIds[2]!}`;
-    expect(row!.title).toBe('renamed without bump');
     expect((await t.verify()).identical).toBe(true);
   });
 

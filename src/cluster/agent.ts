@@ -22,7 +22,7 @@ import { type Running, Worker } from './worker.ts';
 export type { LeaderView } from './elector.ts';
 
 /** The newest migration the agent needs (sql/006_agent.sql). */
-const NEEDS_MIGRATION = 7;
+const NEEDS_MIGRATION = 8;
 /** The leader purges old job history at most this often. */
 const PURGE_EVERY_MS = 3600_000;
 

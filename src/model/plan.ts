@@ -31,6 +31,12 @@ export interface TablePlan {
   updatedAtIndexed: boolean;
   /** A rowid table: new rows can be found by rowid even when their updated_at is old (imports). */
   hasRowid: boolean;
+  /**
+   * The table's large columns (chat.chat, file.data, ...; LARGE_COLUMNS in introspect.ts). The light pass of every
+   * run reads a row's other columns and only the byte length of these: its cost grows with the number of rows, not
+   * with the size of the data. Empty: the light pass compares whole rows.
+   */
+  large: string[];
 }
 
 export interface SourcePlan {

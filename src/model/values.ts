@@ -26,6 +26,12 @@ export interface NormRow {
   values: (string | null)[];
   raw: Record<string, RawEntry> | null;
   hash: string;
+  /**
+   * Hash of the row's light form (every column but the table's large ones, and the byte length of those), kept
+   * in the mirror's `_sync_light` for the light pass; null for tables without large columns (their light pass
+   * compares `hash`).
+   */
+  light: string | null;
   /** Approximate size on the wire, for the batch byte cap. */
   bytes: number;
 }
@@ -149,15 +155,54 @@ export function rawJson(raw: Record<string, RawEntry> | null): string | null {
   return JSON.stringify(Object.fromEntries(keys.map((k) => [k, raw[k]])));
 }
 
-/** Build a normalised row from canonical values (raw side channel already resolved). */
+/**
+ * Hash of a row's light form: the columns that are not large, as rowHash hashes them (their raw side channel
+ * included), and the large ones' byte lengths as SQLite stores them (octet_length). Null for a table without
+ * large columns.
+ */
+export function lightHash(
+  plan: TablePlan,
+  values: readonly (string | null)[],
+  raw: Record<string, RawEntry> | null,
+  lengths: readonly (bigint | number | null)[],
+): string | null {
+  if (plan.large.length === 0) return null;
+  const h = crypto.createHash('sha1');
+  for (const i of sortedColumnIndexes(plan)) {
+    const name = plan.columns[i]!.name;
+    const li = plan.large.indexOf(name);
+    const v = li >= 0 ? (lengths[li] ?? null) : values[i];
+    h.update(name);
+    h.update(v === null ? '\u0001N' : `${li >= 0 ? '\u0001L' : '\u0001V'}${v}`);
+    h.update('\u0002');
+    const r = li < 0 ? raw?.[name] : undefined;
+    if (r) h.update(`\u0003${r[0]}:${r[1]}`);
+  }
+  return h.digest('base64url');
+}
+
+/**
+ * Build a normalised row from canonical values (raw side channel already resolved). `lengths` are the large
+ * columns' octet lengths (the light hash); `lightOnly`: the row was read without its large columns, so it has
+ * a light hash and no full hash.
+ */
 export function makeRow(
   plan: TablePlan,
   keyIdx: readonly number[],
   values: (string | null)[],
   raw: Record<string, RawEntry> | null,
+  lengths: readonly (bigint | number | null)[] | null = null,
+  lightOnly = false,
 ): NormRow {
   let bytes = 16;
   for (const v of values) bytes += v === null ? 2 : v.length + 1;
   const key = keyIdx.map((i) => values[i] ?? '');
-  return { key, values, raw, hash: rowHash(plan, values, raw), bytes };
+  return {
+    key,
+    values,
+    raw,
+    hash: lightOnly ? '' : rowHash(plan, values, raw),
+    light: lengths ? lightHash(plan, values, raw, lengths) : null,
+    bytes,
+  };
 }

@@ -205,8 +205,8 @@ export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?:
         const sets = nonKey.map(([col], n) => `${ident(col.name)} = $${n + 1}::text::${col.pgType}`);
         const p = nonKey.map(([, i]) => values[i]);
         await tx.unsafe(
-          `UPDATE ${tableRef} SET ${sets.join(', ')}, _sync_hash = $${p.length + 1}, _synced_at = now(), _deleted_at = NULL${clearMarker ? ', _target_changed_at = NULL' : ''} WHERE ${keyCond(p.length + 2)}`,
-          [...p, hash, ...key] as never[],
+          `UPDATE ${tableRef} SET ${sets.join(', ')}, _sync_hash = $${p.length + 1}, _sync_light = $${p.length + 2 + key.length}, _synced_at = now(), _deleted_at = NULL${clearMarker ? ', _target_changed_at = NULL' : ''} WHERE ${keyCond(p.length + 2)}`,
+          [...p, hash, ...key, src?.light ?? null] as never[],
         );
       };
       if (choice === 'source') {
@@ -221,7 +221,10 @@ export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?:
         }
       } else if (choice === 'target') {
         if (src)
-          await tx.unsafe(`UPDATE ${tableRef} SET _sync_hash = $1 WHERE ${keyCond(2)}`, [src.hash, ...key] as never[]);
+          await tx.unsafe(
+            `UPDATE ${tableRef} SET _sync_hash = $1, _sync_light = $${2 + key.length} WHERE ${keyCond(2)}`,
+            [src.hash, ...key, src.light] as never[],
+          );
         resolved = tv ? Object.fromEntries(t.columns.map((col, i) => [col.name, tv[i]])) : null;
       } else {
         if (!src || !tv)

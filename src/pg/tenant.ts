@@ -5,7 +5,14 @@ import type { Sql } from './connect.ts';
 import { ident } from './connect.ts';
 
 /** Sync columns every mirror table has besides Open WebUI's own. */
-export const SYNC_COLUMNS = ['_sync_hash', '_sync_raw', '_synced_at', '_deleted_at', '_target_changed_at'] as const;
+export const SYNC_COLUMNS = [
+  '_sync_hash',
+  '_sync_raw',
+  '_synced_at',
+  '_deleted_at',
+  '_target_changed_at',
+  '_sync_light',
+] as const;
 /** Their types when added to an existing table (nullable: existing rows have no hash yet and get one). */
 const SYNC_COLUMN_TYPES: [string, string][] = [
   ['_sync_hash', 'text'],
@@ -13,6 +20,7 @@ const SYNC_COLUMN_TYPES: [string, string][] = [
   ['_synced_at', 'timestamptz'],
   ['_deleted_at', 'timestamptz'],
   ['_target_changed_at', 'timestamptz'],
+  ['_sync_light', 'text'],
 ];
 /** The trigger that marks rows changed by anyone but the sync (sql/004_conflicts.sql). */
 export const MARK_TRIGGER = 'owui_sync_mark_change';
@@ -91,6 +99,8 @@ export function createTableSql(schema: string, t: TablePlan): string {
     '_synced_at timestamptz',
     '_deleted_at timestamptz',
     '_target_changed_at timestamptz',
+    // The light hash (model/values.ts lightHash), for the light pass of every run; tables with large columns only.
+    '_sync_light text',
   );
   return `CREATE TABLE IF NOT EXISTS ${ident(schema)}.${ident(t.name)} (\n  ${cols.join(',\n  ')},\n  PRIMARY KEY (${t.key.map(ident).join(', ')})\n)`;
 }

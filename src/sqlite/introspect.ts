@@ -107,10 +107,30 @@ export function introspect(db: TenantDb): SourcePlan {
       hasUpdatedAt,
       updatedAtIndexed: hasUpdatedAt && firstIndexedColumns(db, name).has('updated_at'),
       hasRowid: !/WITHOUT\s+ROWID/i.test(sql ?? ''),
+      large: (LARGE_COLUMNS[name] ?? []).filter((l) => columns.some((c) => c.name === l && c.name !== 'updated_at')),
     });
   }
   return { tables, skipped };
 }
+
+/**
+ * Open WebUI's large columns (docs: openwebui-schema.md section 4): a chat's whole message tree, a message's
+ * content and tool output, a document's extracted text, a feedback's chat snapshot. The light pass of every run
+ * reads only their byte length (octet_length, which SQLite answers from the record header without reading the
+ * value); Open WebUI bumps updated_at when it rewrites them, except for changes that also change another
+ * column or the length (a retitle, a status added to a message), which the light pass sees.
+ */
+export const LARGE_COLUMNS: Record<string, string[]> = {
+  chat: ['chat'],
+  chat_message: ['content', 'output', 'sources'],
+  shared_chat: ['chat'],
+  file: ['data'],
+  feedback: ['snapshot'],
+  note: ['data'],
+  message: ['content'],
+  prompt_history: ['snapshot'],
+  document: ['content'],
+};
 
 function indexColumns(db: TenantDb, index: string): (string | null)[] {
   return (

@@ -53,13 +53,23 @@ export class TableReader {
   private readonly cols: string;
   private readonly keyList: string;
 
+  /**
+   * `light`: read the rows' light form only (the light pass): the large columns come back as NULL, with their
+   * byte lengths, so the rows carry a light hash and no full hash. Every read of a table with large columns also
+   * selects those lengths (octet_length, answered from the record header), so every row written carries its
+   * light hash.
+   */
   constructor(
     private readonly db: TenantDb,
     readonly plan: TablePlan,
+    private readonly light = false,
   ) {
     this.keyIdx = plan.key.map((k) => plan.columns.findIndex((c) => c.name === k));
     this.updIdx = plan.columns.findIndex((c) => c.name === 'updated_at');
-    this.cols = plan.columns.map((c) => qi(c.name)).join(', ');
+    this.cols = plan.columns
+      .map((c) => (light && plan.large.includes(c.name) ? 'NULL' : qi(c.name)))
+      .concat(plan.large.map((l) => `octet_length(${qi(l)})`))
+      .join(', ');
     this.keyList = plan.key.map(qi).join(', ');
   }
 
@@ -193,7 +203,7 @@ export class TableReader {
     const key = this.keyIdx.map((i) => r[i]);
     if (q.kind === 'key') return { ...q, after: key };
     if (q.kind === 'cursor') return { ...q, after: { updatedAt: r[this.updIdx] as bigint, key } };
-    return { kind: 'rowid', after: r[this.plan.columns.length] as bigint };
+    return { kind: 'rowid', after: r[this.plan.columns.length + this.plan.large.length] as bigint };
   }
 
   private finish(rawRows: unknown[][], done: boolean): Page {
@@ -207,6 +217,7 @@ export class TableReader {
       done,
     };
     const ncols = this.plan.columns.length;
+    const nlarge = this.plan.large.length;
     for (const r of rawRows) {
       const values: (string | null)[] = new Array(ncols);
       let raw: Record<string, RawEntry> | null = null;
@@ -234,13 +245,14 @@ export class TableReader {
           if (page.maxUpdatedAt === null || u > page.maxUpdatedAt) page.maxUpdatedAt = u;
         }
       }
-      if (this.plan.hasRowid) page.lastRowid = r[ncols] as bigint;
+      if (this.plan.hasRowid) page.lastRowid = r[ncols + nlarge] as bigint;
       const nullKey = this.keyIdx.find((i) => values[i] === null);
       if (nullKey !== undefined) {
         page.unkeyable.push({ values, reason: `key column "${this.plan.columns[nullKey]!.name}" is NULL` });
         continue;
       }
-      page.rows.push(makeRow(this.plan, this.keyIdx, values, raw));
+      const lengths = nlarge ? (r.slice(ncols, ncols + nlarge) as (bigint | null)[]) : null;
+      page.rows.push(makeRow(this.plan, this.keyIdx, values, raw, lengths, this.light));
     }
     return page;
   }

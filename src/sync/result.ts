@@ -30,10 +30,13 @@ export interface TableResult {
   conflicts: number;
   conflicts_resolved: number;
   conflicts_pending: number;
+  /** The light pass of an incremental run (scan.ts lightPass): light rows compared, and how many differed. */
+  light_rows?: number;
+  light_changed?: number;
 }
 
 /** What a run (or one table of it) wrote, counted. */
-export type Totals = Omit<TableResult, 'table' | 'mode' | 'batches'>;
+export type Totals = Omit<TableResult, 'table' | 'mode' | 'batches' | 'light_rows' | 'light_changed'>;
 
 export interface SyncResult {
   client: string;

@@ -1,4 +1,5 @@
 import type { TablePlan } from '../model/plan.ts';
+import type { NormRow } from '../model/values.ts';
 import { isTransientPgError, type Sql } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { isSqliteBusy, type TenantDb } from '../sqlite/open.ts';
@@ -100,7 +101,112 @@ export async function syncTable(c: TableCtx): Promise<TableResult> {
   const passNeedsIt = kind === 'full' || (kind === 'reconcile' && !c.doneInPass);
   const full = passNeedsIt || !cp || resumeScan || (cp.cursor_updated_at === null && cursorable(t));
   if (full || !cursorable(t)) return fullScan(c, full ? 'full' : 'hash-diff');
-  return incremental(c);
+  // Every run is exact for what Open WebUI changes without bumping updated_at, and for deletes: a table without
+  // large columns is compared whole (small rows: the cost grows with their number); a table with large columns
+  // is read incrementally, then its light form compared (lightPass).
+  if (t.large.length === 0) return fullScan(c, 'hash-diff');
+  const res = await incremental(c);
+  await lightPass(c, res);
+  return res;
+}
+
+/** Light rows per page: keys, light columns and lengths are small, so pages are larger than batches. */
+const LIGHT_PAGE_ROWS = 5000;
+
+/**
+ * The light pass: every row's light form (its columns but the large ones, and their byte lengths) in key order,
+ * compared page by page with the mirror's light hashes of the same key range. A row that differs, or that the
+ * mirror lacks, is read whole and written (in batches bounded by rows and bytes); a mirror row gone from SQLite
+ * is tombstoned. This catches what the cursor cannot see: deletes, edits that do not bump updated_at (a retitle,
+ * tags, archive-all, folder moves, a role change, a status added to a message), imports with old timestamps.
+ * Reading a large column's length costs nothing (SQLite has it in the record header), so the cost grows with the
+ * number of rows, not with the size of the data. A rewrite of a large column that keeps its length and bumps
+ * nothing is left to the reconciliation pass.
+ */
+async function lightPass(c: TableCtx, res: TableResult): Promise<void> {
+  const { t, o } = c;
+  const light = new TableReader(c.db, t, true);
+  const whole = new TableReader(c.db, t);
+  res.light_rows = 0;
+  res.light_changed = 0;
+  const limits = { rows: LIGHT_PAGE_ROWS, bytes: c.read.bytes, statementMs: c.read.statementMs };
+  const batch = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.read.bytes) };
+  let after: unknown[] | null = null;
+  let afterText: string[] | null = null;
+  for (;;) {
+    if (o.signal?.aborted) throw new OwuiError('cancelled');
+    const page = await readPage(light, { kind: 'key', after }, limits, o.signal);
+    const hiText = page.done ? null : page.lastKey!.map(keyText);
+    const mirror = await mirrorRange(c, afterText, hiText);
+    const changed: string[][] = [];
+    for (const row of page.rows) {
+      const k = JSON.stringify(row.key);
+      const m = mirror.get(k);
+      mirror.delete(k);
+      if (!m || m.dead || m.light !== row.light) changed.push(row.key);
+    }
+    const tombstones: string[][] = [];
+    for (const [k, v] of mirror) if (!v.dead) tombstones.push(JSON.parse(k) as string[]);
+    res.light_rows += page.rows.length;
+    res.light_changed += changed.length;
+    // The rows that differ, read whole a few at a time (a chat can be megabytes), then written.
+    let i = 0;
+    do {
+      const rows: NormRow[] = [];
+      let bytes = 0;
+      while (i < changed.length && rows.length < batch.rows && bytes < batch.bytes) {
+        const got = await retry(async () => whole.readKeys([changed[i]!]), {
+          isTransient: isSqliteBusy,
+          signal: o.signal,
+        });
+        i++;
+        if (got.missing.length) tombstones.push(...got.missing);
+        for (const r of got.page.rows) {
+          rows.push(r);
+          bytes += r.bytes;
+        }
+      }
+      if (rows.length || tombstones.length) {
+        const out = await c.writer.write({
+          table: t,
+          rows,
+          unkeyable: [],
+          tombstones: tombstones.splice(0),
+          checkpoint: {},
+          rowsRead: rows.length,
+        });
+        addBatch(res, out, rows.length);
+      }
+    } while (i < changed.length);
+    if (page.done) return;
+    after = page.lastKey;
+    afterText = hiText;
+  }
+}
+
+/** The mirror's side of a key range (lo, hi]: key -> hashes and whether it is a tombstone. */
+async function mirrorRange(
+  c: TableCtx,
+  lo: string[] | null,
+  hi: string[] | null,
+): Promise<Map<string, { hash: string; light: string | null; dead: boolean }>> {
+  const { t, o, sql, dep } = c;
+  const rows = await retry(
+    () =>
+      sql.unsafe(targetRangeSql(dep.client_name, t, lo !== null, hi !== null, false), [...(lo ?? []), ...(hi ?? [])]),
+    { isTransient: isTransientPgError, onRetry: o.hooks?.onRetry, signal: o.signal },
+  );
+  const nk = t.key.length;
+  const out = new Map<string, { hash: string; light: string | null; dead: boolean }>();
+  for (const r of rows) {
+    const vals = Object.values(r) as unknown[];
+    out.set(JSON.stringify(vals.slice(0, nk)), {
+      hash: r._sync_hash as string,
+      light: (r._sync_light as string | null) ?? null,
+      dead: r.dead as boolean,
+    });
+  }
+  return out;
 }
 
 /** SQLite reads retry on SQLITE_BUSY (Open WebUI holding its write lock longer than the busy timeout). */
@@ -120,7 +226,7 @@ function readPage(
  * Resumable: the position is checkpointed with each batch.
  */
 async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
-  const { t, cp, o, sql, dep } = c;
+  const { t, cp, o } = c;
   const reader = new TableReader(c.db, t);
   const res = emptyResult(t.name, mode);
   const resume = cp?.scan_key && c.kind !== 'full' ? decodeKey(cp.scan_key) : null;
@@ -137,28 +243,15 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
     const hiText = page.done ? null : page.lastKey!.map(keyText);
     const unkeyable = after === null ? reader.readUnkeyable().concat(page.unkeyable) : page.unkeyable;
     // Mirror side of the same key range (after, last key of the page], or to the end when done.
-    const params = [...(afterText ?? []), ...(hiText ?? [])];
-    const targetRows = await retry(
-      () => sql.unsafe(targetRangeSql(dep.client_name, t, afterText !== null, hiText !== null, false), params),
-      {
-        isTransient: isTransientPgError,
-        onRetry: o.hooks?.onRetry,
-        signal: o.signal,
-      },
-    );
-    const nk = t.key.length;
-    const targetByKey = new Map<string, { hash: string; dead: boolean }>();
-    for (const r of targetRows) {
-      const vals = Object.values(r) as unknown[];
-      targetByKey.set(JSON.stringify(vals.slice(0, nk)), { hash: r._sync_hash as string, dead: r.dead as boolean });
-    }
+    const targetByKey = await mirrorRange(c, afterText, hiText);
     let absent = 0;
     const changed = page.rows.filter((row) => {
       const k = JSON.stringify(row.key);
       const tr = targetByKey.get(k);
       targetByKey.delete(k);
       if (!tr) absent++;
-      return !tr || tr.dead || tr.hash !== row.hash;
+      // The light hash too: a mirror row without one (made before the light pass) gets it.
+      return !tr || tr.dead || tr.hash !== row.hash || tr.light !== row.light;
     });
     const tombstones: string[][] = [];
     for (const [k, v] of targetByKey) if (!v.dead) tombstones.push(JSON.parse(k) as string[]);

@@ -11,7 +11,7 @@ export function stageName(table: string): string {
 
 /** Staging table: every column as text, so COPY never fails on a value; casts happen in the merge. */
 export function createStageSql(t: TablePlan): string {
-  const cols = t.columns.map((_, i) => `c${i} text`).concat(['h text', 'r text']);
+  const cols = t.columns.map((_, i) => `c${i} text`).concat(['h text', 'r text', 'l text']);
   return `CREATE TEMP TABLE IF NOT EXISTS ${ident(stageName(t.name))} (${cols.join(', ')}) ON COMMIT DELETE ROWS`;
 }
 
@@ -21,7 +21,7 @@ export function copyStageSql(t: TablePlan): string {
 
 /** COPY straight into the mirror table: only for rows known to be new (a full scan found no such key). */
 export function copyDirectSql(schema: string, t: TablePlan): string {
-  const cols = t.columns.map((c) => ident(c.name)).concat(['_sync_hash', '_sync_raw']);
+  const cols = t.columns.map((c) => ident(c.name)).concat(['_sync_hash', '_sync_raw', '_sync_light']);
   return `COPY ${ident(schema)}.${ident(t.name)} (${cols.join(', ')}) FROM STDIN`;
 }
 
@@ -80,12 +80,13 @@ export function mergeSql(schema: string, t: TablePlan, p: MergePolicy): string {
   const sets = nonKey.concat([
     '_sync_hash = EXCLUDED._sync_hash',
     '_sync_raw = EXCLUDED._sync_raw',
+    '_sync_light = EXCLUDED._sync_light',
     '_synced_at = EXCLUDED._synced_at',
     '_deleted_at = NULL',
     '_target_changed_at = NULL',
   ]);
   return `WITH s AS (
-  SELECT ${sel.join(', ')}, st.h AS _h, st.r::jsonb AS _r FROM pg_temp.${ident(stageName(t.name))} st
+  SELECT ${sel.join(', ')}, st.h AS _h, st.r::jsonb AS _r, st.l AS _l FROM pg_temp.${ident(stageName(t.name))} st
 ), cf AS (
   SELECT ${recordId(t, 's')} AS rid, s._h, t._sync_hash IS NULL AS ins, ${sourceWins(p, 's')} AS sw, row_to_json(s) AS sdata, row_to_json(t) AS tdata,
          json_build_array(${t.key.map((k) => `s.${ident(k)}::text`).join(', ')}) AS k
@@ -101,10 +102,10 @@ export function mergeSql(schema: string, t: TablePlan, p: MergePolicy): string {
   ON CONFLICT (deployment_id, table_name, record_id, source_hash) WHERE source_hash IS NOT NULL DO NOTHING
   RETURNING resolved_at IS NULL AS pending
 ), up AS (
-  INSERT INTO ${target} AS t (${names.join(', ')}, _sync_hash, _sync_raw, _synced_at, _deleted_at, _target_changed_at)
-  SELECT ${names.map((n) => `s.${n}`).join(', ')}, s._h, s._r, now(), NULL, NULL FROM s
+  INSERT INTO ${target} AS t (${names.join(', ')}, _sync_hash, _sync_raw, _sync_light, _synced_at, _deleted_at, _target_changed_at)
+  SELECT ${names.map((n) => `s.${n}`).join(', ')}, s._h, s._r, s._l, now(), NULL, NULL FROM s
   ON CONFLICT (${t.key.map(ident).join(', ')}) DO UPDATE SET ${sets.join(', ')}
-  WHERE (t._sync_hash IS DISTINCT FROM EXCLUDED._sync_hash OR t._deleted_at IS NOT NULL)
+  WHERE (t._sync_hash IS DISTINCT FROM EXCLUDED._sync_hash OR t._deleted_at IS NOT NULL OR t._sync_light IS DISTINCT FROM EXCLUDED._sync_light)
     AND (t._target_changed_at IS NULL OR t._deleted_at IS NOT NULL OR ${sourceWins(p, 'EXCLUDED')})
   RETURNING (xmax = 0) AS inserted
 )
@@ -175,7 +176,7 @@ export function targetRangeSql(schema: string, t: TablePlan, hasLo: boolean, has
   if (hasHi) where.push(`${keyTuple(t)} <= ${paramTuple(t, p)}`);
   const keys = t.key.map((k) => `${ident(k)}::text`);
   const cols = content ? t.columns.map((c) => `${ident(c.name)}::text`).concat(['_sync_raw::text']) : [];
-  return `SELECT ${keys.concat(cols, ['_sync_hash', '_deleted_at IS NOT NULL AS dead']).join(', ')}
+  return `SELECT ${keys.concat(cols, ['_sync_hash', '_sync_light', '_deleted_at IS NOT NULL AS dead']).join(', ')}
 FROM ${ident(schema)}.${ident(t.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
 }
 

@@ -245,8 +245,8 @@ export class BatchWriter {
       const params: unknown[] = nonKey.map(([, i]) => merged[i]);
       const keyCond = t.key.map((k, j) => `${ident(k)}::text = $${params.length + 2 + j}`).join(' AND ');
       await tx.unsafe(
-        `UPDATE ${ident(this.ctx.schema)}.${ident(t.name)} SET ${sets.join(', ')}, _sync_hash = $${params.length + 1}, _synced_at = now() WHERE ${keyCond}`,
-        [...params, src.hash, ...keyIdx.map((i) => tv[i])] as never[],
+        `UPDATE ${ident(this.ctx.schema)}.${ident(t.name)} SET ${sets.join(', ')}, _sync_hash = $${params.length + 1}, _sync_light = $${params.length + 2 + t.key.length}, _synced_at = now() WHERE ${keyCond}`,
+        [...params, src.hash, ...keyIdx.map((i) => tv[i]), src.light] as never[],
       );
       const snap = (vals: (string | null)[]) =>
         this.ctx.conflicts.snapshots
@@ -350,7 +350,8 @@ export class BatchWriter {
     }
     if (moved > 0) {
       const keyIdx = t.key.map((k) => t.columns.findIndex((c) => c.name === k));
-      const fixed = makeRow(t, keyIdx, values, raw);
+      // The light hash stays the source's (what the light pass reads from SQLite).
+      const fixed = { ...makeRow(t, keyIdx, values, raw), light: row.light };
       try {
         const r = await tx.savepoint((sp: Tx) => this.copyMerge(sp as Tx, t, [fixed], true));
         row.raw = fixed.raw;
@@ -479,7 +480,7 @@ function* copyLines(rows: NormRow[]): Generator<string> {
   for (const r of rows) {
     let line = '';
     for (const v of r.values) line += `${copyField(v)}\t`;
-    line += `${copyField(r.hash)}\t${copyField(rawJson(r.raw))}\n`;
+    line += `${copyField(r.hash)}\t${copyField(rawJson(r.raw))}\t${copyField(r.light)}\n`;
     chunk += line;
     if (chunk.length > 1 << 18) {
       yield chunk;

@@ -1,0 +1,20 @@
+-- The light pass (README "How a sync works"): every run compares each table's keys and light columns with the
+-- mirror, through a light hash kept beside the full one. New mirror tables get the column from `schema apply`;
+-- this adds it to the mirror tables made before, in every registered client's schema. Nullable: a row gets its
+-- light hash the next time a run reads it (the first light pass after the upgrade reads each row of the tables
+-- with large columns once).
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT n.nspname AS schema_name, c.relname AS table_name
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = '_sync_hash' AND NOT a.attisdropped
+        WHERE c.relkind IN ('r', 'p')
+          AND n.nspname IN (SELECT client_name FROM sync_metadata.client_deployments)
+    LOOP
+        EXECUTE format('ALTER TABLE %I.%I ADD COLUMN IF NOT EXISTS _sync_light text', r.schema_name, r.table_name);
+    END LOOP;
+END $$;
