@@ -1,6 +1,6 @@
 // `npm run build`: compiles src/ to dist/ with esbuild, bundled and split: dist/cli/main.js holds what every
 // start needs, each verb's libraries and code stay in dist/chunks/ and load only when that verb runs, and
-// dist/sqlite/writer-process.js is the demo's writer. A bundle because Node loads ES modules one by one: the
+// dist/sqlite/writer-process.js is the demo's writer, dist/sqlite/read-worker.js a sync's SQLite reader thread. A bundle because Node loads ES modules one by one: the
 // CLI's 21 small modules cost about 40 ms at every start before (bench/startup.ts). Types are checked by
 // `npm run typecheck` (tsc), not here. Beside the code go the files it reads next to itself (the Open WebUI
 // schema files); sql/ and templates/ stay at the package root (src/util/paths.ts says how both are found).
@@ -59,7 +59,7 @@ export async function build() {
   try {
     esbuild.buildSync({
       absWorkingDir: root,
-      entryPoints: ['src/cli/main.ts', 'src/sqlite/writer-process.ts'],
+      entryPoints: ['src/cli/main.ts', 'src/sqlite/writer-process.ts', 'src/sqlite/read-worker.ts'],
       outbase: 'src',
       outdir: 'dist',
       // Every output file sits two folders below the package root, as every source file does.

@@ -90,19 +90,32 @@ export class TableReader {
     return `${notNull} AND (${this.keyList}) > (${after.map(() => '?').join(', ')})`;
   }
 
-  /** Rows with the given keys (canonical text), one short statement each: the retry of set-aside rows. */
-  readKeys(keys: string[][]): { page: Page; missing: string[][] } {
+  /**
+   * Rows with the given keys (canonical text), one short statement each: the retry of set-aside rows, the rows
+   * the light pass found changed. With `maxBytes`, it stops after the key that reaches it; `consumed` is how many
+   * keys were looked up.
+   */
+  readKeys(
+    keys: string[][],
+    maxBytes = Number.POSITIVE_INFINITY,
+  ): { page: Page; missing: string[][]; consumed: number } {
     const where = this.plan.key.map((k) => `${qi(k)} = ?`).join(' AND ');
     const withRowid = this.plan.hasRowid ? ', _rowid_' : '';
-    const stmt = this.db.prepare(`SELECT ${this.cols}${withRowid} FROM ${qi(this.plan.name)} WHERE ${where}`).raw(true);
+    const stmt = this.stmt('keys', `SELECT ${this.cols}${withRowid} FROM ${qi(this.plan.name)} WHERE ${where}`);
     const found: unknown[][] = [];
     const missing: string[][] = [];
+    let bytes = 0;
+    let consumed = 0;
     for (const k of keys) {
+      consumed++;
       const r = stmt.get(...k) as unknown[] | undefined;
-      if (r) found.push(r);
-      else missing.push(k);
+      if (r) {
+        found.push(r);
+        for (const v of r) bytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? v.length : 8;
+      } else missing.push(k);
+      if (bytes >= maxBytes) break;
     }
-    return { page: this.finish(found, true), missing };
+    return { page: this.finish(found, true), missing, consumed };
   }
 
   /** Rows whose key has a NULL (SQLite allows it in legacy tables): they cannot be mirrored. */

@@ -4,6 +4,7 @@ import type { Deployment } from '../pg/deployments.ts';
 import { fingerprint } from '../sqlite/fingerprint.ts';
 import { introspect } from '../sqlite/introspect.ts';
 import { isSqliteBusy, openTenant, type TenantDb } from '../sqlite/open.ts';
+import { openWorkerSource, type TenantSource } from '../sqlite/source.ts';
 import { ConfigError, causedBy, FencedError, messageOf, OwuiError, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { finish, keepLock, type LockState, type Prepared, prepare, releaseLock } from './bookkeeping.ts';
@@ -33,7 +34,8 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
     throw new ConfigError(`batch size ${o.batchRows} is out of range`, 'use 1 to 1000 rows per batch');
   const started = Date.now();
   const fpBefore = fingerprint(dep.sqlite_path);
-  const { db, plan } = await openAndIntrospect(dep.sqlite_path, o.signal);
+  const src = await openReader(dep.sqlite_path, o.signal);
+  const plan = src.plan;
   const lock: LockState = { pid: null };
   try {
     // A connection lost while preparing is retried like one lost in a batch: nothing is written yet.
@@ -42,6 +44,8 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
       onRetry: o.hooks?.onRetry,
       signal: o.signal,
     });
+    // The reader normalises values for the column types the mirror really has (prepare shaped the plan).
+    await src.setPlan(plan);
     const hooks = o.job
       ? {
           ...o.hooks,
@@ -51,14 +55,22 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
           },
         }
       : o.hooks;
-    return await execute(sql, db, dep, plan, prep, { ...o, hooks: keepLock(dep, lock, hooks) }, started);
+    return await execute(sql, src, dep, plan, prep, { ...o, hooks: keepLock(dep, lock, hooks) }, started);
   } finally {
-    db.close();
+    await src.close();
     await releaseLock(sql, dep, lock);
   }
 }
 
-/** Open a tenant and read its schema, retrying while Open WebUI holds its lock past the busy timeout. */
+/**
+ * Open a tenant for a sync run in a reader thread of its own (sqlite/source.ts), retrying while Open WebUI holds
+ * its lock past the busy timeout.
+ */
+function openReader(path: string, signal?: AbortSignal): Promise<TenantSource> {
+  return retry(() => openWorkerSource(path), { isTransient: isSqliteBusy, signal, attempts: 4 });
+}
+
+/** Open a tenant and read its schema in this thread, retrying while Open WebUI holds its lock past the busy timeout. */
 export function openAndIntrospect(path: string, signal?: AbortSignal): Promise<{ db: TenantDb; plan: SourcePlan }> {
   return retry(
     async () => {
@@ -77,7 +89,7 @@ export function openAndIntrospect(path: string, signal?: AbortSignal): Promise<{
 /** Scan every table in turn (unless nothing changed), then record the outcome. */
 async function execute(
   sql: Sql,
-  db: TenantDb,
+  src: TenantSource,
   dep: Deployment,
   plan: SourcePlan,
   prep: Prepared,
@@ -97,7 +109,7 @@ async function execute(
     conflicts_pending: 0,
     duration_ms: 0,
   };
-  const read = readLimitsFor(db);
+  const read = readLimitsFor(src.journal);
   const writer = new BatchWriter(
     sql,
     {
@@ -119,7 +131,7 @@ async function execute(
       const ctx: TableCtx = {
         read,
         sql,
-        db,
+        src,
         dep,
         t,
         cp: cps.get(t.name),

@@ -2,8 +2,9 @@ import type { TablePlan } from '../model/plan.ts';
 import type { NormRow } from '../model/values.ts';
 import { isTransientPgError, type Sql } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
-import { isSqliteBusy, type TenantDb } from '../sqlite/open.ts';
-import { type Page, type PageLimits, TableReader } from '../sqlite/reader.ts';
+import { isSqliteBusy } from '../sqlite/open.ts';
+import type { Page, PageLimits, PageQuery } from '../sqlite/reader.ts';
+import type { JournalMode, TableSource, TenantSource } from '../sqlite/source.ts';
 import { ConfigError, OwuiError } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import type { Checkpoint } from './jobs.ts';
@@ -41,11 +42,9 @@ function statementMs(): number | undefined {
   return n === 0 ? undefined : n;
 }
 
-/** Page limits for this tenant's journal mode (reading journal_mode only reports it; it never changes it). */
-export function readLimitsFor(db: TenantDb): { bytes: number; statementMs?: number } {
-  return String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal'
-    ? { bytes: READ_BYTES.wal }
-    : { bytes: READ_BYTES.rollback, statementMs: statementMs() };
+/** Page limits for this tenant's journal mode. */
+export function readLimitsFor(journal: JournalMode): { bytes: number; statementMs?: number } {
+  return journal === 'wal' ? { bytes: READ_BYTES.wal } : { bytes: READ_BYTES.rollback, statementMs: statementMs() };
 }
 
 const big = (s: string | null | undefined) => (s === null || s === undefined ? null : BigInt(s));
@@ -63,7 +62,7 @@ export function overlapFor(cursor: bigint, seconds: number): bigint {
 export interface TableCtx {
   read: { bytes: number; statementMs?: number };
   sql: Sql;
-  db: TenantDb;
+  src: TenantSource;
   dep: Deployment;
   t: TablePlan;
   cp: Checkpoint | undefined;
@@ -78,7 +77,7 @@ export interface TableCtx {
 
 /** Rows set aside by earlier runs are tried again first: once the cause is fixed, they land. */
 export async function retrySetAside(c: TableCtx, keys: string[][]): Promise<BatchOutcome & { rowsRead: number }> {
-  const { page, missing } = new TableReader(c.db, c.t).readKeys(keys);
+  const { page, missing } = await c.src.table(c.t).readKeys(keys);
   const out = await c.writer.write({
     table: c.t,
     rows: page.rows,
@@ -125,8 +124,8 @@ const LIGHT_PAGE_ROWS = 5000;
  */
 async function lightPass(c: TableCtx, res: TableResult): Promise<void> {
   const { t, o } = c;
-  const light = new TableReader(c.db, t, true);
-  const whole = new TableReader(c.db, t);
+  const light = c.src.table(t, true);
+  const whole = c.src.table(t);
   res.light_rows = 0;
   res.light_changed = 0;
   const limits = { rows: LIGHT_PAGE_ROWS, bytes: c.read.bytes, statementMs: c.read.statementMs };
@@ -149,23 +148,16 @@ async function lightPass(c: TableCtx, res: TableResult): Promise<void> {
     for (const [k, v] of mirror) if (!v.dead) tombstones.push(JSON.parse(k) as string[]);
     res.light_rows += page.rows.length;
     res.light_changed += changed.length;
-    // The rows that differ, read whole a few at a time (a chat can be megabytes), then written.
+    // The rows that differ, read whole a batch at a time (bounded by rows and bytes: a chat can be megabytes).
     let i = 0;
     do {
-      const rows: NormRow[] = [];
-      let bytes = 0;
-      while (i < changed.length && rows.length < batch.rows && bytes < batch.bytes) {
-        const got = await retry(async () => whole.readKeys([changed[i]!]), {
-          isTransient: isSqliteBusy,
-          signal: o.signal,
-        });
-        i++;
-        if (got.missing.length) tombstones.push(...got.missing);
-        for (const r of got.page.rows) {
-          rows.push(r);
-          bytes += r.bytes;
-        }
-      }
+      const keys = changed.slice(i, i + batch.rows);
+      const got = keys.length
+        ? await retry(() => whole.readKeys(keys, batch.bytes), { isTransient: isSqliteBusy, signal: o.signal })
+        : { page: { rows: [] as NormRow[] }, missing: [] as string[][], consumed: 0 };
+      i += got.consumed;
+      tombstones.push(...got.missing);
+      const rows = got.page.rows;
       if (rows.length || tombstones.length) {
         const out = await c.writer.write({
           table: t,
@@ -210,13 +202,8 @@ async function mirrorRange(
 }
 
 /** SQLite reads retry on SQLITE_BUSY (Open WebUI holding its write lock longer than the busy timeout). */
-function readPage(
-  reader: TableReader,
-  q: Parameters<TableReader['read']>[0],
-  limits: PageLimits,
-  signal?: AbortSignal,
-): Promise<Page> {
-  return retry(async () => reader.read(q, limits), { isTransient: isSqliteBusy, signal });
+function readPage(reader: TableSource, q: PageQuery, limits: PageLimits, signal?: AbortSignal): Promise<Page> {
+  return retry(() => reader.read(q, limits), { isTransient: isSqliteBusy, signal });
 }
 
 /**
@@ -227,21 +214,21 @@ function readPage(
  */
 async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
   const { t, cp, o } = c;
-  const reader = new TableReader(c.db, t);
+  const reader = c.src.table(t);
   const res = emptyResult(t.name, mode);
   const resume = cp?.scan_key && c.kind !== 'full' ? decodeKey(cp.scan_key) : null;
   let after: unknown[] | null = resume;
   let afterText: string[] | null = resume ? resume.map(keyText) : null;
-  const startedRowid = resume ? big(cp!.scan_started_rowid) : reader.maxRowid();
+  const startedRowid = resume ? big(cp!.scan_started_rowid) : await reader.maxRowid();
   let maxUpd = resume ? big(cp!.scan_max_updated_at) : null;
-  const total = o.onProgress ? reader.count() : null;
+  const total = o.onProgress ? await reader.count() : null;
   const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.read.bytes), statementMs: c.read.statementMs };
   let page = await readPage(reader, { kind: 'key', after }, limits, o.signal);
   for (;;) {
     if (o.signal?.aborted) throw new OwuiError('cancelled');
     maxUpd = maxBig(maxUpd, page.maxUpdatedAt);
     const hiText = page.done ? null : page.lastKey!.map(keyText);
-    const unkeyable = after === null ? reader.readUnkeyable().concat(page.unkeyable) : page.unkeyable;
+    const unkeyable = after === null ? (await reader.readUnkeyable()).concat(page.unkeyable) : page.unkeyable;
     // Mirror side of the same key range (after, last key of the page], or to the end when done.
     const targetByKey = await mirrorRange(c, afterText, hiText);
     let absent = 0;
@@ -304,7 +291,7 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
  */
 async function incremental(c: TableCtx): Promise<TableResult> {
   const { t, cp, o } = c;
-  const reader = new TableReader(c.db, t);
+  const reader = c.src.table(t);
   const res = emptyResult(t.name, 'incremental');
   const cursor = big(cp!.cursor_updated_at)!;
   const lower = cursor - overlapFor(cursor, o.overlapSeconds);

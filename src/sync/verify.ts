@@ -6,6 +6,7 @@ import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { introspect } from '../sqlite/introspect.ts';
 import { openTenant } from '../sqlite/open.ts';
 import { TableReader } from '../sqlite/reader.ts';
+import { journalOf } from '../sqlite/source.ts';
 import { readLimitsFor } from './scan.ts';
 import { targetRangeSql } from './sql.ts';
 
@@ -82,7 +83,7 @@ export async function verify(
         continue;
       }
       for (const c of t.columns) c.pgType = types.get(c.name)!;
-      await verifyTable(sql, dep, new TableReader(db, t), t, res, note, readLimitsFor(db));
+      await verifyTable(sql, dep, new TableReader(db, t), t, res, note, readLimitsFor(journalOf(db)));
       res.tables_checked++;
     }
   } finally {

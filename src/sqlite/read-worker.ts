@@ -1,0 +1,81 @@
+// The SQLite reader thread of a sync run (source.ts openWorkerSource): opens the tenant read-only, reads pages,
+// normalises and hashes their rows, and answers each request with a message. All the waiting on SQLite (a page's
+// statements, the busy timeout while Open WebUI holds its write lock) happens here, never on the agent's event loop.
+import { parentPort } from 'node:worker_threads';
+import type { SourcePlan, TablePlan } from '../model/plan.ts';
+import { introspect } from './introspect.ts';
+import { openTenant, type TenantDb } from './open.ts';
+import { type PageQuery, TableReader } from './reader.ts';
+import { journalOf, type Reply, type Request, toWire } from './source.ts';
+
+if (!parentPort) throw new Error('read-worker runs as a worker thread only');
+const port = parentPort;
+
+let db: TenantDb | null = null;
+let plan: SourcePlan | null = null;
+const readers = new Map<string, TableReader>();
+
+/** Structured cloning turns Buffers into Uint8Arrays; SQLite binds Buffers. */
+const buf = (v: unknown) =>
+  v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.length) : v;
+function fixQuery(q: PageQuery): PageQuery {
+  if (q.kind === 'key') return { ...q, after: q.after?.map(buf) ?? null };
+  if (q.kind === 'cursor') return { ...q, after: q.after ? { ...q.after, key: q.after.key.map(buf) } : null };
+  return q;
+}
+
+function reader(table: string, light: boolean): TableReader {
+  const id = `${table}\u0000${light}`;
+  let r = readers.get(id);
+  if (!r) {
+    const t: TablePlan | undefined = plan?.tables.find((x) => x.name === table);
+    if (!db || !t) throw new Error(`table ${table} is not in the open tenant`);
+    r = new TableReader(db, t, light);
+    readers.set(id, r);
+  }
+  return r;
+}
+
+function handle(req: Request): unknown {
+  switch (req.op) {
+    case 'open': {
+      db = openTenant(req.path);
+      try {
+        plan = introspect(db);
+        return { plan, journal: journalOf(db) };
+      } catch (err) {
+        db.close();
+        db = null;
+        throw err;
+      }
+    }
+    case 'plan':
+      plan = req.plan;
+      readers.clear();
+      return null;
+    case 'read':
+      return reader(req.table, req.light).read(fixQuery(req.q), req.limits);
+    case 'readKeys':
+      return reader(req.table, req.light).readKeys(req.keys, req.maxBytes);
+    case 'readUnkeyable':
+      return reader(req.table, req.light).readUnkeyable();
+    case 'maxRowid':
+      return reader(req.table, req.light).maxRowid();
+    case 'count':
+      return reader(req.table, req.light).count();
+    case 'close':
+      db?.close();
+      db = null;
+      return null;
+  }
+}
+
+port.on('message', (m: Request & { id: number }) => {
+  let reply: Reply;
+  try {
+    reply = { id: m.id, ok: true, value: handle(m) };
+  } catch (err) {
+    reply = { id: m.id, ok: false, error: toWire(err) };
+  }
+  port.postMessage(reply);
+});

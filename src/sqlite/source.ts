@@ -1,0 +1,276 @@
+import fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import type { SourcePlan, TablePlan } from '../model/plan.ts';
+import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
+import { codeModule, packagePath } from '../util/paths.ts';
+import { introspect } from './introspect.ts';
+import { openTenant, type TenantDb } from './open.ts';
+import { type Page, type PageLimits, type PageQuery, TableReader } from './reader.ts';
+
+// Where a sync reads its tenant: in this thread (the command line's short reads), or in a worker thread of its
+// own (the sync engine), so that the event loop never waits on SQLite: neither while a page is read, normalised
+// and hashed, nor while Open WebUI holds its write lock and SQLite waits out its busy timeout. Same operations,
+// same results; the worker's are asynchronous messages.
+
+export type JournalMode = 'wal' | 'rollback';
+
+/** One table of an open tenant, read in its full or its light form (TableReader). */
+export interface TableSource {
+  read(q: PageQuery, limits: PageLimits): Promise<Page>;
+  /** Rows with these keys; with `maxBytes`, it stops once that many bytes are read (`consumed` says how far). */
+  readKeys(keys: string[][], maxBytes?: number): Promise<{ page: Page; missing: string[][]; consumed: number }>;
+  readUnkeyable(): Promise<Page['unkeyable']>;
+  maxRowid(): Promise<bigint | null>;
+  count(): Promise<number>;
+}
+
+export interface TenantSource {
+  readonly plan: SourcePlan;
+  readonly journal: JournalMode;
+  /**
+   * Tell the reader the plan as the run shapes it (each column's type as the mirror really has it): values are
+   * normalised for those types.
+   */
+  setPlan(plan: SourcePlan): Promise<void>;
+  table(t: TablePlan, light?: boolean): TableSource;
+  close(): Promise<void>;
+}
+
+/** The tenant's journal mode (reading journal_mode only reports it; it never changes it). */
+export const journalOf = (db: TenantDb): JournalMode =>
+  String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal' ? 'wal' : 'rollback';
+
+/** The tenant read in this thread (short reads of the command line: verify, a conflict's row). */
+export function openLocalSource(path: string): TenantSource {
+  const db = openTenant(path);
+  let plan: SourcePlan;
+  let journal: JournalMode;
+  try {
+    plan = introspect(db);
+    journal = journalOf(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  const readers = new Map<string, TableReader>();
+  return {
+    get plan() {
+      return plan;
+    },
+    journal,
+    async setPlan(p) {
+      plan = p;
+      readers.clear();
+    },
+    table(t, light = false) {
+      const id = `${t.name}\u0000${light}`;
+      const reader = readers.get(id) ?? new TableReader(db, t, light);
+      readers.set(id, reader);
+      return {
+        read: async (q, limits) => reader.read(q, limits),
+        readKeys: async (keys, maxBytes) => reader.readKeys(keys, maxBytes),
+        readUnkeyable: async () => reader.readUnkeyable(),
+        maxRowid: async () => reader.maxRowid(),
+        count: async () => reader.count(),
+      };
+    },
+    async close() {
+      db.close();
+    },
+  };
+}
+
+/** What crosses the thread boundary for an error: enough to rebuild it with its class, hint and exit code. */
+export interface WireError {
+  name: string;
+  message: string;
+  code?: string;
+  hint?: string;
+  exitCode?: number;
+}
+
+export function toWire(err: unknown): WireError {
+  const e = err as Partial<OwuiError> & { code?: string };
+  return {
+    name: err instanceof Error ? err.name : 'Error',
+    message: err instanceof Error ? err.message : String(err),
+    code: typeof e?.code === 'string' ? e.code : undefined,
+    hint: e?.hint,
+    exitCode: e?.exitCode,
+  };
+}
+
+function fromWire(w: WireError): Error {
+  if (w.name === 'ConfigError') return new ConfigError(w.message, w.hint);
+  if (w.name === 'NotFoundError') return new NotFoundError(w.message, w.hint);
+  if (w.name === 'OwuiError')
+    return new OwuiError(w.message, { hint: w.hint, exitCode: w.exitCode as OwuiError['exitCode'] });
+  // SQLite's own errors keep their code (SQLITE_BUSY is retried by the caller).
+  return Object.assign(new Error(w.message), { code: w.code });
+}
+
+/** Messages to the worker (read-worker.ts) and its answers. */
+export type Request =
+  | { op: 'open'; path: string }
+  | { op: 'plan'; plan: SourcePlan }
+  | { op: 'read'; table: string; light: boolean; q: PageQuery; limits: PageLimits }
+  | { op: 'readKeys'; table: string; light: boolean; keys: string[][]; maxBytes?: number }
+  | { op: 'readUnkeyable' | 'maxRowid' | 'count'; table: string; light: boolean }
+  | { op: 'close' };
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WireError };
+
+/**
+ * The worker's file. From the compiled package it sits beside this module's bundle; from the TypeScript sources
+ * (the tests) it is the compiled one too, which the tests build first: a worker thread cannot load TypeScript.
+ */
+function workerFile(): string {
+  const own = codeModule('sqlite/read-worker');
+  if (own.endsWith('.js')) return own;
+  const built = packagePath('dist/sqlite/read-worker.js');
+  if (!fs.existsSync(built))
+    throw new ConfigError('the SQLite reader thread is not built (dist/sqlite/read-worker.js)', 'run: npm run build');
+  return built;
+}
+
+/** Structured cloning turns Buffers into plain Uint8Arrays: keys of blob columns are made Buffers again. */
+const asBuffers = (vals: unknown[] | null) =>
+  vals?.map((v) =>
+    v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.length) : v,
+  ) ?? null;
+
+/**
+ * Reader threads are kept between runs (an agent runs many): starting one costs about 80 ms (a fresh V8 isolate
+ * loading the reader's code and SQLite). An idle one holds no tenant open and does not keep the process alive.
+ */
+const idle: Worker[] = [];
+const MAX_IDLE = 4;
+
+function takeWorker(): Worker {
+  const w = idle.pop();
+  if (w) {
+    w.ref();
+    return w;
+  }
+  const fresh = new Worker(workerFile());
+  fresh.on('exit', () => {
+    const i = idle.indexOf(fresh);
+    if (i >= 0) idle.splice(i, 1);
+  });
+  fresh.on('error', () => {}); // reported to the run that uses it (below); an idle one just leaves the pool
+  return fresh;
+}
+
+function giveBack(w: Worker): void {
+  if (idle.length >= MAX_IDLE) {
+    void w.terminate();
+    return;
+  }
+  w.unref();
+  idle.push(w);
+}
+
+/**
+ * The tenant read in a reader thread (one run at a time per thread; close() gives it back). Requests are
+ * answered in order; several may be in flight (the next page is read while PostgreSQL works on this one).
+ */
+export async function openWorkerSource(path: string): Promise<TenantSource> {
+  const worker = takeWorker();
+  const waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  let next = 1;
+  let dead: Error | null = null;
+  const failAll = (err: Error) => {
+    dead ??= err;
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+  };
+  const onMessage = (m: Reply) => {
+    const w = waiting.get(m.id);
+    if (!w) return;
+    waiting.delete(m.id);
+    if (m.ok) w.resolve(m.value);
+    else w.reject(fromWire(m.error));
+  };
+  const onError = (err: Error) =>
+    failAll(new OwuiError(`the SQLite reader thread failed: ${err.message}`, { cause: err }));
+  const onExit = (code: number) => failAll(new OwuiError(`the SQLite reader thread exited (code ${code})`));
+  worker.on('message', onMessage);
+  worker.on('error', onError);
+  worker.on('exit', onExit);
+  const detach = () => {
+    worker.off('message', onMessage);
+    worker.off('error', onError);
+    worker.off('exit', onExit);
+  };
+  const call = <T>(req: Request): Promise<T> => {
+    if (dead) return Promise.reject(dead);
+    const id = next++;
+    return new Promise<T>((resolve, reject) => {
+      waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage({ id, ...req });
+    });
+  };
+  /** Give the thread back when it is idle and sound; otherwise end it. */
+  const release = async () => {
+    const clean =
+      !dead &&
+      waiting.size === 0 &&
+      (await call({ op: 'close' }).then(
+        () => true,
+        () => false,
+      ));
+    detach();
+    if (clean) giveBack(worker);
+    else await worker.terminate();
+  };
+  let opened: { plan: SourcePlan; journal: JournalMode };
+  try {
+    opened = await call({ op: 'open', path });
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  let plan = opened.plan;
+  const fixPage = (p: Page): Page => {
+    p.lastKey = asBuffers(p.lastKey);
+    return p;
+  };
+  return {
+    get plan() {
+      return plan;
+    },
+    journal: opened.journal,
+    async setPlan(p) {
+      plan = p;
+      await call({ op: 'plan', plan: p });
+    },
+    table(t, light = false) {
+      const table = t.name;
+      return {
+        read: async (q, limits) => fixPage(await call<Page>({ op: 'read', table, light, q, limits })),
+        readKeys: async (keys, maxBytes) => {
+          const r = await call<{ page: Page; missing: string[][]; consumed: number }>({
+            op: 'readKeys',
+            table,
+            light,
+            keys,
+            maxBytes,
+          });
+          return { ...r, page: fixPage(r.page) };
+        },
+        readUnkeyable: () => call({ op: 'readUnkeyable', table, light }),
+        maxRowid: () => call({ op: 'maxRowid', table, light }),
+        count: () => call({ op: 'count', table, light }),
+      };
+    },
+    async close() {
+      // A run that stops with reads still in flight (cancelled, failed) ends its thread rather than wait for them.
+      if (waiting.size > 0) {
+        detach();
+        failAll(new OwuiError('the reader was closed'));
+        await worker.terminate();
+        return;
+      }
+      await release();
+    },
+  };
+}
