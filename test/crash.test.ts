@@ -83,4 +83,37 @@ describe('a sync killed with SIGKILL in the middle of a run', () => {
     t.db.prepare("UPDATE chat SET title = 'renamed', updated_at = updated_at + 1 WHERE id = ?").run(t.chatIds[1]!);
     expect((await t.sync()).kind).toBe('incremental');
   });
+
+  it('is exact after a --full killed at random points, each followed by one plain run', async () => {
+    const t = await setupTenant({ name: 'randkill', seed: { users: 3, chatsPerUser: 200, messagesPerChat: 4 } });
+    expect((await t.sync()).status).toBe('success');
+    for (let trial = 0; trial < 3; trial++) {
+      // Changes of every kind before each: un-bumped edits, a hard delete, an old-dated import.
+      t.db.prepare('UPDATE user SET role = ? WHERE id = ?').run(`role-${trial}`, t.userIds[trial % 3]!);
+      t.db.prepare('UPDATE chat SET archived = ? WHERE user_id = ?').run(trial % 2, t.userIds[1]!);
+      t.db.prepare('DELETE FROM chat_message WHERE chat_id = ?').run(t.chatIds[trial]!);
+      t.db.prepare('DELETE FROM chat WHERE id = ?').run(t.chatIds[trial]!);
+      const delay = 100 + Math.floor(Math.random() * 2500);
+      let pid = 0;
+      const run = runCli(['sync', 'randkill', '--full', '--batch-size', '20'], t.hostEnv, {
+        onSpawn: (p) => {
+          trackChild(p);
+          pid = p;
+        },
+      });
+      await Promise.race([sleep(delay), run]);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* it had finished */
+      }
+      const ended = await run;
+      const res = await t.sync();
+      expect(res.status, `trial ${trial}, killed after ${delay} ms (${ended.signal ?? 'finished'})`).toBe('success');
+      const v = await t.verify();
+      expect(v.identical, `trial ${trial}, killed after ${delay} ms: ${JSON.stringify(v.differences).slice(0, 300)}`).toBe(
+        true,
+      );
+    }
+  });
 });
