@@ -111,9 +111,10 @@ describe('a sync killed with SIGKILL in the middle of a run', () => {
       const res = await t.sync();
       expect(res.status, `trial ${trial}, killed after ${delay} ms (${ended.signal ?? 'finished'})`).toBe('success');
       const v = await t.verify();
-      expect(v.identical, `trial ${trial}, killed after ${delay} ms: ${JSON.stringify(v.differences).slice(0, 300)}`).toBe(
-        true,
-      );
+      expect(
+        v.identical,
+        `trial ${trial}, killed after ${delay} ms: ${JSON.stringify(v.differences).slice(0, 300)}`,
+      ).toBe(true);
     }
   });
 });

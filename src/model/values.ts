@@ -124,17 +124,16 @@ export function rowHash(
   values: readonly (string | null)[],
   raw: Record<string, RawEntry> | null,
 ): string {
-  const h = crypto.createHash('sha1');
-  const order = sortedColumnIndexes(plan);
-  for (const i of order) {
+  // One update per row: the same bytes as one update per piece (so the same hash as before), without the cost
+  // of a call into the hash for every column.
+  let text = '';
+  for (const i of sortedColumnIndexes(plan)) {
     const v = values[i];
-    h.update(plan.columns[i]!.name);
-    h.update(v === null ? '\u0001N' : `\u0001V${v}`);
-    h.update('\u0002');
+    text += `${plan.columns[i]!.name}${v === null ? '\u0001N' : `\u0001V${v}`}\u0002`;
   }
   const rj = rawJson(raw);
-  if (rj) h.update(rj);
-  return h.digest('base64url');
+  if (rj) text += rj;
+  return crypto.createHash('sha1').update(text).digest('base64url');
 }
 
 const orderCache = new WeakMap<TablePlan, number[]>();
@@ -167,18 +166,16 @@ export function lightHash(
   lengths: readonly (bigint | number | null)[],
 ): string | null {
   if (plan.large.length === 0) return null;
-  const h = crypto.createHash('sha1');
+  let text = '';
   for (const i of sortedColumnIndexes(plan)) {
     const name = plan.columns[i]!.name;
     const li = plan.large.indexOf(name);
     const v = li >= 0 ? (lengths[li] ?? null) : values[i];
-    h.update(name);
-    h.update(v === null ? '\u0001N' : `${li >= 0 ? '\u0001L' : '\u0001V'}${v}`);
-    h.update('\u0002');
+    text += `${name}${v === null ? '\u0001N' : `${li >= 0 ? '\u0001L' : '\u0001V'}${v}`}\u0002`;
     const r = li < 0 ? raw?.[name] : undefined;
-    if (r) h.update(`\u0003${r[0]}:${r[1]}`);
+    if (r) text += `\u0003${r[0]}:${r[1]}`;
   }
-  return h.digest('base64url');
+  return crypto.createHash('sha1').update(text).digest('base64url');
 }
 
 /**

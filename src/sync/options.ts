@@ -19,6 +19,8 @@ export interface SyncOptions {
   hooks?: WriterHooks;
   /** Conflict detection (default on). Off only to measure its cost in bench/. */
   detectConflicts?: boolean;
+  /** The light pass of incremental runs (default on). Off only to measure its cost in bench/. */
+  lightPass?: boolean;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
   /**

@@ -103,6 +103,7 @@ export async function syncTable(c: TableCtx): Promise<TableResult> {
   // Every run is exact for what Open WebUI changes without bumping updated_at, and for deletes: a table without
   // large columns is compared whole (small rows: the cost grows with their number); a table with large columns
   // is read incrementally, then its light form compared (lightPass).
+  if (c.o.lightPass === false) return incremental(c);
   if (t.large.length === 0) return fullScan(c, 'hash-diff');
   const res = await incremental(c);
   await lightPass(c, res);

@@ -128,7 +128,9 @@ export class BatchWriter {
         this.sql.begin(async (tx) => {
           const t = tx as Tx;
           // Marks this transaction's writes as the sync's: the mirror's trigger leaves the marker alone.
-          await t`select set_config('owui_sync.writer', 'sync', true)`;
+          // And commits without waiting for the WAL flush: a batch and its checkpoint commit together, so a batch
+          // lost to a PostgreSQL crash is lost with its checkpoint, and the next run reads it again.
+          await t`select set_config('owui_sync.writer', 'sync', true), set_config('synchronous_commit', 'off', true)`;
           await this.hooks.beforeWrite?.(t);
           const out: BatchOutcome = {
             inserted: 0,
