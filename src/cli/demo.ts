@@ -68,7 +68,7 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
         );
         io.out(`  conflicts         sync_metadata.conflict_log (the demo made one: a chat retitled on both sides)`);
         io.out(
-          `  the mirror        schema "${r.tenant}": every Open WebUI table plus _sync_hash, _sync_raw, _synced_at, _deleted_at, _target_changed_at`,
+          `  the mirror        schema "${r.tenant}": every Open WebUI table plus _sync_hash, _sync_raw, _sync_light, _synced_at, _deleted_at, _target_changed_at`,
         );
         io.out(
           `Try it on your own tenant: owui-sync provision --host HOST --secret-file FILE; owui-sync client add NAME --sqlite PATH --host HOST;`,

@@ -22,8 +22,18 @@ export interface NormValue {
 export interface NormRow {
   /** Canonical text of the key columns, in key order. */
   key: string[];
-  /** Canonical text of every column, in plan order; null is SQL NULL. */
-  values: (string | null)[];
+  /**
+   * Canonical text of every column, in plan order; null is SQL NULL. Absent on a row read by a sync's reader
+   * thread in its COPY form (`copy`): the few paths that need the values (a merge, a refused row) read them again.
+   */
+  values?: (string | null)[];
+  /**
+   * The row as a line of COPY text (values, hash, raw side channel, light hash), encoded by the reader thread
+   * into one buffer per page: the sync's main thread sends it to PostgreSQL as it is.
+   */
+  copy?: { buf: Buffer; start: number; end: number };
+  /** The row's updated_at as canonical text (null when it has none). */
+  updatedAt?: string | null;
   raw: Record<string, RawEntry> | null;
   hash: string;
   /**
@@ -202,4 +212,40 @@ export function makeRow(
     light: lengths ? lightHash(plan, values, raw, lengths) : null,
     bytes,
   };
+}
+
+/**
+ * COPY text format: backslash, newline, carriage return and tab escaped; NULL is \N. Each character is looked for
+ * with includes() (a fast scan) and replaced with replaceAll(): much cheaper than a regular expression with a
+ * replacer function over JSON text, which nearly always holds a backslash.
+ */
+export function copyField(v: string | null): string {
+  if (v === null) return '\\N';
+  let s = v;
+  if (s.includes('\\')) s = s.replaceAll('\\', '\\\\');
+  if (s.includes('\n')) s = s.replaceAll('\n', '\\n');
+  if (s.includes('\r')) s = s.replaceAll('\r', '\\r');
+  if (s.includes('\t')) s = s.replaceAll('\t', '\\t');
+  return s;
+}
+
+/**
+ * A row as one line of COPY text: its values, then its hash, raw side channel and light hash (the staging table's
+ * and the mirror's column order: sync/sql.ts). Canonical values are valid input for their column types.
+ */
+export function copyLine(
+  values: readonly (string | null)[],
+  hash: string,
+  raw: Record<string, RawEntry> | null,
+  light: string | null,
+): string {
+  let line = '';
+  for (const v of values) line += `${copyField(v)}\t`;
+  return `${line}${copyField(hash)}\t${copyField(rawJson(raw))}\t${copyField(light)}\n`;
+}
+
+/** The values of a row read with them (the command line's reads, verify, a conflict's row). */
+export function valuesOf(r: NormRow): (string | null)[] {
+  if (!r.values) throw new Error('internal: a row read in its COPY form has no values here');
+  return r.values;
 }

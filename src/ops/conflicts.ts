@@ -8,6 +8,7 @@ import {
   tablePolicy,
 } from '../conflicts/config.ts';
 import { mergeRow } from '../conflicts/merge.ts';
+import { valuesOf } from '../model/values.ts';
 import { ident, type Sql, type Tx } from '../pg/connect.ts';
 import { type Deployment, getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
@@ -216,8 +217,9 @@ export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?:
             key as never[],
           );
         } else if (tv) {
-          await write(src.values, src.hash, true);
-          resolved = Object.fromEntries(t.columns.map((col, i) => [col.name, src.values[i]]));
+          const values = valuesOf(src);
+          await write(values, src.hash, true);
+          resolved = Object.fromEntries(t.columns.map((col, i) => [col.name, values[i]]));
         }
       } else if (choice === 'target') {
         if (src)
@@ -234,7 +236,7 @@ export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?:
               ? 'the mirror row is gone: use --use source'
               : 'the row is gone from SQLite: use --use source (tombstone) or --use target',
           );
-        const merged = mergeRow(t, tablePolicy(cfg, t.name), tv, src.values);
+        const merged = mergeRow(t, tablePolicy(cfg, t.name), tv, valuesOf(src));
         await write(merged, src.hash, false);
         resolved = Object.fromEntries(t.columns.map((col, i) => [col.name, merged[i]]));
       }

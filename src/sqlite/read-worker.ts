@@ -5,8 +5,8 @@ import { parentPort } from 'node:worker_threads';
 import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { introspect } from './introspect.ts';
 import { openTenant, type TenantDb } from './open.ts';
-import { type PageQuery, TableReader } from './reader.ts';
-import { journalOf, type Reply, type Request, toWire } from './source.ts';
+import { type Page, type PageQuery, TableReader } from './reader.ts';
+import { journalOf, type ReadForm, type Reply, type Request, toWire } from './source.ts';
 
 if (!parentPort) throw new Error('read-worker runs as a worker thread only');
 const port = parentPort;
@@ -24,16 +24,27 @@ function fixQuery(q: PageQuery): PageQuery {
   return q;
 }
 
-function reader(table: string, light: boolean): TableReader {
-  const id = `${table}\u0000${light}`;
+function reader(table: string, form: ReadForm): TableReader {
+  const id = `${table}\u0000${form}`;
   let r = readers.get(id);
   if (!r) {
     const t: TablePlan | undefined = plan?.tables.find((x) => x.name === table);
     if (!db || !t) throw new Error(`table ${table} is not in the open tenant`);
-    r = new TableReader(db, t, light);
+    r = new TableReader(db, t, form === 'light', form === 'copy');
     readers.set(id, r);
   }
   return r;
+}
+
+/**
+ * A page's COPY buffer is handed over, not copied (its memory moves to the main thread); its rows lose their
+ * reference to it on the way (the main thread puts it back), so it is not written out once per row.
+ */
+function transferOf(value: unknown): ArrayBuffer[] {
+  const page = (value as { page?: Page } | null)?.page ?? (value as Page | null);
+  if (!page || !(page as Page).copy) return [];
+  for (const r of (page as Page).rows) if (r.copy) (r.copy as { buf?: Buffer }).buf = undefined;
+  return [(page as Page).copy!.buffer as ArrayBuffer];
 }
 
 function handle(req: Request): unknown {
@@ -54,15 +65,15 @@ function handle(req: Request): unknown {
       readers.clear();
       return null;
     case 'read':
-      return reader(req.table, req.light).read(fixQuery(req.q), req.limits);
+      return reader(req.table, req.form).read(fixQuery(req.q), req.limits);
     case 'readKeys':
-      return reader(req.table, req.light).readKeys(req.keys, req.maxBytes);
+      return reader(req.table, req.form).readKeys(req.keys, req.maxBytes);
     case 'readUnkeyable':
-      return reader(req.table, req.light).readUnkeyable();
+      return reader(req.table, req.form).readUnkeyable();
     case 'maxRowid':
-      return reader(req.table, req.light).maxRowid();
+      return reader(req.table, req.form).maxRowid();
     case 'count':
-      return reader(req.table, req.light).count();
+      return reader(req.table, req.form).count();
     case 'close':
       db?.close();
       db = null;
@@ -72,10 +83,13 @@ function handle(req: Request): unknown {
 
 port.on('message', (m: Request & { id: number }) => {
   let reply: Reply;
+  let transfer: ArrayBuffer[] = [];
   try {
-    reply = { id: m.id, ok: true, value: handle(m) };
+    const value = handle(m);
+    transfer = transferOf(value);
+    reply = { id: m.id, ok: true, value };
   } catch (err) {
     reply = { id: m.id, ok: false, error: toWire(err) };
   }
-  port.postMessage(reply);
+  port.postMessage(reply, transfer);
 });

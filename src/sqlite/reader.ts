@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { TablePlan } from '../model/plan.ts';
-import { makeRow, type NormRow, normaliseValue, type RawEntry } from '../model/values.ts';
+import { copyLine, makeRow, type NormRow, normaliseValue, type RawEntry } from '../model/values.ts';
 import type { TenantDb } from './open.ts';
 
 /** SQLite identifier quoting (reserved names such as "user" and "group" included). */
@@ -26,6 +26,8 @@ export interface Page {
   maxUpdatedAt: bigint | null;
   /** Fewer rows than the limit came back: the scan is at its end. */
   done: boolean;
+  /** The rows' COPY text, one buffer for the page (rows read in their COPY form; see NormRow.copy). */
+  copy?: Buffer;
 }
 
 /** Limits of one page. Each statement is one short read transaction on the tenant. */
@@ -63,6 +65,11 @@ export class TableReader {
     private readonly db: TenantDb,
     readonly plan: TablePlan,
     private readonly light = false,
+    /**
+     * Rows in their COPY form (a sync's reader thread): each page's rows are encoded as COPY text into one buffer
+     * (`Page.copy`) and carry no values.
+     */
+    private readonly copy = false,
   ) {
     this.keyIdx = plan.key.map((k) => plan.columns.findIndex((c) => c.name === k));
     this.updIdx = plan.columns.findIndex((c) => c.name === 'updated_at');
@@ -265,9 +272,31 @@ export class TableReader {
         continue;
       }
       const lengths = nlarge ? (r.slice(ncols, ncols + nlarge) as (bigint | null)[]) : null;
-      page.rows.push(makeRow(this.plan, this.keyIdx, values, raw, lengths, this.light));
+      const row = makeRow(this.plan, this.keyIdx, values, raw, lengths, this.light);
+      row.updatedAt = this.updIdx >= 0 ? values[this.updIdx]! : null;
+      page.rows.push(row);
     }
+    if (this.copy) this.encodeCopy(page);
     return page;
+  }
+
+  /**
+   * The page's rows as COPY text in one buffer of its own (not from Node's shared pool, so that it can be handed
+   * to another thread without copying); each row keeps its place in it, and drops its values.
+   */
+  private encodeCopy(page: Page): void {
+    const lines = page.rows.map((r) => copyLine(r.values!, r.hash, r.raw, r.light));
+    let size = 0;
+    for (const l of lines) size += Buffer.byteLength(l);
+    const buf = Buffer.allocUnsafeSlow(size);
+    let at = 0;
+    page.rows.forEach((r, i) => {
+      const end = at + buf.write(lines[i]!, at);
+      r.copy = { buf, start: at, end };
+      r.values = undefined;
+      at = end;
+    });
+    page.copy = buf;
   }
 
   /**

@@ -3,9 +3,8 @@ import { Worker } from 'node:worker_threads';
 import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
 import { codeModule, packagePath } from '../util/paths.ts';
-import { introspect } from './introspect.ts';
-import { openTenant, type TenantDb } from './open.ts';
-import { type Page, type PageLimits, type PageQuery, TableReader } from './reader.ts';
+import type { TenantDb } from './open.ts';
+import type { Page, PageLimits, PageQuery } from './reader.ts';
 
 // Where a sync reads its tenant: in this thread (the command line's short reads), or in a worker thread of its
 // own (the sync engine), so that the event loop never waits on SQLite: neither while a page is read, normalised
@@ -13,6 +12,7 @@ import { type Page, type PageLimits, type PageQuery, TableReader } from './reade
 // same results; the worker's are asynchronous messages.
 
 export type JournalMode = 'wal' | 'rollback';
+export type ReadForm = 'copy' | 'light' | 'values';
 
 /** One table of an open tenant, read in its full or its light form (TableReader). */
 export interface TableSource {
@@ -32,53 +32,17 @@ export interface TenantSource {
    * normalised for those types.
    */
   setPlan(plan: SourcePlan): Promise<void>;
-  table(t: TablePlan, light?: boolean): TableSource;
+  /**
+   * One table, read in one of three forms: 'copy' (rows as COPY text, no values: what a sync writes), 'light' (the
+   * light pass's rows: light hash, no large columns), 'values' (rows with their values: a merge, a refused row).
+   */
+  table(t: TablePlan, form?: ReadForm): TableSource;
   close(): Promise<void>;
 }
 
 /** The tenant's journal mode (reading journal_mode only reports it; it never changes it). */
 export const journalOf = (db: TenantDb): JournalMode =>
   String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal' ? 'wal' : 'rollback';
-
-/** The tenant read in this thread (short reads of the command line: verify, a conflict's row). */
-export function openLocalSource(path: string): TenantSource {
-  const db = openTenant(path);
-  let plan: SourcePlan;
-  let journal: JournalMode;
-  try {
-    plan = introspect(db);
-    journal = journalOf(db);
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-  const readers = new Map<string, TableReader>();
-  return {
-    get plan() {
-      return plan;
-    },
-    journal,
-    async setPlan(p) {
-      plan = p;
-      readers.clear();
-    },
-    table(t, light = false) {
-      const id = `${t.name}\u0000${light}`;
-      const reader = readers.get(id) ?? new TableReader(db, t, light);
-      readers.set(id, reader);
-      return {
-        read: async (q, limits) => reader.read(q, limits),
-        readKeys: async (keys, maxBytes) => reader.readKeys(keys, maxBytes),
-        readUnkeyable: async () => reader.readUnkeyable(),
-        maxRowid: async () => reader.maxRowid(),
-        count: async () => reader.count(),
-      };
-    },
-    async close() {
-      db.close();
-    },
-  };
-}
 
 /** What crosses the thread boundary for an error: enough to rebuild it with its class, hint and exit code. */
 export interface WireError {
@@ -113,9 +77,9 @@ function fromWire(w: WireError): Error {
 export type Request =
   | { op: 'open'; path: string }
   | { op: 'plan'; plan: SourcePlan }
-  | { op: 'read'; table: string; light: boolean; q: PageQuery; limits: PageLimits }
-  | { op: 'readKeys'; table: string; light: boolean; keys: string[][]; maxBytes?: number }
-  | { op: 'readUnkeyable' | 'maxRowid' | 'count'; table: string; light: boolean }
+  | { op: 'read'; table: string; form: ReadForm; q: PageQuery; limits: PageLimits }
+  | { op: 'readKeys'; table: string; form: ReadForm; keys: string[][]; maxBytes?: number }
+  | { op: 'readUnkeyable' | 'maxRowid' | 'count'; table: string; form: ReadForm }
   | { op: 'close' };
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WireError };
 
@@ -151,7 +115,8 @@ function takeWorker(): Worker {
     w.ref();
     return w;
   }
-  const fresh = new Worker(workerFile());
+  // A small young generation: a page is garbage once sent, and the default (tens of MB) only raises peak memory.
+  const fresh = new Worker(workerFile(), { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
   fresh.on('exit', () => {
     const i = idle.indexOf(fresh);
     if (i >= 0) idle.splice(i, 1);
@@ -232,6 +197,12 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
   let plan = opened.plan;
   const fixPage = (p: Page): Page => {
     p.lastKey = asBuffers(p.lastKey);
+    if (p.copy) {
+      // The page's COPY buffer came over without a copy (transferred); its rows point into it again.
+      const buf = Buffer.from(p.copy.buffer, p.copy.byteOffset, p.copy.byteLength);
+      p.copy = buf;
+      for (const r of p.rows) if (r.copy) r.copy.buf = buf;
+    }
     return p;
   };
   return {
@@ -243,23 +214,23 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
       plan = p;
       await call({ op: 'plan', plan: p });
     },
-    table(t, light = false) {
+    table(t, form = 'values') {
       const table = t.name;
       return {
-        read: async (q, limits) => fixPage(await call<Page>({ op: 'read', table, light, q, limits })),
+        read: async (q, limits) => fixPage(await call<Page>({ op: 'read', table, form, q, limits })),
         readKeys: async (keys, maxBytes) => {
           const r = await call<{ page: Page; missing: string[][]; consumed: number }>({
             op: 'readKeys',
             table,
-            light,
+            form,
             keys,
             maxBytes,
           });
           return { ...r, page: fixPage(r.page) };
         },
-        readUnkeyable: () => call({ op: 'readUnkeyable', table, light }),
-        maxRowid: () => call({ op: 'maxRowid', table, light }),
-        count: () => call({ op: 'count', table, light }),
+        readUnkeyable: () => call({ op: 'readUnkeyable', table, form }),
+        maxRowid: () => call({ op: 'maxRowid', table, form }),
+        count: () => call({ op: 'count', table, form }),
       };
     },
     async close() {

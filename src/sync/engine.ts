@@ -119,6 +119,15 @@ async function execute(
       jobId,
       signal: o.signal,
       conflicts: conflictPolicy(prep.conflicts, plan, o.detectConflicts !== false),
+      loadValues: async (t, rows) => {
+        const { page } = await src.table(t, 'values').readKeys(rows.map((r) => r.key));
+        const byKey = new Map(page.rows.map((r) => [JSON.stringify(r.key), r]));
+        for (const r of rows) {
+          const got = byKey.get(JSON.stringify(r.key));
+          if (got)
+            Object.assign(r, { values: got.values, raw: got.raw, hash: got.hash, light: got.light, copy: undefined });
+        }
+      },
     },
     o.hooks,
     pending,

@@ -77,7 +77,7 @@ export interface TableCtx {
 
 /** Rows set aside by earlier runs are tried again first: once the cause is fixed, they land. */
 export async function retrySetAside(c: TableCtx, keys: string[][]): Promise<BatchOutcome & { rowsRead: number }> {
-  const { page, missing } = await c.src.table(c.t).readKeys(keys);
+  const { page, missing } = await c.src.table(c.t, 'copy').readKeys(keys);
   const out = await c.writer.write({
     table: c.t,
     rows: page.rows,
@@ -125,8 +125,8 @@ const LIGHT_PAGE_ROWS = 5000;
  */
 async function lightPass(c: TableCtx, res: TableResult): Promise<void> {
   const { t, o } = c;
-  const light = c.src.table(t, true);
-  const whole = c.src.table(t);
+  const light = c.src.table(t, 'light');
+  const whole = c.src.table(t, 'copy');
   res.light_rows = 0;
   res.light_changed = 0;
   const limits = { rows: LIGHT_PAGE_ROWS, bytes: c.read.bytes, statementMs: c.read.statementMs };
@@ -215,7 +215,7 @@ function readPage(reader: TableSource, q: PageQuery, limits: PageLimits, signal?
  */
 async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
   const { t, cp, o } = c;
-  const reader = c.src.table(t);
+  const reader = c.src.table(t, 'copy');
   const res = emptyResult(t.name, mode);
   const resume = cp?.scan_key && c.kind !== 'full' ? decodeKey(cp.scan_key) : null;
   let after: unknown[] | null = resume;
@@ -292,7 +292,7 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
  */
 async function incremental(c: TableCtx): Promise<TableResult> {
   const { t, cp, o } = c;
-  const reader = c.src.table(t);
+  const reader = c.src.table(t, 'copy');
   const res = emptyResult(t.name, 'incremental');
   const cursor = big(cp!.cursor_updated_at)!;
   const lower = cursor - overlapFor(cursor, o.overlapSeconds);
@@ -366,7 +366,6 @@ async function incremental(c: TableCtx): Promise<TableResult> {
 
   // (b) by rowid: new rows with old timestamps (imports), which (a) cannot see. Rows (a) has just
   // read (updated_at at or above the lower bound) are not sent twice.
-  const updIdx = t.columns.findIndex((col) => col.name === 'updated_at');
   const seenByA = (v: string | null) => v !== null && /^-?\d+$/.test(v) && BigInt(v) >= lower;
   if (t.hasRowid && cp!.cursor_rowid !== null) {
     let after = big(cp!.cursor_rowid)!;
@@ -375,7 +374,7 @@ async function incremental(c: TableCtx): Promise<TableResult> {
       const page = await readPage(reader, { kind: 'rowid', after }, limits, o.signal);
       if (page.lastRowid === null) break;
       const n = page.rows.length + page.unkeyable.length;
-      const rows = page.rows.filter((r) => !seenByA(r.values[updIdx]!));
+      const rows = page.rows.filter((r) => !seenByA(r.updatedAt ?? null));
       addBatch(
         res,
         await emit({ page, rows, tombstones: [], checkpoint: { cursor_rowid: page.lastRowid }, rowsRead: n }),

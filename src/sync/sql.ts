@@ -180,17 +180,5 @@ export function targetRangeSql(schema: string, t: TablePlan, hasLo: boolean, has
 FROM ${ident(schema)}.${ident(t.name)}${where.length ? ` WHERE ${where.join(' AND ')}` : ''}`;
 }
 
-/**
- * COPY text format: backslash, newline, carriage return and tab escaped; NULL is \N. Each character is looked for
- * with includes() (a fast scan) and replaced with replaceAll(): much cheaper than a regular expression with a
- * replacer function over JSON text, which nearly always holds a backslash.
- */
-export function copyField(v: string | null): string {
-  if (v === null) return '\\N';
-  let s = v;
-  if (s.includes('\\')) s = s.replaceAll('\\', '\\\\');
-  if (s.includes('\n')) s = s.replaceAll('\n', '\\n');
-  if (s.includes('\r')) s = s.replaceAll('\r', '\\r');
-  if (s.includes('\t')) s = s.replaceAll('\t', '\\t');
-  return s;
-}
+/** COPY text escaping lives with the values it escapes (the reader thread builds COPY lines too). */
+export { copyField } from '../model/values.ts';

@@ -1,5 +1,5 @@
 import type { TablePlan } from '../model/plan.ts';
-import { canonicalTargetText, type RawEntry, rawJson, rowHash } from '../model/values.ts';
+import { canonicalTargetText, type RawEntry, rawJson, rowHash, valuesOf } from '../model/values.ts';
 import type { Sql } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
@@ -134,7 +134,8 @@ async function verifyTable(
       else if (tr.dead)
         note({ table: t.name, kind: 'tombstoned', key: row.key, detail: 'live in SQLite, tombstoned in the mirror' });
       else if (tr.hash !== row.hash) {
-        const cols = t.columns.filter((_, i) => tr.values[i] !== row.values[i]).map((c) => c.name);
+        const values = valuesOf(row);
+        const cols = t.columns.filter((_, i) => tr.values[i] !== values[i]).map((c) => c.name);
         note({ table: t.name, kind: 'different', key: row.key, columns: cols.length ? cols : ['_sync_raw'] });
       }
     }

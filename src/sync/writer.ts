@@ -4,19 +4,11 @@ import { pipeline } from 'node:stream/promises';
 import type { TablePolicy } from '../conflicts/config.ts';
 import { mergeRow } from '../conflicts/merge.ts';
 import type { TablePlan } from '../model/plan.ts';
-import { makeRow, type NormRow, rawJson } from '../model/values.ts';
+import { copyLine, makeRow, type NormRow, valuesOf } from '../model/values.ts';
 import { ident, isDataPgError, isTransientPgError, poolSocketEvents, type Sql, type Tx } from '../pg/connect.ts';
 import { messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
-import {
-  copyDirectSql,
-  copyField,
-  copyStageSql,
-  createStageSql,
-  mergeSql,
-  tombstoneSql,
-  truncateStageSql,
-} from './sql.ts';
+import { copyDirectSql, copyStageSql, createStageSql, mergeSql, tombstoneSql, truncateStageSql } from './sql.ts';
 
 /** Checkpoint fields a batch moves, in the same transaction as its rows. */
 export interface CheckpointPatch {
@@ -116,6 +108,11 @@ export class BatchWriter {
       jobId: string;
       signal?: AbortSignal;
       conflicts: ConflictPolicyFor;
+      /**
+       * Give rows read in their COPY form their values (read again by key): a merge and a refused row need them.
+       * A row gone from SQLite meanwhile keeps none.
+       */
+      loadValues?: (t: TablePlan, rows: NormRow[]) => Promise<void>;
     },
     private readonly hooks: WriterHooks = {},
     /** Keys (JSON of canonical key text) of rows set aside earlier and not yet stored, per table. */
@@ -189,6 +186,12 @@ export class BatchWriter {
     });
   }
 
+  /** Rows read in their COPY form get their values (see ctx.loadValues). */
+  private async withValues(t: TablePlan, rows: NormRow[]): Promise<void> {
+    const need = rows.filter((r) => !r.values);
+    if (need.length > 0 && this.ctx.loadValues) await this.ctx.loadValues(t, need);
+  }
+
   /** $2.. of the conflict-logging statements: deployment, client, table, job, snapshots. */
   private logParams(t: TablePlan): never[] {
     return [
@@ -228,6 +231,10 @@ export class BatchWriter {
    */
   private async resolveMerges(tx: Tx, t: TablePlan, policy: TablePolicy, keys: string[][], rows: NormRow[]) {
     const bySource = new Map(rows.map((r) => [JSON.stringify(r.key), r]));
+    await this.withValues(
+      t,
+      keys.map((k) => bySource.get(JSON.stringify(k))).filter((r): r is NormRow => !!r),
+    );
     const where = keys
       .map((_, i) => `(${t.key.map((k, j) => `${ident(k)}::text = $${i * t.key.length + j + 1}`).join(' AND ')})`)
       .join(' OR ');
@@ -240,8 +247,9 @@ export class BatchWriter {
     const keyIdx = t.key.map((k) => t.columns.findIndex((c) => c.name === k));
     for (const tv of targets as unknown as (string | null)[][]) {
       const src = bySource.get(JSON.stringify(keyIdx.map((i) => tv[i])));
-      if (!src) continue;
-      const merged = mergeRow(t, policy, tv, src.values);
+      if (!src?.values) continue; // gone from SQLite meanwhile: the next run tombstones it
+      const srcValues = src.values;
+      const merged = mergeRow(t, policy, tv, srcValues);
       const nonKey = t.columns.map((c, i) => [c, i] as const).filter(([c]) => !t.key.includes(c.name));
       const sets = nonKey.map(([c], n) => `${ident(c.name)} = $${n + 1}::text::${c.pgType}`);
       const params: unknown[] = nonKey.map(([, i]) => merged[i]);
@@ -259,7 +267,7 @@ export class BatchWriter {
         insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, source_data, target_data, resolved_data,
           resolution_strategy, resolved_at, resolved_by, winner, source_hash, sync_job_id)
         values (${this.ctx.deploymentId}, ${this.ctx.clientName}, ${t.name}, ${t.key.length === 1 ? src.key[0]! : JSON.stringify(src.key)}, 'update_conflict',
-          ${snap(src.values)}::text::jsonb, ${snap(tv)}::text::jsonb, ${snap(merged)}::text::jsonb, 'merge', now(), 'sync', 'merged', ${src.hash}, ${this.ctx.jobId})
+          ${snap(srcValues)}::text::jsonb, ${snap(tv)}::text::jsonb, ${snap(merged)}::text::jsonb, 'merge', now(), 'sync', 'merged', ${src.hash}, ${this.ctx.jobId})
         on conflict (deployment_id, table_name, record_id, source_hash) where source_hash is not null do nothing`;
     }
   }
@@ -331,7 +339,10 @@ export class BatchWriter {
    * One row PostgreSQL refused. Ask PostgreSQL which values do not cast to their column type and
    * store those in the raw side channel (lossless); if the row is still refused, set it aside.
    */
-  private async strictSingle(tx: Tx, t: TablePlan, row: NormRow, first: unknown) {
+  private async strictSingle(tx: Tx, t: TablePlan, row: NormRow, first: unknown): Promise<MergeOutcome> {
+    await this.withValues(t, [row]);
+    if (!row.values) return { inserted: 0, updated: 0, conflicts: 0, pending: 0, rejected: [] }; // gone meanwhile
+    const refused = { key: row.key, values: row.values, hash: row.hash };
     const values = row.values.slice();
     const raw = { ...(row.raw ?? {}) };
     let moved = 0;
@@ -359,6 +370,7 @@ export class BatchWriter {
         row.raw = fixed.raw;
         row.hash = fixed.hash;
         row.values = fixed.values;
+        row.copy = undefined;
         // A type_mismatch, resolved: the value is in the mirror, in its raw form.
         if (this.ctx.conflicts.logResolved)
           await tx`
@@ -375,7 +387,7 @@ export class BatchWriter {
           updated: 0,
           conflicts: 0,
           pending: 0,
-          rejected: [{ row, reason: messageOf(err), code: (err as { code?: string }).code }],
+          rejected: [{ row: refused, reason: messageOf(err), code: (err as { code?: string }).code }],
         };
       }
     }
@@ -384,7 +396,7 @@ export class BatchWriter {
       updated: 0,
       conflicts: 0,
       pending: 0,
-      rejected: [{ row, reason: messageOf(first), code: (first as { code?: string }).code }],
+      rejected: [{ row: refused, reason: messageOf(first), code: (first as { code?: string }).code }],
     };
   }
 
@@ -473,21 +485,40 @@ export class BatchWriter {
 }
 
 /**
- * COPY text lines, yielded in chunks of about 256 KB (larger chunks only raise peak memory). The
- * same lines serve the staging table (all text) and the mirror table itself: canonical values are
- * valid input for their column types (booleans as true/false, JSON as written).
+ * COPY text, yielded in chunks of about 256 KB (larger chunks only raise peak memory). Rows read in their COPY
+ * form are slices of their page's buffer, sent as they are (neighbours in one slice); others are encoded here.
+ * The same lines serve the staging table (all text) and the mirror table itself: canonical values are valid
+ * input for their column types (booleans as true/false, JSON as written).
  */
-function* copyLines(rows: NormRow[]): Generator<string> {
-  let chunk = '';
+function* copyLines(rows: NormRow[]): Generator<string | Buffer> {
+  const CHUNK = 1 << 18;
+  let text = '';
+  let run: { buf: Buffer; start: number; end: number } | null = null;
+  const flushRun = function* () {
+    if (!run) return;
+    for (let at = run.start; at < run.end; at += CHUNK) yield run.buf.subarray(at, Math.min(run.end, at + CHUNK));
+    run = null;
+  };
   for (const r of rows) {
-    let line = '';
-    for (const v of r.values) line += `${copyField(v)}\t`;
-    line += `${copyField(r.hash)}\t${copyField(rawJson(r.raw))}\t${copyField(r.light)}\n`;
-    chunk += line;
-    if (chunk.length > 1 << 18) {
-      yield chunk;
-      chunk = '';
+    if (r.copy) {
+      if (text) {
+        yield text;
+        text = '';
+      }
+      if (run && run.buf === r.copy.buf && run.end === r.copy.start) run.end = r.copy.end;
+      else {
+        yield* flushRun();
+        run = { ...r.copy };
+      }
+      continue;
+    }
+    yield* flushRun();
+    text += copyLine(valuesOf(r), r.hash, r.raw, r.light);
+    if (text.length > CHUNK) {
+      yield text;
+      text = '';
     }
   }
-  if (chunk) yield chunk;
+  yield* flushRun();
+  if (text) yield text;
 }
