@@ -176,20 +176,36 @@ try {
     report(
       `  ${journal.padEnd(6)} during ${syncs} full syncs: p99 ${fmt(during.p99_ms, 2)} ms, max ${fmt(during.max_ms, 2)} ms (${during.writes} writes, ${during.errors} errors); p99 ratio ${fmt(during.p99_ms / alone.p99_ms, 2)} (target <= 1.2)`,
     );
-    if (journal === 'delete') {
-      // The same, with read statements bounded by rows and bytes only (before the 2 ms bound), and the
-      // writer alone once more: the three in one run, the baseline last too (away from the tenant's writeback).
-      let unbounded = 0;
-      const before = await writerRun(file, WRITER_S, async () => {
-        await child('full', pg.url, `w_${journal}`, file, { OWUI_SYNC_READ_STATEMENT_MS: '0' });
-        unbounded++;
-      });
+    if (journal === 'wal') {
       const again = await writerRun(file, WRITER_S);
       report(
-        `  ${journal.padEnd(6)} during ${unbounded} full syncs, reads not bounded by time (OWUI_SYNC_READ_STATEMENT_MS=0): p99 ${fmt(before.p99_ms, 2)} ms, max ${fmt(before.max_ms, 2)} ms (${before.writes} writes, ${before.errors} errors)`,
+        `  ${journal.padEnd(6)} without sync, measured again: p99 ${fmt(again.p99_ms, 2)} ms, max ${fmt(again.max_ms, 2)} ms; added p99 ${fmt(during.p99_ms - Math.min(alone.p99_ms, again.p99_ms), 2)} ms against the lower baseline (target <= 1 ms)`,
+      );
+    }
+    if (journal === 'delete') {
+      // The same with other time bounds of a read statement (OWUI_SYNC_READ_STATEMENT_MS; 0 is rows and bytes
+      // only, as before the bound), and the writer alone once more: all in one run, the baseline last too (away
+      // from the tenant's writeback).
+      const bounded = async (ms: string) => {
+        let n = 0;
+        const r = await writerRun(file, WRITER_S, async () => {
+          await child('full', pg.url, `w_${journal}`, file, { OWUI_SYNC_READ_STATEMENT_MS: ms });
+          n++;
+        });
+        return { ...r, n };
+      };
+      const one = await bounded('1');
+      const before = await bounded('0');
+      const again = await writerRun(file, WRITER_S);
+      const base = Math.min(alone.p99_ms, again.p99_ms);
+      report(
+        `  ${journal.padEnd(6)} during ${one.n} full syncs, reads bounded at 1 ms: p99 ${fmt(one.p99_ms, 2)} ms, max ${fmt(one.max_ms, 2)} ms (${one.writes} writes, ${one.errors} errors)`,
       );
       report(
-        `  ${journal.padEnd(6)} without sync, measured again: p99 ${fmt(again.p99_ms, 2)} ms, max ${fmt(again.max_ms, 2)} ms; added p99 with the 2 ms bound ${fmt(during.p99_ms - again.p99_ms, 2)} ms, without it ${fmt(before.p99_ms - again.p99_ms, 2)} ms`,
+        `  ${journal.padEnd(6)} during ${before.n} full syncs, reads not bounded by time: p99 ${fmt(before.p99_ms, 2)} ms, max ${fmt(before.max_ms, 2)} ms (${before.writes} writes, ${before.errors} errors)`,
+      );
+      report(
+        `  ${journal.padEnd(6)} without sync, measured again: p99 ${fmt(again.p99_ms, 2)} ms, max ${fmt(again.max_ms, 2)} ms; added p99 against the lower baseline: default bound ${fmt(during.p99_ms - base, 2)} ms, 1 ms bound ${fmt(one.p99_ms - base, 2)} ms, unbounded ${fmt(before.p99_ms - base, 2)} ms (target <= 2 ms)`,
       );
     }
     await sleep(200);

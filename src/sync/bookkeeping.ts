@@ -74,15 +74,84 @@ export interface Prepared {
   finishing?: Set<string>;
 }
 
-/** Everything before the first batch: drift check, lock, abandoned jobs, checkpoints, the job row. */
+/**
+ * Everything before the first batch: drift check, lock, abandoned jobs, checkpoints, the job row. The tenant's
+ * plan is asked for (`getPlan`: that opens the tenant) only when the run has something to read: a run whose
+ * database files are unchanged since the last successful run, with nothing pending, never opens it.
+ */
 export async function prepare(
   sql: Sql,
   dep: Deployment,
-  plan: SourcePlan,
+  getPlan: () => Promise<SourcePlan>,
   fpBefore: string,
   o: RunOptions,
   lock: LockState,
-): Promise<Prepared> {
+): Promise<Prepared & { plan: SourcePlan }> {
+  const maybeUnchanged = !o.full && dep.last_sync_status === 'success' && dep.source_fingerprint === fpBefore;
+  const conflicts = await loadConflictConfig(sql, dep);
+  let plan = maybeUnchanged ? null : await checkedPlan(sql, dep, getPlan, conflicts);
+  if (!(await takeLock(sql, dep, lock))) throw new SyncBusyError(dep.client_name);
+  // We hold the deployment's lock, so a job still marked running was abandoned (its process died).
+  await jobs.markAbandoned(sql, dep.deployment_id, o.job?.id);
+  const cps = new Map((await jobs.loadCheckpoints(sql, dep.deployment_id)).map((c) => [c.table_name, c]));
+  const reconcileDue = dep.runs_since_reconcile + 1 >= dep.reconcile_every;
+  // A full or reconciliation pass that was interrupted is finished by this run, whatever kind was asked.
+  const unfinished = o.full || cps.size === 0 ? null : await jobs.unfinishedPass(sql, dep.deployment_id, o.job?.id);
+  // The first run of a deployment is a full one whatever was asked.
+  let kind: RunKind = o.full || cps.size === 0 ? 'full' : reconcileDue || unfinished ? 'reconcile' : 'incremental';
+  const pending = new Map<string, Set<string>>();
+  for (const r of await jobs.unresolvedRejectedKeys(sql, dep.deployment_id)) {
+    if (!pending.has(r.table_name)) pending.set(r.table_name, new Set());
+    pending.get(r.table_name)!.add(JSON.stringify(r.record_id));
+  }
+  // The files are as the last successful run left them, and it finished every table: nothing to read.
+  const allCheckpointed = [...cps.values()].every((c) => !c.scan_key);
+  if (kind === 'incremental' && maybeUnchanged && allCheckpointed && pending.size === 0) kind = 'unchanged';
+  plan ??=
+    kind === 'unchanged'
+      ? { tables: [], skipped: await jobs.lastSkippedTables(sql, dep.deployment_id) }
+      : await checkedPlan(sql, dep, getPlan, conflicts);
+  const meta = JSON.stringify({ kind, skipped_tables: plan.skipped });
+  const tablesTotal = kind === 'unchanged' ? cps.size : plan.tables.length;
+  const jobId = await sql.begin(async (tx) => {
+    let id: string;
+    if (o.job) {
+      await o.job.fence(tx);
+      await jobs.adoptQueuedJob(tx, o.job.id, tablesTotal, kind, meta);
+      id = o.job.id;
+    } else {
+      id = await jobs.insertJob(tx, {
+        deploymentId: dep.deployment_id,
+        client: dep.client_name,
+        tablesTotal,
+        triggeredBy: o.triggeredBy ?? 'manual',
+        kind,
+        meta,
+      });
+    }
+    await jobs.markDeploymentRunning(tx, dep.deployment_id);
+    return id;
+  });
+  return {
+    plan,
+    conflicts,
+    fpBefore,
+    jobId,
+    kind,
+    cps,
+    pending,
+    finishing: unfinished ? new Set(unfinished.done) : undefined,
+  };
+}
+
+/** The tenant's plan, checked against the mirror (drift stops the run) and shaped to the mirror's column types. */
+async function checkedPlan(
+  sql: Sql,
+  dep: Deployment,
+  getPlan: () => Promise<SourcePlan>,
+  conflicts: ConflictConfig,
+): Promise<SourcePlan> {
+  const plan = await getPlan();
   const target = await readTargetSchema(sql, dep.client_name);
   if (target.size === 0) {
     throw new ConfigError(
@@ -109,60 +178,8 @@ export async function prepare(
     const types = targetTypes(target, t.name);
     for (const c of t.columns) c.pgType = types.get(c.name) ?? c.pgType;
   }
-  const conflicts = await loadConflictConfig(sql, dep);
   checkCompareFields(conflicts, plan, dep.client_name);
-  if (!(await takeLock(sql, dep, lock))) throw new SyncBusyError(dep.client_name);
-  // We hold the deployment's lock, so a job still marked running was abandoned (its process died).
-  await jobs.markAbandoned(sql, dep.deployment_id, o.job?.id);
-  const cps = new Map((await jobs.loadCheckpoints(sql, dep.deployment_id)).map((c) => [c.table_name, c]));
-  const reconcileDue = dep.runs_since_reconcile + 1 >= dep.reconcile_every;
-  // A full or reconciliation pass that was interrupted is finished by this run, whatever kind was asked.
-  const unfinished = o.full || cps.size === 0 ? null : await jobs.unfinishedPass(sql, dep.deployment_id, o.job?.id);
-  // The first run of a deployment is a full one whatever was asked.
-  let kind: RunKind = o.full || cps.size === 0 ? 'full' : reconcileDue || unfinished ? 'reconcile' : 'incremental';
-  const pending = new Map<string, Set<string>>();
-  for (const r of await jobs.unresolvedRejectedKeys(sql, dep.deployment_id)) {
-    if (!pending.has(r.table_name)) pending.set(r.table_name, new Set());
-    pending.get(r.table_name)!.add(JSON.stringify(r.record_id));
-  }
-  const allCheckpointed = plan.tables.every((t) => cps.has(t.name) && !cps.get(t.name)!.scan_key);
-  if (
-    kind === 'incremental' &&
-    allCheckpointed &&
-    pending.size === 0 &&
-    dep.last_sync_status === 'success' &&
-    dep.source_fingerprint === fpBefore
-  )
-    kind = 'unchanged';
-  const meta = JSON.stringify({ kind, skipped_tables: plan.skipped });
-  const jobId = await sql.begin(async (tx) => {
-    let id: string;
-    if (o.job) {
-      await o.job.fence(tx);
-      await jobs.adoptQueuedJob(tx, o.job.id, plan.tables.length, kind, meta);
-      id = o.job.id;
-    } else {
-      id = await jobs.insertJob(tx, {
-        deploymentId: dep.deployment_id,
-        client: dep.client_name,
-        tablesTotal: plan.tables.length,
-        triggeredBy: o.triggeredBy ?? 'manual',
-        kind,
-        meta,
-      });
-    }
-    await jobs.markDeploymentRunning(tx, dep.deployment_id);
-    return id;
-  });
-  return {
-    conflicts,
-    fpBefore,
-    jobId,
-    kind,
-    cps,
-    pending,
-    finishing: unfinished ? new Set(unfinished.done) : undefined,
-  };
+  return plan;
 }
 
 /**

@@ -34,18 +34,23 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
     throw new ConfigError(`batch size ${o.batchRows} is out of range`, 'use 1 to 1000 rows per batch');
   const started = Date.now();
   const fpBefore = fingerprint(dep.sqlite_path);
-  const src = await openReader(dep.sqlite_path, o.signal);
-  const plan = src.plan;
+  // The tenant is opened (in a reader thread) only when the run has something to read.
+  let opening: Promise<TenantSource> | null = null;
+  const reader = () => {
+    opening ??= openReader(dep.sqlite_path, o.signal);
+    return opening;
+  };
   const lock: LockState = { pid: null };
   try {
     // A connection lost while preparing is retried like one lost in a batch: nothing is written yet.
-    const prep = await retry(() => prepare(sql, dep, plan, fpBefore, o, lock), {
+    const prep = await retry(() => prepare(sql, dep, async () => (await reader()).plan, fpBefore, o, lock), {
       isTransient: isTransientPgError,
       onRetry: o.hooks?.onRetry,
       signal: o.signal,
     });
     // The reader normalises values for the column types the mirror really has (prepare shaped the plan).
-    await src.setPlan(plan);
+    const src = opening ? await reader() : null;
+    await src?.setPlan(prep.plan);
     const hooks = o.job
       ? {
           ...o.hooks,
@@ -55,9 +60,9 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
           },
         }
       : o.hooks;
-    return await execute(sql, src, dep, plan, prep, { ...o, hooks: keepLock(dep, lock, hooks) }, started);
+    return await execute(sql, src, dep, prep.plan, prep, { ...o, hooks: keepLock(dep, lock, hooks) }, started);
   } finally {
-    await src.close();
+    if (opening) await (await (opening as Promise<TenantSource>).catch(() => null))?.close();
     await releaseLock(sql, dep, lock);
   }
 }
@@ -89,7 +94,7 @@ export function openAndIntrospect(path: string, signal?: AbortSignal): Promise<{
 /** Scan every table in turn (unless nothing changed), then record the outcome. */
 async function execute(
   sql: Sql,
-  src: TenantSource,
+  src: TenantSource | null,
   dep: Deployment,
   plan: SourcePlan,
   prep: Prepared,
@@ -109,7 +114,7 @@ async function execute(
     conflicts_pending: 0,
     duration_ms: 0,
   };
-  const read = readLimitsFor(src.journal);
+  const read = readLimitsFor(src?.journal ?? 'wal');
   const writer = new BatchWriter(
     sql,
     {
@@ -120,7 +125,7 @@ async function execute(
       signal: o.signal,
       conflicts: conflictPolicy(prep.conflicts, plan, o.detectConflicts !== false),
       loadValues: async (t, rows) => {
-        const { page } = await src.table(t, 'values').readKeys(rows.map((r) => r.key));
+        const { page } = await src!.table(t, 'values').readKeys(rows.map((r) => r.key));
         const byKey = new Map(page.rows.map((r) => [JSON.stringify(r.key), r]));
         for (const r of rows) {
           const got = byKey.get(JSON.stringify(r.key));
@@ -140,7 +145,7 @@ async function execute(
       const ctx: TableCtx = {
         read,
         sql,
-        src,
+        src: src!, // opened: a run that reads tables is never 'unchanged'
         dep,
         t,
         cp: cps.get(t.name),

@@ -144,3 +144,12 @@ export async function unfinishedPass(
   if (!r || r.status === 'success' || (r.kind !== 'full' && r.kind !== 'reconcile')) return null;
   return { done: r.done };
 }
+
+/** The tables the deployment's last successful run reported as skipped (an unchanged run reports them again). */
+export async function lastSkippedTables(sql: Sql, deploymentId: string): Promise<{ table: string; reason: string }[]> {
+  const [r] = await sql<{ skipped: { table: string; reason: string }[] | null }[]>`
+    select metadata->'skipped_tables' as skipped from sync_metadata.sync_jobs
+    where deployment_id = ${deploymentId} and status = 'success' and metadata ? 'skipped_tables'
+    order by completed_at desc nulls last limit 1`;
+  return r?.skipped ?? [];
+}

@@ -131,12 +131,14 @@ async function lightPass(c: TableCtx, res: TableResult): Promise<void> {
   res.light_changed = 0;
   const limits = { rows: LIGHT_PAGE_ROWS, bytes: c.read.bytes, statementMs: c.read.statementMs };
   const batch = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.read.bytes) };
-  let after: unknown[] | null = null;
   let afterText: string[] | null = null;
+  let page = await readPage(light, { kind: 'key', after: null }, limits, o.signal);
   for (;;) {
     if (o.signal?.aborted) throw new OwuiError('cancelled');
-    const page = await readPage(light, { kind: 'key', after }, limits, o.signal);
     const hiText = page.done ? null : page.lastKey!.map(keyText);
+    // The next light page is read while PostgreSQL answers for this one.
+    const next = page.done ? null : readPage(light, { kind: 'key', after: page.lastKey }, limits, o.signal);
+    next?.catch(() => {});
     const mirror = await mirrorRange(c, afterText, hiText);
     const changed: string[][] = [];
     for (const row of page.rows) {
@@ -171,9 +173,9 @@ async function lightPass(c: TableCtx, res: TableResult): Promise<void> {
         addBatch(res, out, rows.length);
       }
     } while (i < changed.length);
-    if (page.done) return;
-    after = page.lastKey;
+    if (!next) return;
     afterText = hiText;
+    page = await next;
   }
 }
 
