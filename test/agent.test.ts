@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { AgentProc, api, apiSecret, LEASE_PLUS_RETRY_MS } from './agents.ts';
 import { setupTenant, tmpDir } from './helpers.ts';
@@ -261,6 +262,57 @@ describe('the HA agent pair', () => {
     b.signal('SIGTERM');
     await b.exited;
   }, 60_000);
+
+  it('exits within seconds on SIGTERM while a sync runs and PostgreSQL stops answering', async () => {
+    const t = await slowTenant('gone');
+    // PostgreSQL through a proxy of the test's own, which can go silent: connections stay open and nothing
+    // answers (a network partition), so the driver's own timeouts (30 s to connect) would be all that ends a wait.
+    const target = new URL(t.hostEnv.OWUI_SYNC_DATABASE_URL!);
+    let silent = false;
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((c) => {
+      sockets.add(c);
+      if (silent) return;
+      const up = net.connect(Number(target.port), target.hostname);
+      sockets.add(up);
+      c.on('data', (d) => silent || up.write(d));
+      up.on('data', (d) => silent || c.write(d));
+      for (const [a, b] of [
+        [c, up],
+        [up, c],
+      ] as const) {
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const via = new URL(target);
+    via.port = String((proxy.address() as net.AddressInfo).port);
+    try {
+      const s = apiSecret(tmpDir());
+      const a = await AgentProc.start(t, {
+        role: 'primary',
+        nodeId: 'gone-a',
+        secretFile: s.file,
+        env: { ...SLOW, OWUI_SYNC_DATABASE_URL: via.toString() },
+      });
+      await a.waitFor((l) => l.msg === 'sync started');
+      silent = true;
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = performance.now();
+      a.signal('SIGTERM');
+      const exit = await a.exited;
+      const ms = performance.now() - t0;
+      // The grace for the run (2.5 s), the resignation (at most 2 s), the pools' end (1 s), then out a second after
+      // the API closed: within a plain `docker stop`'s 10 s, not after the driver's timeouts (88 s without that).
+      console.log(`SIGTERM with PostgreSQL silent: exited after ${Math.round(ms)} ms`);
+      expect(ms).toBeLessThan(9500);
+      expect(exit.signal).toBeNull();
+    } finally {
+      for (const x of sockets) x.destroy();
+      await new Promise((r) => proxy.close(r));
+    }
+  }, 90_000);
 
   it('keeps serving health when PostgreSQL is lost (degraded, then unhealthy), serves cached state only marked stale, steps down, and recovers', async () => {
     const t = await setupTenant({ name: 'lost' });

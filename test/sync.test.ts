@@ -177,7 +177,7 @@ describe('incremental syncs', () => {
     const inc = await t.sync();
     expect(inc.kind).toBe('incremental');
     expect(inc.tables.find((x) => x.table === 'chat')).toMatchObject({
-      mode: 'incremental',
+      mode: 'light',
       updated: 1,
       light_changed: 1,
     });

@@ -130,7 +130,14 @@ Example:
           agent
             .stop()
             .catch((err) => log.error({ err: redactText(messageOf(err)) }, 'error while stopping'))
-            .finally(() => api.close().then(resolve));
+            .finally(() =>
+              api.close().then(() => {
+                // A run abandoned after the grace (PostgreSQL gone, say) may still hold its connection or its
+                // reader thread: the agent has stopped, so it leaves a second later whatever they wait for.
+                setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
+                resolve();
+              }),
+            );
         };
         process.on('SIGTERM', onSignal);
         process.on('SIGINT', onSignal);

@@ -23,6 +23,8 @@ export type { LeaderView } from './elector.ts';
 
 /** The newest migration the agent needs (sql/006_agent.sql). */
 const NEEDS_MIGRATION = 8;
+/** How long a stopping agent tries to resign its lease (PostgreSQL may be the reason it stops). */
+const RESIGN_MS = 2000;
 /** The leader purges old job history at most this often. */
 const PURGE_EVERY_MS = 3600_000;
 
@@ -336,7 +338,16 @@ export class Agent {
         { jobs: [...this.running.keys()], loops: [...this.pendingLoops] },
         `runs did not stop within ${graceMs} ms; abandoning them (their open batch rolls back)`,
       );
-    await this.elector?.resign();
+    // Bounded too: with PostgreSQL gone, the resignation would wait out the driver's connect timeout (30 s), and
+    // `docker stop` would kill the agent first. Unresigned, the lease simply runs out.
+    const resigned = new AbortController();
+    await Promise.race([
+      this.elector?.resign(),
+      sleep(RESIGN_MS, undefined, { signal: resigned.signal }).then(
+        () => this.log.warn(`could not resign the lease within ${RESIGN_MS} ms; the peer takes over when it expires`),
+        () => {},
+      ),
+    ]).finally(() => resigned.abort());
     await this.close();
     this.log.info({ ms: Date.now() - t0 }, 'agent stopped');
   }

@@ -13,7 +13,7 @@ export interface Progress {
   bytes: number;
 }
 
-export type TableMode = 'full' | 'incremental' | 'hash-diff';
+export type TableMode = 'full' | 'incremental' | 'hash-diff' | 'light';
 export type RunKind = 'full' | 'reconcile' | 'incremental' | 'unchanged';
 
 export interface TableResult {
