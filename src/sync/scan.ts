@@ -122,11 +122,11 @@ const LIGHT_PAGE_ROWS = 5000;
  * The light pass: every row's light form (its columns but the large ones, and their byte lengths) in key order,
  * compared page by page with the mirror's light hashes of the same key range. A row that differs, or that the
  * mirror lacks, is read whole and written (in batches bounded by rows and bytes); a mirror row gone from SQLite
- * is tombstoned. This catches what the cursor cannot see: deletes, edits that do not bump updated_at (a retitle,
- * tags, archive-all, folder moves, a role change, a status added to a message), imports with old timestamps.
- * Reading a large column's length costs nothing (SQLite has it in the record header), so the cost grows with the
- * number of rows, not with the size of the data. A rewrite of a large column that keeps its length and bumps
- * nothing is left to the reconciliation pass.
+ * is tombstoned. It sees what a cursor sees (bumped rows, imports with old timestamps) and what a cursor cannot:
+ * deletes, edits that do not bump updated_at (a retitle, tags, archive-all, folder moves, a role change, a status
+ * added to a message). A large column's length costs nothing to read (SQLite has it in the record header); the
+ * columns stored after a large value cost SQLite a walk along its overflow pages (README "Benchmarks"). A rewrite
+ * of a large column that keeps its length and bumps nothing is left to the reconciliation pass.
  */
 async function lightPass(c: TableCtx, res: TableResult): Promise<void> {
   const { t, o } = c;
