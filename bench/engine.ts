@@ -67,48 +67,46 @@ async function child(mode: string, url: string, name: string, sqlitePath: string
   return JSON.parse(line) as ChildResult;
 }
 
-/** A tenant of many small rows: chats with 9 messages each (10 rows a chat), about 1.9 KB a row on disk. */
-function buildManyRows(file: string, rows: number): { chats: number; bytes: number } {
+/** A WAL tenant of `chats` generated chats (seeded users first), written in transactions of `per` chats. */
+function buildTenant(
+  file: string,
+  o: { chats: number; users: number; messages: number; padBytes: number; seed: number; per: number },
+): { chats: number; bytes: number } {
   const db = createTenantDb(file, { journal: 'wal' });
   db.pragma('synchronous = OFF');
-  const seeded = seedTenant(db, { users: 50, chatsPerUser: 1 });
-  const r = rng(5);
-  const chats = Math.ceil(rows / 10);
+  const seeded = seedTenant(db, { users: o.users, chatsPerUser: 1 });
+  const r = rng(o.seed);
   const insert = db.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++)
       addChat(db, r, {
         userId: seeded.userIds[i % seeded.userIds.length]!,
-        messages: 9,
-        padBytes: 3_000,
+        messages: o.messages,
+        padBytes: o.padBytes,
         at: 1_700_000_000 + i,
       });
   });
-  for (let i = 0; i < chats; i += 500) insert(i, Math.min(chats, i + 500));
+  for (let i = 0; i < o.chats; i += o.per) insert(i, Math.min(o.chats, i + o.per));
   db.close();
-  return { chats, bytes: fs.statSync(file).size };
+  return { chats: o.chats, bytes: fs.statSync(file).size };
 }
 
-/** A tenant of large chats (~100 KB of chat JSON and as much in its chat_message copies). */
-function buildLarge(file: string, sizeMb: number): { chats: number; bytes: number } {
-  const db = createTenantDb(file, { journal: 'wal' });
-  db.pragma('synchronous = OFF');
-  const seeded = seedTenant(db, { users: 20, chatsPerUser: 5 });
-  const r = rng(99);
-  // About 310 KB of file per chat (the JSON, its chat_message copies, pages): 1,600 MB is about 5,400 chats.
-  const chats = Math.ceil((sizeMb * 1024 * 1024) / 310_000);
-  const insert = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++)
-      addChat(db, r, {
-        userId: seeded.userIds[i % seeded.userIds.length]!,
-        messages: 8,
-        padBytes: 100_000,
-        at: 1_700_000_000 + i,
-      });
+/** Many small rows: chats with 9 messages each (10 rows a chat), about 2.3 KB a row on disk. */
+const buildManyRows = (file: string, rows: number) =>
+  buildTenant(file, { chats: Math.ceil(rows / 10), users: 50, messages: 9, padBytes: 3_000, seed: 5, per: 500 });
+
+/**
+ * Large chats (~100 KB of chat JSON and as much in its chat_message copies): about 310 KB of file per chat, so
+ * 1,600 MB is about 5,400 chats.
+ */
+const buildLarge = (file: string, sizeMb: number) =>
+  buildTenant(file, {
+    chats: Math.ceil((sizeMb * 1024 * 1024) / 310_000),
+    users: 20,
+    messages: 8,
+    padBytes: 100_000,
+    seed: 99,
+    per: 200,
   });
-  for (let i = 0; i < chats; i += 200) insert(i, Math.min(chats, i + 200));
-  db.close();
-  return { chats, bytes: fs.statSync(file).size };
-}
 
 const pg = await startEmbedded({ dataDir: path.join(dir, 'pg') });
 try {
