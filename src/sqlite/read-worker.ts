@@ -6,7 +6,7 @@ import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { introspect } from './introspect.ts';
 import { openTenant, type TenantDb } from './open.ts';
 import { type Page, type PageQuery, TableReader } from './reader.ts';
-import { journalOf, type ReadForm, type Reply, type Request, toWire } from './source.ts';
+import { asBuffer, journalOf, type ReadForm, type Reply, type Request, toWire } from './source.ts';
 
 if (!parentPort) throw new Error('read-worker runs as a worker thread only');
 const port = parentPort;
@@ -15,12 +15,10 @@ let db: TenantDb | null = null;
 let plan: SourcePlan | null = null;
 const readers = new Map<string, TableReader>();
 
-/** Structured cloning turns Buffers into Uint8Arrays; SQLite binds Buffers. */
-const buf = (v: unknown) =>
-  v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.length) : v;
+/** A query's key values as SQLite binds them (asBuffer). */
 function fixQuery(q: PageQuery): PageQuery {
-  if (q.kind === 'key') return { ...q, after: q.after?.map(buf) ?? null };
-  if (q.kind === 'cursor') return { ...q, after: q.after ? { ...q.after, key: q.after.key.map(buf) } : null };
+  if (q.kind === 'key') return { ...q, after: q.after?.map(asBuffer) ?? null };
+  if (q.kind === 'cursor') return { ...q, after: q.after ? { ...q.after, key: q.after.key.map(asBuffer) } : null };
   return q;
 }
 

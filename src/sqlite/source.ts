@@ -96,11 +96,13 @@ function workerFile(): string {
   return built;
 }
 
-/** Structured cloning turns Buffers into plain Uint8Arrays: keys of blob columns are made Buffers again. */
-const asBuffers = (vals: unknown[] | null) =>
-  vals?.map((v) =>
-    v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.length) : v,
-  ) ?? null;
+/**
+ * Structured cloning turns Buffers into plain Uint8Arrays: a value that crossed the thread boundary is made a
+ * Buffer again (SQLite binds Buffers; key text of blob columns is read from Buffers). Both sides use it.
+ */
+export const asBuffer = (v: unknown): unknown =>
+  v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.length) : v;
+const asBuffers = (vals: unknown[] | null) => vals?.map(asBuffer) ?? null;
 
 /**
  * Reader threads are kept between runs (an agent runs many): starting one costs about 80 ms (a fresh V8 isolate
