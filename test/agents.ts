@@ -139,22 +139,8 @@ export class AgentProc {
   }
 
   /** Poll /health until pred holds; returns the milliseconds it took. */
-  async until(pred: (h: Record<string, unknown>) => boolean, timeoutMs = 20_000, stepMs = 50): Promise<number> {
-    const t0 = performance.now();
-    let last: unknown;
-    while (performance.now() - t0 < timeoutMs) {
-      try {
-        const h = await this.health();
-        last = h.body;
-        if (pred(h.body)) return performance.now() - t0;
-      } catch (err) {
-        last = String(err);
-      }
-      await new Promise((r) => setTimeout(r, stepMs));
-    }
-    throw new Error(
-      `agent ${this.nodeId}: condition not met within ${timeoutMs} ms; last health: ${JSON.stringify(last)}`,
-    );
+  until(pred: (h: Record<string, unknown>) => boolean, timeoutMs = 20_000, stepMs = 50): Promise<number> {
+    return pollHealth(this.url, this.nodeId, pred, timeoutMs, stepMs);
   }
 
   signal(sig: NodeJS.Signals): void {
@@ -187,6 +173,29 @@ export async function api(
  * The pair as local agent processes under a nodes file (what the demo writes, what the menu's Cluster screen and
  * `owui-sync failover-test` control), with the fast timings. Started, tracked by PID, stopped after the file.
  */
+/** Poll an agent's /health until pred holds; returns the milliseconds it took. */
+async function pollHealth(
+  url: string,
+  label: string,
+  pred: (h: Record<string, unknown>) => boolean,
+  timeoutMs: number,
+  stepMs: number,
+): Promise<number> {
+  const t0 = performance.now();
+  let last: unknown;
+  while (performance.now() - t0 < timeoutMs) {
+    try {
+      const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+      last = await r.json();
+      if (pred(last as Record<string, unknown>)) return performance.now() - t0;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  throw new Error(`agent ${label}: condition not met within ${timeoutMs} ms; last health: ${JSON.stringify(last)}`);
+}
+
 export async function localPair(t: Tenant, prefix: string): Promise<{ nodes: LocalNodes; file: string; dir: string }> {
   const dir = tmpDir();
   const sec = apiSecret(dir);
@@ -222,6 +231,11 @@ export async function localPair(t: Tenant, prefix: string): Promise<{ nodes: Loc
     await nodes.stopAll().catch(() => {});
     for (const n of f.nodes) if (n.pid) trackChild(n.pid);
   });
-  for (const s of specs) await nodes.start(s.node_id);
+  // The primary first, and leading before the secondary starts: the tests name the leader, and two agents started
+  // together race for the first term (under load the secondary sometimes won it).
+  for (const s of specs) {
+    await nodes.start(s.node_id);
+    if (s.role === 'primary') await pollHealth(s.url, s.node_id, (h) => h.is_leader === true, 30_000, 100);
+  }
   return { nodes, file, dir };
 }
