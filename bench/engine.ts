@@ -15,7 +15,7 @@ import { provision } from '../src/ops/provision.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
 import { addChat, createTenantDb, retitleWithoutBump, rng, seedTenant } from '../src/sqlite/sample.ts';
-import { scrubbedEnv, spawnModule, waitForLine } from '../src/util/child.ts';
+import { benchChild, type ChildMode, type ChildResult } from './children.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,7 +32,6 @@ const SIZE_MB = Number(args['size-mb']);
 const RUNS = Number(args.runs);
 const dir = args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'owui-bench-engine-'));
 fs.chmodSync(dir, 0o755);
-const CHILD = new URL('./sync-child.ts', import.meta.url);
 
 const lines: string[] = [];
 const report = (s: string) => {
@@ -43,29 +42,7 @@ const mb = (b: number) => b / 1024 / 1024;
 const fmt = (n: number, d = 1) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-interface ChildResult {
-  ms: number;
-  kind?: string;
-  rows?: number;
-  bytes?: number;
-  totals?: { rows_read: number; bytes: number; inserted: number; updated: number; tombstoned: number };
-  light_rows?: number;
-  light_changed?: number;
-  maxRssMb: number;
-}
-
-async function child(mode: string, url: string, name: string, sqlitePath: string): Promise<ChildResult> {
-  const c = spawnModule(CHILD, [mode, url, name, sqlitePath], { env: scrubbedEnv() });
-  let err = '';
-  c.stderr!.on('data', (d) => {
-    err += d;
-  });
-  const line = await waitForLine(c, (l) => l.startsWith('{'), 60 * 60_000).catch((e) => {
-    throw new Error(`${mode} child failed: ${e.message}\n${err}`);
-  });
-  await new Promise((r) => c.once('exit', r));
-  return JSON.parse(line) as ChildResult;
-}
+const child = benchChild;
 
 /** A WAL tenant of `chats` generated chats (seeded users first), written in transactions of `per` chats. */
 function buildTenant(
@@ -168,7 +145,7 @@ try {
     );
     const none = await child('incremental', pg.url, 'big', big);
     report(`  no change, database files unchanged: ${fmt(none.ms, 0)} ms (kind ${none.kind}; target < 100 ms)`);
-    const noShortcut = async (mode: string) => {
+    const noShortcut = async (mode: ChildMode) => {
       await sql`update sync_metadata.client_deployments set source_fingerprint = null where client_name = 'big'`;
       return child(mode, pg.url, 'big', big);
     };

@@ -11,7 +11,8 @@ import { provision } from '../src/ops/provision.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
 import { addChat, createTenantDb, type JournalMode, rng, seedTenant } from '../src/sqlite/sample.ts';
-import { scrubbedEnv, spawnModule, waitForLine } from '../src/util/child.ts';
+import { spawnModule, waitForLine } from '../src/util/child.ts';
+import { benchChild } from './children.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -26,7 +27,6 @@ const WRITER_MB = Number(args['writer-size-mb']);
 const WRITER_S = Number(args['writer-seconds']);
 const dir = args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'owui-bench-'));
 fs.chmodSync(dir, 0o755);
-const CHILD = new URL('./sync-child.ts', import.meta.url);
 const WRITER = new URL('../src/sqlite/writer-process.ts', import.meta.url);
 
 const lines: string[] = [];
@@ -60,29 +60,7 @@ function buildTenant(file: string, sizeMb: number, journal: JournalMode): { chat
   return { chats, bytes: fs.statSync(file).size };
 }
 
-async function child(
-  mode: 'full' | 'incremental' | 'copy',
-  url: string,
-  name: string,
-  sqlitePath: string,
-  env: Record<string, string> = {},
-) {
-  const c = spawnModule(CHILD, [mode, url, name, sqlitePath], { env: { ...scrubbedEnv(), ...env } });
-  let err = '';
-  c.stderr!.on('data', (d) => (err += d));
-  const line = await waitForLine(c, (l) => l.startsWith('{'), 30 * 60_000).catch((e) => {
-    throw new Error(`${mode} child failed: ${e.message}\n${err}`);
-  });
-  await new Promise((r) => c.once('exit', r));
-  return JSON.parse(line) as {
-    ms: number;
-    kind?: string;
-    rows?: number;
-    bytes?: number;
-    totals?: { rows_read: number; bytes: number; inserted: number; updated: number };
-    maxRssMb: number;
-  };
-}
+const child = benchChild;
 
 let writerSeed = 1000;
 async function writerRun(file: string, seconds: number, during?: () => Promise<unknown>) {

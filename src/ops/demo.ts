@@ -10,6 +10,7 @@ import { runSync } from '../sync/engine.ts';
 import type { SyncResult } from '../sync/result.ts';
 import { type VerifyResult, verify } from '../sync/verify.ts';
 import { spawnModule, waitForLine } from '../util/child.ts';
+import { NODE_FLAGS } from '../util/memory.ts';
 import { freePort } from '../util/net.ts';
 import { codeModule, packagePath } from '../util/paths.ts';
 import { clientAdd } from './clients.ts';
@@ -272,6 +273,7 @@ export async function runDemo(opts: {
           role,
           argv: [
             process.execPath,
+            ...NODE_FLAGS,
             packagePath('bin/owui-sync.js'),
             'agent',
             '--role',

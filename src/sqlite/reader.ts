@@ -67,9 +67,9 @@ export class TableReader {
     private readonly light = false,
     /**
      * Rows in their COPY form (a sync's reader thread): each page's rows are encoded as COPY text into one buffer
-     * (`Page.copy`) and carry no values.
+     * (`Page.copy`), taken from this function, and carry no values.
      */
-    private readonly copy = false,
+    private readonly copy: false | ((size: number) => Buffer) = false,
   ) {
     this.keyIdx = plan.key.map((k) => plan.columns.findIndex((c) => c.name === k));
     this.updIdx = plan.columns.findIndex((c) => c.name === 'updated_at');
@@ -276,7 +276,7 @@ export class TableReader {
       row.updatedAt = this.updIdx >= 0 ? values[this.updIdx]! : null;
       page.rows.push(row);
     }
-    if (this.copy) this.encodeCopy(page);
+    if (this.copy) this.encodeCopy(page, this.copy);
     return page;
   }
 
@@ -284,11 +284,11 @@ export class TableReader {
    * The page's rows as COPY text in one buffer of its own (not from Node's shared pool, so that it can be handed
    * to another thread without copying); each row keeps its place in it, and drops its values.
    */
-  private encodeCopy(page: Page): void {
+  private encodeCopy(page: Page, take: (size: number) => Buffer): void {
     const lines = page.rows.map((r) => copyLine(r.values!, r.hash, r.raw, r.light));
     let size = 0;
     for (const l of lines) size += Buffer.byteLength(l);
-    const buf = Buffer.allocUnsafeSlow(size);
+    const buf = take(size);
     let at = 0;
     page.rows.forEach((r, i) => {
       const end = at + buf.write(lines[i]!, at);

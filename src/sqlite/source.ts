@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
+import { softHeapLimit } from '../util/memory.ts';
 import { codeModule, packagePath } from '../util/paths.ts';
+
 import type { TenantDb } from './open.ts';
 import type { Page, PageLimits, PageQuery } from './reader.ts';
 
@@ -37,6 +39,11 @@ export interface TenantSource {
    * light pass's rows: light hash, no large columns), 'values' (rows with their values: a merge, a refused row).
    */
   table(t: TablePlan, form?: ReadForm): TableSource;
+  /**
+   * The page's batch is written (committed): its COPY buffer goes back to the reader for the next pages, and its
+   * rows lose their COPY text (a row used after this must have its values read again, as merges do).
+   */
+  recycle(page: Page): void;
   close(): Promise<void>;
 }
 
@@ -80,6 +87,7 @@ export type Request =
   | { op: 'read'; table: string; form: ReadForm; q: PageQuery; limits: PageLimits }
   | { op: 'readKeys'; table: string; form: ReadForm; keys: string[][]; maxBytes?: number }
   | { op: 'readUnkeyable' | 'maxRowid' | 'count'; table: string; form: ReadForm }
+  | { op: 'recycle'; buf: ArrayBuffer }
   | { op: 'close' };
 export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WireError };
 
@@ -109,6 +117,8 @@ const asBuffers = (vals: unknown[] | null) => vals?.map(asBuffer) ?? null;
  * loading the reader's code and SQLite). An idle one holds no tenant open and does not keep the process alive.
  */
 const idle: Worker[] = [];
+/** The main thread's soft heap limit (util/memory.ts), checked as each page arrives. */
+const collectIfGrown = softHeapLimit(12 * 1024 * 1024);
 const MAX_IDLE = 4;
 
 function takeWorker(): Worker {
@@ -198,6 +208,7 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
   }
   let plan = opened.plan;
   const fixPage = (p: Page): Page => {
+    collectIfGrown();
     p.lastKey = asBuffers(p.lastKey);
     if (p.copy) {
       // The page's COPY buffer came over without a copy (transferred); its rows point into it again.
@@ -215,6 +226,13 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
     async setPlan(p) {
       plan = p;
       await call({ op: 'plan', plan: p });
+    },
+    recycle(page) {
+      const buf = page.copy;
+      if (!buf) return;
+      for (const r of page.rows) r.copy = undefined;
+      page.copy = undefined;
+      if (!dead) worker.postMessage({ op: 'recycle', buf: buf.buffer }, [buf.buffer as ArrayBuffer]);
     },
     table(t, form = 'values') {
       const table = t.name;

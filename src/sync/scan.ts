@@ -187,6 +187,7 @@ async function lightPass(c: TableCtx, res: TableResult): Promise<void> {
         });
         addBatch(res, out, rows.length);
       }
+      c.src.recycle(got.page as Page);
     } while (i < changed.length);
     if (!next) return;
     afterText = hiText;
@@ -284,6 +285,7 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
     const next = page.done ? null : readPage(reader, { kind: 'key', after: page.lastKey }, limits, o.signal);
     next?.catch(() => {});
     const out = await writing;
+    c.src.recycle(page);
     addBatch(res, out, n);
     o.onProgress?.({
       table: t.name,

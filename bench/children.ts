@@ -1,0 +1,94 @@
+// The benchmarks' child processes: each sync and each baseline runs in a process of its own, so its time and peak
+// RSS are its own. A full sync, whose peak RSS is a target, runs the shipped command (`owui-sync sync --full`,
+// compiled, with the executable's V8 options: cli-child.mjs). The baselines and the incremental runs run the engine
+// from the sources (sync-child.ts), so the runs with and without the light pass (an engine option the command does
+// not have) are timed alike.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { scrubbedEnv, spawnModule, waitForLine } from '../src/util/child.ts';
+import { NODE_FLAGS } from '../src/util/memory.ts';
+
+export type ChildMode = 'full' | 'incremental' | 'incremental-nolight' | 'copy' | 'copy-cli';
+
+export interface ChildResult {
+  ms: number;
+  kind?: string;
+  rows?: number;
+  bytes?: number;
+  totals?: { rows_read: number; bytes: number; inserted: number; updated: number; tombstoned: number };
+  light_rows?: number;
+  light_changed?: number;
+  maxRssMb: number;
+}
+
+const SYNC_CHILD = new URL('./sync-child.ts', import.meta.url);
+const CLI_CHILD = new URL('./cli-child.mjs', import.meta.url).pathname;
+const urlFiles = new Map<string, string>();
+
+/** The database URL as the command reads it: from a file (never in argv or the environment). */
+function urlFile(url: string): string {
+  let f = urlFiles.get(url);
+  if (!f) {
+    f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'owui-bench-url-')), 'url');
+    fs.writeFileSync(f, url, { mode: 0o600 });
+    urlFiles.set(url, f);
+  }
+  return f;
+}
+
+export async function benchChild(
+  mode: ChildMode,
+  url: string,
+  name: string,
+  sqlitePath: string,
+  env: Record<string, string> = {},
+): Promise<ChildResult> {
+  if (mode === 'full') return cliSync(url, name, env);
+  const c = spawnModule(SYNC_CHILD, [mode, url, name, sqlitePath], { env: { ...scrubbedEnv(), ...env } });
+  let err = '';
+  c.stderr!.on('data', (d) => {
+    err += d;
+  });
+  const line = await waitForLine(c, (l) => l.startsWith('{'), 60 * 60_000).catch((e) => {
+    throw new Error(`${mode} child failed: ${e.message}\n${err}`);
+  });
+  await new Promise((r) => c.once('exit', r));
+  return JSON.parse(line) as ChildResult;
+}
+
+/** `owui-sync sync NAME --full --json`; its time is main()'s, reading the configuration and connecting included. */
+async function cliSync(url: string, name: string, env: Record<string, string>): Promise<ChildResult> {
+  const args = [...NODE_FLAGS, CLI_CHILD, 'sync', name, '--full', '--json'];
+  const c = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...scrubbedEnv(), OWUI_SYNC_CONFIG: '', OWUI_SYNC_DATABASE_URL_FILE: urlFile(url), ...env },
+  });
+  let out = '';
+  let err = '';
+  c.stdout!.on('data', (d) => {
+    out += d;
+  });
+  c.stderr!.on('data', (d) => {
+    err += d;
+  });
+  await new Promise((r) => c.once('close', r));
+  const line = err.split('\n').find((l) => l.startsWith('BENCH '));
+  if (!line) throw new Error(`owui-sync sync ${name} failed:\n${err}`);
+  const b = JSON.parse(line.slice(6)) as { ms: number; code: number; maxRssMb: number };
+  if (b.code !== 0) throw new Error(`owui-sync sync ${name} exited ${b.code}:\n${err}`);
+  const r = JSON.parse(out) as {
+    kind: string;
+    totals: NonNullable<ChildResult['totals']>;
+    tables: { light_rows?: number; light_changed?: number }[];
+  };
+  return {
+    ms: b.ms,
+    kind: r.kind,
+    totals: r.totals,
+    light_rows: r.tables.reduce((n, x) => n + (x.light_rows ?? 0), 0),
+    light_changed: r.tables.reduce((n, x) => n + (x.light_changed ?? 0), 0),
+    maxRssMb: b.maxRssMb,
+  };
+}

@@ -1,0 +1,42 @@
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+// How a sync keeps its memory bounded (issue 13: a full sync's peak RSS under 150 MB, whatever the tenant).
+//
+// A sync's pages are megabytes of short-lived data that outlive V8's young generation (a page stays alive while
+// PostgreSQL works on it), so they die in the old generation, which V8 lets grow to several times what is live
+// before it collects it: 60 to 100 MB more at the peak of a 75,000-row full sync. A thread that reads or receives
+// pages checks its heap after each one and collects once it holds `headroom` more than was live after its last
+// collection. Unlike a hard limit (resourceLimits, --max-old-space-size), that never fails a run whose live data
+// is larger: a huge row still fits, the threshold just moves up with it.
+
+/**
+ * The V8 options the executable starts Node with (bin/owui-sync.js, the container's entrypoint, the demo's
+ * agents): a young generation of 1 MB semi-spaces instead of up to 16 MB. A sync's main thread receives every
+ * page's row records, which survive a PostgreSQL round trip, so V8 would grow its semi-spaces to the maximum:
+ * 32 MB resident for nothing. Costs about a tenth of a full sync's time (bench/engine.ts).
+ */
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+let gc: (() => void) | null = null;
+
+function collectNow(): void {
+  if (!gc) {
+    // The documented way to reach V8's collector without starting Node with --expose-gc: the flag applies to
+    // contexts made after it, so only this one sees `gc`.
+    v8.setFlagsFromString('--expose-gc');
+    gc = vm.runInNewContext('gc') as () => void;
+  }
+  gc();
+}
+
+/** A soft heap limit for this thread: call the function after each page; true if it collected. */
+export function softHeapLimit(headroomBytes: number): () => boolean {
+  let threshold = v8.getHeapStatistics().used_heap_size + headroomBytes;
+  return () => {
+    if (v8.getHeapStatistics().used_heap_size <= threshold) return false;
+    collectNow();
+    threshold = v8.getHeapStatistics().used_heap_size + headroomBytes;
+    return true;
+  };
+}
