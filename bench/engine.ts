@@ -14,8 +14,9 @@ import { clientAdd } from '../src/ops/clients.ts';
 import { provision } from '../src/ops/provision.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
-import { addChat, createTenantDb, retitleWithoutBump, rng, seedTenant } from '../src/sqlite/sample.ts';
+import { retitleWithoutBump } from '../src/sqlite/sample.ts';
 import { benchChild, type ChildMode, type ChildResult } from './children.ts';
+import { buildLarge, buildManyRows } from './tenants.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,47 +44,6 @@ const fmt = (n: number, d = 1) => n.toLocaleString('en-US', { maximumFractionDig
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const child = benchChild;
-
-/** A WAL tenant of `chats` generated chats (seeded users first), written in transactions of `per` chats. */
-function buildTenant(
-  file: string,
-  o: { chats: number; users: number; messages: number; padBytes: number; seed: number; per: number },
-): { chats: number; bytes: number } {
-  const db = createTenantDb(file, { journal: 'wal' });
-  db.pragma('synchronous = OFF');
-  const seeded = seedTenant(db, { users: o.users, chatsPerUser: 1 });
-  const r = rng(o.seed);
-  const insert = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++)
-      addChat(db, r, {
-        userId: seeded.userIds[i % seeded.userIds.length]!,
-        messages: o.messages,
-        padBytes: o.padBytes,
-        at: 1_700_000_000 + i,
-      });
-  });
-  for (let i = 0; i < o.chats; i += o.per) insert(i, Math.min(o.chats, i + o.per));
-  db.close();
-  return { chats: o.chats, bytes: fs.statSync(file).size };
-}
-
-/** Many small rows: chats with 9 messages each (10 rows a chat), about 2.3 KB a row on disk. */
-const buildManyRows = (file: string, rows: number) =>
-  buildTenant(file, { chats: Math.ceil(rows / 10), users: 50, messages: 9, padBytes: 3_000, seed: 5, per: 500 });
-
-/**
- * Large chats (~100 KB of chat JSON and as much in its chat_message copies): about 310 KB of file per chat, so
- * 1,600 MB is about 5,400 chats.
- */
-const buildLarge = (file: string, sizeMb: number) =>
-  buildTenant(file, {
-    chats: Math.ceil((sizeMb * 1024 * 1024) / 310_000),
-    users: 20,
-    messages: 8,
-    padBytes: 100_000,
-    seed: 99,
-    per: 200,
-  });
 
 const pg = await startEmbedded({ dataDir: path.join(dir, 'pg') });
 try {
