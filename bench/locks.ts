@@ -6,8 +6,8 @@
 //   other   the writer while full syncs read a copy of its tenant (another file: the same CPU load, no shared lock);
 //   shared  the writer while full syncs read its own tenant.
 // What the locking adds is shared minus other (targets: at most 2 ms of p99 in rollback-journal mode, 1 ms in WAL).
-// Rollback journal also: shared with reads not bounded by time (OWUI_SYNC_READ_STATEMENT_MS=0), the bound's
-// baseline. Not a test; never gates CI. The output also goes to bench/out/locks-last-run.txt.
+// Rollback journal also: shared with other time bounds of a read statement (--bounds, OWUI_SYNC_READ_STATEMENT_MS;
+// 0, the default, is no time bound: the bound's baseline). Not a test; never gates CI. The output also goes to bench/out/locks-last-run.txt.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     'size-mb': { type: 'string', default: '200' },
     seconds: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '2' },
+    // Rollback journal: other time bounds of a read statement (OWUI_SYNC_READ_STATEMENT_MS; 0: none) to compare.
+    bounds: { type: 'string', default: '0' },
   },
 });
 const SIZE_MB = Number(args['size-mb']);
@@ -55,19 +57,19 @@ interface WriterResult {
 
 let seed = 5000;
 /** The writer for SECONDS (a chat every 20 ms, synchronous=OFF), while `during` runs over and over. */
-async function writerRun(file: string, during?: () => Promise<unknown>): Promise<WriterResult & { syncs: number }> {
+async function writerRun(
+  file: string,
+  during?: () => Promise<{ ms: number }>,
+): Promise<WriterResult & { syncs: number; syncMs: number[] }> {
   const w = spawnModule(WRITER, [file, '20', String(SECONDS * 1000), String(seed++), '', '', 'off']);
   await waitForLine(w, (l) => l === 'ready');
   const result = waitForLine(w, (l) => l.startsWith('{'), (SECONDS + 600) * 1000);
-  let syncs = 0;
+  const syncMs: number[] = [];
   if (during) {
     const stopAt = Date.now() + SECONDS * 1000;
-    while (Date.now() < stopAt - 500) {
-      await during();
-      syncs++;
-    }
+    while (Date.now() < stopAt - 500) syncMs.push((await during()).ms);
   }
-  return { ...(JSON.parse(await result) as WriterResult), syncs };
+  return { ...(JSON.parse(await result) as WriterResult), syncs: syncMs.length, syncMs };
 }
 
 const pg = await startEmbedded({ dataDir: path.join(pgDir, 'pg') });
@@ -101,14 +103,18 @@ try {
     // The first full sync of each writes every row: done before measuring, so each condition's syncs are alike.
     await sync(`l_${journal}`)();
     await sync(`l_${journal}_copy`)();
-    const conditions: [string, (() => Promise<unknown>) | undefined][] = [
+    const conditions: [string, (() => Promise<{ ms: number }>) | undefined][] = [
       ['alone', undefined],
       ['other', sync(`l_${journal}_copy`)],
       ['shared', sync(`l_${journal}`)],
     ];
     if (journal === 'delete')
-      conditions.push(['shared-unbounded', sync(`l_${journal}`, { OWUI_SYNC_READ_STATEMENT_MS: '0' })]);
-    const got = new Map<string, (WriterResult & { syncs: number })[]>();
+      for (const b of args.bounds!.split(',').filter(Boolean))
+        conditions.push([
+          b === '0' ? 'shared-unbounded' : `shared-${b}ms`,
+          sync(`l_${journal}`, { OWUI_SYNC_READ_STATEMENT_MS: b }),
+        ]);
+    const got = new Map<string, (WriterResult & { syncs: number; syncMs: number[] })[]>();
     for (let round = 0; round < ROUNDS; round++)
       for (const [name, during] of conditions) {
         const r = await writerRun(file, during);
@@ -119,17 +125,15 @@ try {
     for (const [name] of conditions) {
       const rs = got.get(name)!;
       report(
-        `  ${name.padEnd(16)} p99 ${fmt(p99(name))} ms (rounds: ${rs.map((r) => fmt(r.p99_ms)).join(', ')}), p50 ${fmt(median(rs.map((r) => r.p50_ms)))} ms, max ${fmt(Math.max(...rs.map((r) => r.max_ms)))} ms; ${rs.reduce((n, r) => n + r.writes, 0)} writes, ${rs.reduce((n, r) => n + r.errors, 0)} errors, ${rs.reduce((n, r) => n + r.syncs, 0)} full syncs`,
+        `  ${name.padEnd(16)} p99 ${fmt(p99(name))} ms (rounds: ${rs.map((r) => fmt(r.p99_ms)).join(', ')}), p50 ${fmt(median(rs.map((r) => r.p50_ms)))} ms, max ${fmt(Math.max(...rs.map((r) => r.max_ms)))} ms; ${rs.reduce((n, r) => n + r.writes, 0)} writes, ${rs.reduce((n, r) => n + r.errors, 0)} errors, ${rs.reduce((n, r) => n + r.syncs, 0)} full syncs${rs[0]!.syncs ? `, median ${fmt(median(rs.flatMap((r) => r.syncMs)), 0)} ms each` : ''}`,
       );
     }
     const target = journal === 'wal' ? 1 : 2;
     report(
       `  locking adds (shared - other): ${fmt(p99('shared') - p99('other'))} ms of p99 (target <= ${target} ms); the syncs' CPU load adds (other - alone): ${fmt(p99('other') - p99('alone'))} ms`,
     );
-    if (journal === 'delete')
-      report(
-        `  without the time bound, locking adds (shared-unbounded - other): ${fmt(p99('shared-unbounded') - p99('other'))} ms of p99`,
-      );
+    for (const [name] of conditions.slice(3))
+      report(`  ${name}: locking adds (${name} - other): ${fmt(p99(name) - p99('other'))} ms of p99`);
   }
 } finally {
   await pg.stop();
