@@ -4,6 +4,7 @@ import { introspect } from '../src/sqlite/introspect.ts';
 import { openTenant } from '../src/sqlite/open.ts';
 import { TableReader } from '../src/sqlite/reader.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
+import { openWorkerSource } from '../src/sqlite/source.ts';
 import { tmpDir } from './helpers.ts';
 
 describe('page reads bounded by time (rollback-journal tenants)', () => {
@@ -42,6 +43,49 @@ describe('page reads bounded by time (rollback-journal tenants)', () => {
       expect(seen).toHaveLength(360);
       expect(new Set(seen).size).toBe(360);
     } finally {
+      db.close();
+    }
+  });
+});
+
+describe('the reader thread (a sync reads its tenant there)', () => {
+  it('reuses a page buffer once it is given back: pages stay byte-for-byte what the same read in this thread gives', async () => {
+    const file = path.join(tmpDir(), 'webui.db');
+    const w = createTenantDb(file, { journal: 'wal' });
+    seedTenant(w, { users: 3, chatsPerUser: 30, messagesPerChat: 4 });
+    w.close();
+    const db = openTenant(file);
+    const src = await openWorkerSource(file);
+    try {
+      const plan = src.plan.tables.find((t) => t.name === 'chat_message')!;
+      const local = new TableReader(db, plan, false, (n) => Buffer.allocUnsafeSlow(n));
+      const remote = src.table(plan, 'copy');
+      const limits = { rows: 40, bytes: 64 << 20 };
+      // As a sync does: the next page is read while this one is written, then this one is given back.
+      let mine = local.read({ kind: 'key', after: null }, limits);
+      let theirs = await remote.read({ kind: 'key', after: null }, limits);
+      let pages = 0;
+      for (;;) {
+        const nextMine = mine.done ? null : local.read({ kind: 'key', after: mine.lastKey }, limits);
+        const nextTheirs = mine.done ? null : await remote.read({ kind: 'key', after: mine.lastKey }, limits);
+        // Still intact with the next page read.
+        expect(theirs.copy!.toString()).toBe(mine.copy!.toString());
+        expect(theirs.rows.map((r) => r.key)).toEqual(mine.rows.map((r) => r.key));
+        const stale = theirs.copy!.subarray(0, 16);
+        src.recycle(theirs);
+        // Given back: the page and its rows lose their COPY text, and a view kept by mistake reads nothing (the
+        // memory went back to the reader thread, which writes the next pages into it).
+        expect(theirs.copy).toBeUndefined();
+        expect(theirs.rows.every((r) => r.copy === undefined)).toBe(true);
+        expect(stale.length).toBe(0);
+        pages++;
+        if (!nextMine || !nextTheirs) break;
+        mine = nextMine;
+        theirs = nextTheirs;
+      }
+      expect(pages).toBeGreaterThan(5);
+    } finally {
+      await src.close();
       db.close();
     }
   });
