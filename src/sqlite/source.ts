@@ -4,7 +4,6 @@ import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
 import { softHeapLimit } from '../util/memory.ts';
 import { codeModule, packagePath } from '../util/paths.ts';
-
 import type { TenantDb } from './open.ts';
 import type { Page, PageLimits, PageQuery } from './reader.ts';
 
@@ -117,9 +116,10 @@ const asBuffers = (vals: unknown[] | null) => vals?.map(asBuffer) ?? null;
  * loading the reader's code and SQLite). An idle one holds no tenant open and does not keep the process alive.
  */
 const idle: Worker[] = [];
+const MAX_IDLE = 4;
+
 /** The main thread's soft heap limit (util/memory.ts), checked as each page arrives. */
 const collectIfGrown = softHeapLimit(12 * 1024 * 1024);
-const MAX_IDLE = 4;
 
 function takeWorker(): Worker {
   const w = idle.pop();

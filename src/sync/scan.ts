@@ -27,9 +27,9 @@ const READ_BYTES = { wal: 4 << 20, rollback: 1 << 20 };
  * How long one read statement may hold a rollback-journal tenant's shared lock: Open WebUI's writer cannot
  * commit meanwhile. Its wait is longer than the statement's: SQLite's busy handler (Open WebUI's too) sleeps 1 ms,
  * then 2, then 5 between its tries, so a writer that finds the lock held waits until its next try. Measured with
- * the disk taken out (bench/locks.ts, README "Benchmarks"): with 0.5 ms the writer's p99 grew by 1.8 and 2.4 ms in
- * two runs (target: 2 ms), with no bound by 13 to 14 ms; 1 and 2 ms were within the noise of 0.5 ms, and a shorter
- * statement lets the writer in at its first retry more often. WAL readers never block the writer.
+ * the disk taken out (bench/locks.ts, README "Benchmarks"): with 0.5 ms the writer's p99 grew by 1.8 to 2.4 ms in
+ * three runs (target: 2 ms), with no bound by 13 to 15 ms; 1 and 2 ms were within the noise of 0.5 ms (their order
+ * changed from run to run), 0.5 ms had the lowest mean. WAL readers never block the writer.
  */
 const ROLLBACK_STATEMENT_MS = 0.5;
 
