@@ -116,6 +116,9 @@ describe('conflict notifications (notify: true)', () => {
       await t.check`select notify_attempts, notified_at from sync_metadata.conflict_log where table_name = 'chat'`;
     expect(row!.notified_at).toBeNull();
     expect(row!.notify_attempts).toBeGreaterThanOrEqual(1);
+    // The round's transaction outlives the retries (1.5 s of waits here, against the test agents' 1 s limit on an
+    // idle transaction): no round failed.
+    expect(a.lines.filter((l) => l.msg === 'conflict notifications: the round failed; retrying')).toEqual([]);
     a.signal('SIGTERM');
     await a.exited;
   }, 60_000);

@@ -12,6 +12,8 @@ import { inCluster } from './queue.ts';
 const ATTEMPTS = 3;
 const TIMEOUT_MS = 5000;
 export const MAX_ROUNDS = 5;
+/** The longest one post() takes: every attempt timing out, and the waits between them. */
+const POST_MAX_MS = ATTEMPTS * TIMEOUT_MS + 500 * (2 ** (ATTEMPTS - 1) - 1);
 
 export interface NotifyOutcome {
   sent: number;
@@ -108,6 +110,11 @@ export class Notifier {
     const out: NotifyOutcome = { sent: 0, failed: 0 };
     await sql.begin(async (txRaw) => {
       const tx = txRaw as Tx;
+      // The rows stay locked while they are posted, so this transaction is idle during a post (its retries and
+      // their timeouts). The agent's connections end a transaction idle for longer than the renew interval
+      // (agent.ts: a paused batch must not hold the lease row); that would end this one mid-round, every round,
+      // and a conflict would never be counted nor marked. These rows are not the lease's: allow one post's time.
+      await tx.unsafe(`set local idle_in_transaction_session_timeout = ${POST_MAX_MS + 10_000}`);
       const rows = await tx<Pending[]>`
         select log_id, client_name, table_name, record_id, conflict_type, detected_at, source_data, target_data
         from sync_metadata.conflict_log
