@@ -26,6 +26,10 @@ export interface ChildResult {
 const SYNC_CHILD = new URL('./sync-child.ts', import.meta.url);
 const CLI_CHILD = new URL('./cli-child.mjs', import.meta.url).pathname;
 const urlFiles = new Map<string, string>();
+// The files hold a password: gone when the benchmark ends, however it ends.
+process.on('exit', () => {
+  for (const f of urlFiles.values()) fs.rmSync(path.dirname(f), { recursive: true, force: true });
+});
 
 /** The database URL as the command reads it: from a file (never in argv or the environment). */
 function urlFile(url: string): string {
