@@ -3,7 +3,7 @@
 // statements, the busy timeout while Open WebUI holds its write lock) happens here, never on the agent's event loop.
 import { parentPort } from 'node:worker_threads';
 import type { SourcePlan, TablePlan } from '../model/plan.ts';
-import { softHeapLimit } from '../util/memory.ts';
+import { SYNC_HEAP_HEADROOM, softHeapLimit } from '../util/memory.ts';
 import { introspect } from './introspect.ts';
 import { openTenant, type TenantDb } from './open.ts';
 import { type Page, type PageQuery, TableReader } from './reader.ts';
@@ -131,4 +131,4 @@ port.on('message', (m: Request & { id: number }) => {
 });
 
 /** This thread's soft heap limit (util/memory.ts), checked after each answer, while the main thread works on it. */
-const collectIfGrown = softHeapLimit(12 * 1024 * 1024);
+const collectIfGrown = softHeapLimit(SYNC_HEAP_HEADROOM);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
-import { softHeapLimit } from '../util/memory.ts';
+import { SYNC_HEAP_HEADROOM, softHeapLimit } from '../util/memory.ts';
 import { codeModule, packagePath } from '../util/paths.ts';
 import type { TenantDb } from './open.ts';
 import type { Page, PageLimits, PageQuery } from './reader.ts';
@@ -119,7 +119,7 @@ const idle: Worker[] = [];
 const MAX_IDLE = 4;
 
 /** The main thread's soft heap limit (util/memory.ts), checked as each page arrives. */
-const collectIfGrown = softHeapLimit(12 * 1024 * 1024);
+const collectIfGrown = softHeapLimit(SYNC_HEAP_HEADROOM);
 
 function takeWorker(): Worker {
   const w = idle.pop();

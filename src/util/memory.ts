@@ -14,16 +14,21 @@ import vm from 'node:vm';
  * The V8 options the executable starts Node with (bin/owui-sync.js, the container's entrypoint, the demo's
  * agents): a young generation of 1 MB semi-spaces instead of up to 16 MB. A sync's main thread receives every
  * page's row records, which survive a PostgreSQL round trip, so V8 would grow its semi-spaces to the maximum:
- * 32 MB resident for nothing. Costs about a tenth of a full sync's time (bench/engine.ts).
+ * 32 MB resident for nothing. The flag applies to the reader thread too (it overrides resourceLimits), and most of
+ * what the memory work costs in time is that thread's scavenging: a full sync takes a fifth to a third longer
+ * (README "Benchmarks"; sqlite/source.ts says what the alternative would cost).
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+/** How far a sync's threads let their heap grow past what was live before they collect (softHeapLimit). */
+export const SYNC_HEAP_HEADROOM = 12 * 1024 * 1024;
 
 let gc: (() => void) | null = null;
 
 function collectNow(): void {
   if (!gc) {
-    // The documented way to reach V8's collector without starting Node with --expose-gc: the flag applies to
-    // contexts made after it, so only this one sees `gc`.
+    // Reaching V8's collector without starting Node with --expose-gc (the way Jest's leak detector does it): the
+    // flag applies to contexts made after it, so only this one sees `gc`.
     v8.setFlagsFromString('--expose-gc');
     gc = vm.runInNewContext('gc') as () => void;
   }
