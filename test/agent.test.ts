@@ -136,9 +136,11 @@ describe('the HA agent pair', () => {
     const b = await AgentProc.start(t, { role: 'secondary', nodeId: 'ha4-b', secretFile: s.file, env: SLOW });
     await b.until((h) => h.leader_id === 'ha4-a');
     // a is mid-run: batches of its worker are landing.
-    const [{ n: landed }] =
-      await t.check`select count(*)::int as n from public.write_audit where app = 'owui-sync agent ha4-a worker 0'`;
-    expect(landed).toBeGreaterThan(0);
+    const landed = async () =>
+      (
+        await t.check`select count(*)::int as n from public.write_audit where app = 'owui-sync agent ha4-a worker 0'`
+      )[0]!.n as number;
+    await expect.poll(landed, { timeout: 10_000, interval: 25 }).toBeGreaterThan(0);
     a.signal('SIGSTOP');
     await b.until((h) => h.is_leader === true && h.term === 2, 15_000);
     await new Promise((r) => setTimeout(r, 2500)); // past the job's visibility timeout too

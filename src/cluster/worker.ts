@@ -73,12 +73,14 @@ export class Worker {
     c.metrics.jobsClaimed.inc({ kind: job.reclaimed_from ? 'reclaimed' : 'new' });
     if (job.reclaimed_from) log.warn({ from: job.reclaimed_from }, 'reclaimed a job whose node stopped renewing it');
     const ac = new AbortController();
+    let claimLost = false;
     c.running.set(job.job_id, { job, ac, startedAt: Date.now() });
     const renew = setInterval(() => {
       renewJob(c.sql, job, c.nodeId, s.visibilitySeconds)
         .then((mine) => {
           if (!mine && !ac.signal.aborted) {
             log.warn('the job is no longer ours (reclaimed); stopping it');
+            claimLost = true;
             ac.abort();
           }
         })
@@ -105,6 +107,12 @@ export class Worker {
       c.running.delete(job.job_id);
     }
     if (!result) return;
+    // A run stopped because its claim was taken over is fenced, whichever noticed first: this renewal or
+    // the fence of its next batch (after a pause, both wake together).
+    if (claimLost && result.status === 'cancelled' && !stopping.aborted) {
+      result.fenced = true;
+      result.error = 'its claim on the job was taken over by another node';
+    }
     await this.account(job, result, (performance.now() - t0) / 1000, log);
     if (result.fenced) {
       c.metrics.fencedBatches.inc();

@@ -168,9 +168,11 @@ async function execute(
       result.tables.push(r);
       addTable(result.totals, r);
     } catch (err) {
-      failure = o.signal?.aborted
-        ? new OwuiError('cancelled')
-        : withContext(`sync of client "${dep.client_name}", table "${t.name}"`, err);
+      // A batch refused by the fence stays fenced even if the run was told to stop meanwhile.
+      failure =
+        o.signal?.aborted && !isFenced(err)
+          ? new OwuiError('cancelled')
+          : withContext(`sync of client "${dep.client_name}", table "${t.name}"`, err);
       break;
     }
   }
