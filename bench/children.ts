@@ -62,10 +62,17 @@ export async function benchChild(
   return JSON.parse(line) as ChildResult;
 }
 
-/** `owui-sync sync NAME --full --json`; its time is main()'s, reading the configuration and connecting included. */
-async function cliSync(url: string, name: string, env: Record<string, string>): Promise<ChildResult> {
-  const args = [...NODE_FLAGS, CLI_CHILD, 'sync', name, '--full', '--json'];
-  const c = spawn(process.execPath, args, {
+/**
+ * One owui-sync command as it ships (cli-child.mjs), with `--json`: its stdout parsed, its time (main()'s, reading
+ * the configuration and connecting included) and its process's peak RSS.
+ */
+export async function benchCli<T>(
+  url: string,
+  args: string[],
+  env: Record<string, string> = {},
+  okCodes: number[] = [0],
+): Promise<{ out: T; ms: number; code: number; maxRssMb: number }> {
+  const c = spawn(process.execPath, [...NODE_FLAGS, CLI_CHILD, ...args, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...scrubbedEnv(), OWUI_SYNC_CONFIG: '', OWUI_SYNC_DATABASE_URL_FILE: urlFile(url), ...env },
   });
@@ -79,20 +86,29 @@ async function cliSync(url: string, name: string, env: Record<string, string>): 
   });
   await new Promise((r) => c.once('close', r));
   const line = err.split('\n').find((l) => l.startsWith('BENCH '));
-  if (!line) throw new Error(`owui-sync sync ${name} failed:\n${err}`);
+  if (!line) throw new Error(`owui-sync ${args.join(' ')} failed:\n${err}`);
   const b = JSON.parse(line.slice(6)) as { ms: number; code: number; maxRssMb: number };
-  if (b.code !== 0) throw new Error(`owui-sync sync ${name} exited ${b.code}:\n${err}`);
-  const r = JSON.parse(out) as {
+  if (!okCodes.includes(b.code)) throw new Error(`owui-sync ${args.join(' ')} exited ${b.code}:\n${err}`);
+  return { ...b, out: JSON.parse(out) as T };
+}
+
+/** `owui-sync sync NAME --full --json`. */
+async function cliSync(url: string, name: string, env: Record<string, string>): Promise<ChildResult> {
+  const {
+    out: r,
+    ms,
+    maxRssMb,
+  } = await benchCli<{
     kind: string;
     totals: NonNullable<ChildResult['totals']>;
     tables: { light_rows?: number; light_changed?: number }[];
-  };
+  }>(url, ['sync', name, '--full'], env);
   return {
-    ms: b.ms,
+    ms,
     kind: r.kind,
     totals: r.totals,
     light_rows: r.tables.reduce((n, x) => n + (x.light_rows ?? 0), 0),
     light_changed: r.tables.reduce((n, x) => n + (x.light_changed ?? 0), 0),
-    maxRssMb: b.maxRssMb,
+    maxRssMb,
   };
 }

@@ -1,6 +1,6 @@
 // npm run bench:engine [-- --rows 75000] [-- --size-mb 1600] [-- --skip-big]
 // The engine's every-run exactness and its costs (issue 13), each figure with a baseline measured in the same run:
-//   1. a many-row tenant: full-sync throughput against two raw COPY pipelines, and peak RSS;
+//   1. a many-row tenant: full-sync throughput against two raw COPY pipelines, and peak RSS; verify's time and peak;
 //   2. a large tenant: peak RSS of a full sync; the light pass's cost on a run that finds nothing changed and on a
 //      run after 1% of chats changed, each against the same run without the light pass;
 //   3. what one ordinary run catches: 1% of chats retitled without an updated_at bump.
@@ -15,7 +15,7 @@ import { provision } from '../src/ops/provision.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
 import { retitleWithoutBump } from '../src/sqlite/sample.ts';
-import { benchChild, type ChildMode, type ChildResult } from './children.ts';
+import { benchChild, benchCli, type ChildMode, type ChildResult } from './children.ts';
 import { buildLarge, buildManyRows } from './tenants.ts';
 
 const { values: args } = parseArgs({
@@ -86,6 +86,13 @@ try {
     );
     report(
       `  ratio: ${fmt(rate(ours, rows) / rate(cli, cli[0]!.rows!), 2)} of sqlite3|psql, ${fmt(rate(ours, rows) / rate(node, node[0]!.rows!), 2)} of Node COPY (target >= 0.8); RSS target < 150 MB`,
+    );
+    // verify reads every value on both sides: the same rows as the baselines, compared instead of copied.
+    const ver = [];
+    for (let i = 0; i < RUNS; i++) ver.push(await benchCli<{ identical: boolean }>(pg.url, ['verify', `many${i}`]));
+    if (!ver.every((v) => v.out.identical)) throw new Error('verify found differences after a full sync');
+    report(
+      `  owui-sync verify (every value, both sides), median of ${RUNS}: ${fmt(median(ver.map((x) => x.ms)) / 1000, 2)} s, peak RSS ${fmt(median(ver.map((x) => x.maxRssMb)), 0)} MB (max ${fmt(Math.max(...ver.map((x) => x.maxRssMb)), 0)} MB)`,
     );
   }
 

@@ -7,6 +7,7 @@ import { introspect } from '../sqlite/introspect.ts';
 import { openTenant } from '../sqlite/open.ts';
 import { TableReader } from '../sqlite/reader.ts';
 import { journalOf } from '../sqlite/source.ts';
+import { SYNC_HEAP_HEADROOM, softHeapLimit } from '../util/memory.ts';
 import { readLimitsFor } from './scan.ts';
 import { targetRangeSql } from './sql.ts';
 
@@ -101,15 +102,17 @@ async function verifyTable(
   t: TablePlan,
   res: VerifyResult,
   note: (d: Difference) => void,
-  limits: { statementMs?: number },
+  limits: { bytes: number; statementMs?: number },
 ) {
+  // Pages of values from both sides die young but outlive a round trip: bounded like a sync's (util/memory.ts).
+  const collect = softHeapLimit(SYNC_HEAP_HEADROOM);
   for (const u of reader.readUnkeyable()) note({ table: t.name, kind: 'unkeyable', detail: u.reason });
   const nk = t.key.length;
   let after: unknown[] | null = null;
   let afterText: string[] | null = null;
   for (;;) {
     // Verify reads a live tenant too: in rollback-journal mode, as briefly per statement as the sync.
-    const page = reader.read({ kind: 'key', after }, { rows: 1000, bytes: 8 << 20, statementMs: limits.statementMs });
+    const page = reader.read({ kind: 'key', after }, { rows: 1000, ...limits });
     const hiText = page.done ? null : page.rows[page.rows.length - 1]!.key;
     const params = [...(afterText ?? []), ...(hiText ?? [])];
     const rows = await sql
@@ -147,6 +150,7 @@ async function verifyTable(
           key: JSON.parse(k) as string[],
           detail: 'live in the mirror, gone from SQLite',
         });
+    collect();
     if (page.done) return;
     after = page.lastKey;
     afterText = hiText;
