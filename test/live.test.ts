@@ -94,6 +94,31 @@ describe('a lost PostgreSQL connection in the middle of a run', () => {
     expect(res.status).toBe('success');
     expect((await t.verify()).identical).toBe(true);
   });
+
+  it('redoes a batch whose session the server ended for idling in its transaction (a paused process)', async () => {
+    const t = await setupTenant({ name: 'idled', seed: { users: 2, chatsPerUser: 60 } });
+    let idled = 0;
+    const retried: string[] = [];
+    // The agent's sessions end a transaction idle for longer than the renew interval, so that a paused node
+    // cannot hold the lease row. When the node goes on, its batch is redone on a new connection (and its fence
+    // decides), not the run failed.
+    const res = await t.sync({
+      batchRows: 50,
+      hooks: {
+        onRetry: (e) => retried.push((e as { code?: string }).code ?? String(e)),
+        beforeCommit: async (tx) => {
+          if (idled++ > 0) return;
+          await tx`set local idle_in_transaction_session_timeout = 50`;
+          await new Promise((r) => setTimeout(r, 400));
+        },
+      },
+    });
+    // The driver reports the server's 25P03 or the closed socket, whichever it reads first: both are retried.
+    expect(retried).toHaveLength(1);
+    expect(['25P03', 'CONNECTION_CLOSED']).toContain(retried[0]);
+    expect(res.status, res.error).toBe('success');
+    expect((await t.verify()).identical).toBe(true);
+  });
 });
 
 describe('Open WebUI holding its write lock longer than the busy timeout', () => {

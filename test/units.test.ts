@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalTargetText, normaliseValue } from '../src/model/values.ts';
 import { describeChanges } from '../src/ops/provision.ts';
-import { sslFor } from '../src/pg/connect.ts';
+import { isTransientPgError, sslFor } from '../src/pg/connect.ts';
 import { validateClientName } from '../src/pg/tenant.ts';
 import { pyJson } from '../src/sqlite/sample.ts';
 import { overlapFor } from '../src/sync/scan.ts';
@@ -239,5 +239,14 @@ describe('retry', () => {
     await expect(outcome).rejects.toBe(transient);
     expect(performance.now() - t0).toBeLessThan(5_000);
     expect(attempts).toBeLessThan(5);
+  });
+
+  it('retries work whose connection ended, the server ending it included, and nothing caused by the data', () => {
+    const err = (code: string) => Object.assign(new Error(code), { code });
+    // 25P03: the session ended for idling in its transaction (a paused node); 57P05: an idle session; 57P01: an
+    // administrator's shutdown or pg_terminate_backend; then the driver's own codes for a lost socket.
+    for (const c of ['25P03', '57P05', '57P01', '40001', '40P01', 'CONNECTION_CLOSED', 'ECONNRESET'])
+      expect(isTransientPgError(err(c)), c).toBe(true);
+    for (const c of ['23505', '22P02', '42501', '42P01', '25P02']) expect(isTransientPgError(err(c)), c).toBe(false);
   });
 });

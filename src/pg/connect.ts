@@ -128,6 +128,11 @@ function noDelaySocket(o: SocketOptions, events: EventEmitter): net.Socket {
 const TRANSIENT_CODES = new Set([
   '40001',
   '40P01',
+  // The server ended the session: a transaction left idle past idle_in_transaction_session_timeout (the agent's
+  // connections set it to the renew interval, so a node paused mid-batch comes back to this), or an idle session.
+  // The work is redone on a new connection, where the fence decides whether it may still land.
+  '25P03',
+  '57P05',
   '57P01',
   '57P02',
   '57P03',
