@@ -70,8 +70,7 @@ export async function benchCli<T>(
   url: string,
   args: string[],
   env: Record<string, string> = {},
-  okCodes: number[] = [0],
-): Promise<{ out: T; ms: number; code: number; maxRssMb: number }> {
+): Promise<{ out: T; ms: number; maxRssMb: number }> {
   const c = spawn(process.execPath, [...NODE_FLAGS, CLI_CHILD, ...args, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...scrubbedEnv(), OWUI_SYNC_CONFIG: '', OWUI_SYNC_DATABASE_URL_FILE: urlFile(url), ...env },
@@ -88,8 +87,8 @@ export async function benchCli<T>(
   const line = err.split('\n').find((l) => l.startsWith('BENCH '));
   if (!line) throw new Error(`owui-sync ${args.join(' ')} failed:\n${err}`);
   const b = JSON.parse(line.slice(6)) as { ms: number; code: number; maxRssMb: number };
-  if (!okCodes.includes(b.code)) throw new Error(`owui-sync ${args.join(' ')} exited ${b.code}:\n${err}`);
-  return { ...b, out: JSON.parse(out) as T };
+  if (b.code !== 0) throw new Error(`owui-sync ${args.join(' ')} exited ${b.code}:\n${err}`);
+  return { ms: b.ms, maxRssMb: b.maxRssMb, out: JSON.parse(out) as T };
 }
 
 /** `owui-sync sync NAME --full --json`. */
