@@ -1,5 +1,5 @@
-// Patches postgres.js 3.4.9 (porsager/postgres) for two connection-loss defects, until upstream merges
-// a fix (issues #1066, #1154, #1208; pull requests #1168, #1176, #1209):
+// Patches postgres.js 3.4.9 (porsager/postgres) for six connection-loss defects, until upstream merges
+// a fix (issues #1066, #1154, #1208, #1186, #1216; pull requests #1168, #1176, #1209, #1155, #1215):
 //  1. nextWrite() runs from setImmediate after closed() has set socket = null, and throws a TypeError
 //     no caller can catch: the process dies. The guard settles the pending query with CONNECTION_CLOSED
 //     instead, so the caller's retry sees an ordinary transient error.
@@ -12,6 +12,10 @@
 //  3. closed(hadError) rejects nothing, trusting the earlier 'error' event to have done it. A query
 //     started between that 'error' and the 'close' (a quick retry) goes out on the dying socket and is
 //     never settled: the caller waits forever. closed() now settles whatever is still in flight.
+//  6. (index.js) sql.begin() rejects when its connection closes, but its callback goes on running. Its later
+//     statements, and its automatic COMMIT or ROLLBACK, then go out on the pool's reconnected session: outside
+//     any transaction, or inside the next one (a retry's), which its COMMIT ends early. The transaction now
+//     keeps the close error and rejects every statement after it, the ones queued in it included.
 // Idempotent; fails loudly if the driver's code no longer looks as expected (after an upgrade).
 // owui-sync refuses to start on an unpatched driver (src/pg/driver.ts), naming this script as the repair.
 import fs from 'node:fs';
@@ -36,41 +40,57 @@ try {
   process.exit(1);
 }
 const MARK = '/* owui-sync patch: connection loss */';
-const files = ['src/connection.js', 'cjs/src/connection.js', 'cf/src/connection.js']
-  .map((f) => path.join(root, f))
-  .filter((f) => fs.existsSync(f));
-if (files.length === 0) {
+const builds = ['src', 'cjs/src', 'cf/src'].filter((b) => fs.existsSync(path.join(root, b, 'connection.js')));
+if (builds.length === 0) {
   console.error(`patch-postgres: no connection.js under ${root}; run npm ci`);
   process.exit(1);
 }
-for (const file of files) {
+
+/** Apply [old, new] edits to a file once (a file that has the mark is done); fail loudly on unknown code. */
+function patch(file, edits) {
   let s = fs.readFileSync(file, 'utf8');
-  if (s.includes(MARK)) continue;
-  const guard = `  function nextWrite(fn) {\n    ${MARK}\n    if (socket === null) {\n      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return false\n    }\n`;
-  const closedOld = '    incomings = null\n    clearImmediate(nextWriteTimer)\n';
-  const closedNew = `    incomings = null\n    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null ${MARK}\n    chunk = null\n    rows = 0\n    result = new Result()\n`;
-  const settleOld =
-    "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n";
-  const settleNew =
-    "    ;(query || initial || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket)) " +
-    MARK +
-    '\n';
-  const erroredOld = '  function errored(err) {\n';
-  const erroredNew = `  function errored(err) {\n    final && (final(err), final = null) ${MARK}\n`;
-  if (
-    !s.includes('  function nextWrite(fn) {\n') ||
-    !s.includes(closedOld) ||
-    !s.includes(settleOld) ||
-    !s.includes(erroredOld)
-  ) {
-    console.error(`patch-postgres: ${file} does not look like postgres.js 3.4.9; review scripts/patch-postgres.mjs`);
-    process.exit(1);
+  if (s.includes(MARK)) return;
+  for (const [from, to] of edits) {
+    if (s.split(from).length !== 2) {
+      console.error(`patch-postgres: ${file} does not look like postgres.js 3.4.9; review scripts/patch-postgres.mjs`);
+      process.exit(1);
+    }
+    s = s.replace(from, () => to);
   }
-  s = s
-    .replace('  function nextWrite(fn) {\n', guard)
-    .replace(closedOld, closedNew)
-    .replace(settleOld, settleNew)
-    .replace(erroredOld, erroredNew);
   fs.writeFileSync(file, s);
 }
-console.log(`patch-postgres: ${files.length} files patched`);
+
+const connectionEdits = [
+  [
+    '  function nextWrite(fn) {\n',
+    `  function nextWrite(fn) {\n    ${MARK}\n    if (socket === null) {\n      nextWriteTimer !== null && clearImmediate(nextWriteTimer)\n      chunk = nextWriteTimer = null\n      error(Errors.connection('CONNECTION_CLOSED', options))\n      return false\n    }\n`,
+  ],
+  [
+    '    incomings = null\n    clearImmediate(nextWriteTimer)\n',
+    `    incomings = null\n    clearImmediate(nextWriteTimer)\n    nextWriteTimer = null ${MARK}\n    chunk = null\n    rows = 0\n    result = new Result()\n`,
+  ],
+  [
+    "    !hadError && (query || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket))\n",
+    `    ;(query || initial || sent.length) && error(Errors.connection('CONNECTION_CLOSED', options, socket)) ${MARK}\n`,
+  ],
+  ['  function errored(err) {\n', `  function errored(err) {\n    final && (final(err), final = null) ${MARK}\n`],
+];
+const indexEdits = [
+  [
+    '    const queries = Queue()\n    let savepoints = 0\n      , connection\n',
+    `    const queries = Queue()\n    let savepoints = 0\n      , lost = null ${MARK}\n      , connection\n`,
+  ],
+  [
+    '        new Promise((_, reject) => connection.onclose = reject)\n',
+    `        new Promise((_, reject) => connection.onclose = e => { ${MARK}\n          lost = e\n          while (queries.length) queries.shift().reject(e)\n          reject(e)\n        })\n`,
+  ],
+  [
+    '      function handler(q) {\n        q.catch(e => uncaughtError || (uncaughtError = e))\n',
+    `      function handler(q) {\n        q.catch(e => uncaughtError || (uncaughtError = e))\n        if (lost) return q.reject(lost) ${MARK}\n`,
+  ],
+];
+for (const b of builds) {
+  patch(path.join(root, b, 'connection.js'), connectionEdits);
+  patch(path.join(root, b, 'index.js'), indexEdits);
+}
+console.log(`patch-postgres: ${builds.length * 2} files patched`);

@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { connect } from '../src/pg/connect.ts';
 import { spawnModule, waitForLine } from '../src/util/child.ts';
-import { ROOT, setupTenant, trackChild } from './helpers.ts';
+import { freshDatabase, onCleanup, ROOT, setupTenant, trackChild } from './helpers.ts';
 
 const WRITER = new URL('../src/sqlite/writer-process.ts', import.meta.url);
 
@@ -44,8 +45,39 @@ describe.each(['wal', 'delete'] as const)('syncing while Open WebUI writes, %s j
 
 describe('a lost PostgreSQL connection in the middle of a run', () => {
   it('runs on the patched driver (scripts/patch-postgres.mjs, applied by npm install)', () => {
-    const src = fs.readFileSync(path.join(ROOT, 'node_modules/postgres/src/connection.js'), 'utf8');
-    expect(src.split('owui-sync patch: connection loss').length - 1).toBe(4);
+    const marks = (f: string) =>
+      fs.readFileSync(path.join(ROOT, 'node_modules/postgres/src', f), 'utf8').split('owui-sync patch: connection loss')
+        .length - 1;
+    expect(marks('connection.js')).toBe(4);
+    expect(marks('index.js')).toBe(3);
+  });
+
+  it("runs nothing more of a transaction whose connection was lost: not outside it, not inside the retry's", async () => {
+    const { superUrl, sql: admin } = await freshDatabase();
+    await admin`create table zombie_check (v text)`;
+    // The sync's connection: one session (owui-sync's connect), as a run's batches have.
+    const sql = connect(superUrl, { what: 'the test', max: 1 });
+    onCleanup(() => sql.end({ timeout: 1 }));
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // A batch whose connection dies while it waits (for the next page, say). The driver rejects it at once, so the
+    // caller retries; the batch's own code is still running, and goes on with its statements later.
+    const lost = sql.begin(async (tx) => {
+      const [{ pid }] = (await tx`select pg_backend_pid() as pid`) as unknown as [{ pid: number }];
+      await admin`select pg_terminate_backend(${pid})`;
+      await sleep(200);
+      await tx`insert into zombie_check values ('the lost batch')`;
+    });
+    await expect(lost).rejects.toMatchObject({ code: 'CONNECTION_CLOSED' });
+    // The retry, on the same pool (the driver reconnects its session): it writes, waits, and rolls back.
+    const retry = sql.begin(async (tx) => {
+      await tx`insert into zombie_check values ('the retry, rolled back')`;
+      await sleep(400);
+      throw new Error('rolled back on purpose');
+    });
+    await expect(retry).rejects.toThrow('rolled back on purpose');
+    await sleep(100);
+    // Neither the lost batch's statement (nor its COMMIT, which would end the retry's transaction early) ran.
+    expect(await admin`select v from zombie_check`).toEqual([]);
   });
 
   it('survives the backend being killed at random moments, run after run', async () => {

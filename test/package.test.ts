@@ -60,6 +60,13 @@ describe('the driver check', () => {
     const copy = path.join(dir, 'postgres');
     fs.cpSync(path.join(ROOT, 'node_modules', 'postgres'), copy, { recursive: true });
     expect(() => requirePatchedDriver(copy)).not.toThrow();
+    // A driver patched by an older owui-sync (connection.js only) is refused too.
+    const index = path.join(copy, 'cjs', 'src', 'index.js');
+    const patched = fs.readFileSync(index, 'utf8');
+    fs.writeFileSync(index, patched.replaceAll(PATCH_MARK, 'no patch here'));
+    expect(() => requirePatchedDriver(copy)).toThrow(/lacks owui-sync's fixes for lost connections/);
+    fs.writeFileSync(index, patched);
+    expect(() => requirePatchedDriver(copy)).not.toThrow();
     const file = path.join(copy, 'src', 'connection.js');
     fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replaceAll(PATCH_MARK, 'no patch here'));
     expect(() => requirePatchedDriver(copy)).toThrow(/lacks owui-sync's fixes for lost connections/);

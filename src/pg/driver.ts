@@ -4,9 +4,10 @@ import path from 'node:path';
 import { OwuiError } from '../util/errors.ts';
 import { packagePath } from '../util/paths.ts';
 
-/** What scripts/patch-postgres.mjs writes into postgres.js: one mark for each of its four edits of a file. */
+/** What scripts/patch-postgres.mjs writes into postgres.js: one mark for each of its edits of a file. */
 export const PATCH_MARK = 'owui-sync patch: connection loss';
-const MARKS_PER_FILE = 4;
+/** The files it patches in each build (ESM, CommonJS) and how many edits each gets. */
+const PATCHED: Record<string, number> = { 'connection.js': 4, 'index.js': 3 };
 
 /** The folder of the postgres.js package this process loads (wherever npm put it: nested or hoisted). */
 export function driverRoot(): string {
@@ -38,10 +39,12 @@ let checked = false;
 export function requirePatchedDriver(root?: string): void {
   if (root === undefined && checked) return;
   const dir = root ?? driverRoot();
-  const files = ['src/connection.js', 'cjs/src/connection.js']
-    .map((f) => path.join(dir, f))
+  const files = ['src', 'cjs/src']
+    .flatMap((b) => Object.keys(PATCHED).map((f) => path.join(dir, b, f)))
     .filter((f) => fs.existsSync(f));
-  const unpatched = files.filter((f) => fs.readFileSync(f, 'utf8').split(PATCH_MARK).length - 1 !== MARKS_PER_FILE);
+  const unpatched = files.filter(
+    (f) => fs.readFileSync(f, 'utf8').split(PATCH_MARK).length - 1 !== PATCHED[path.basename(f)],
+  );
   if (files.length === 0 || unpatched.length > 0) {
     throw new OwuiError(
       `the PostgreSQL driver at ${dir} lacks owui-sync's fixes for lost connections (its install scripts did not run)`,
