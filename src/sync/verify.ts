@@ -95,6 +95,14 @@ export async function verify(
   return res;
 }
 
+/**
+ * A page of each side at a time: one range query on the mirror per page. The statement bound (rollback-journal
+ * mode), not the page's size, limits how long a read holds the tenant's lock, so verify keeps 4 MB pages in both
+ * modes (a 315 MB rollback-journal tenant: 3.6 to 3.8 s, against 4.0 to 4.4 s with the sync's 1 MB pages); with
+ * the soft heap limit below, 4 MB pages peak at about 91 MB (8 MB pages without it: 174 to 189 MB).
+ */
+const PAGE_BYTES = 4 << 20;
+
 async function verifyTable(
   sql: Sql,
   dep: Deployment,
@@ -102,7 +110,7 @@ async function verifyTable(
   t: TablePlan,
   res: VerifyResult,
   note: (d: Difference) => void,
-  limits: { bytes: number; statementMs?: number },
+  limits: { statementMs?: number },
 ) {
   // Pages of values from both sides die young but outlive a round trip: bounded like a sync's (util/memory.ts).
   const collect = softHeapLimit(SYNC_HEAP_HEADROOM);
@@ -112,7 +120,10 @@ async function verifyTable(
   let afterText: string[] | null = null;
   for (;;) {
     // Verify reads a live tenant too: in rollback-journal mode, as briefly per statement as the sync.
-    const page = reader.read({ kind: 'key', after }, { rows: 1000, ...limits });
+    const page = reader.read(
+      { kind: 'key', after },
+      { rows: 1000, bytes: PAGE_BYTES, statementMs: limits.statementMs },
+    );
     const hiText = page.done ? null : page.rows[page.rows.length - 1]!.key;
     const params = [...(afterText ?? []), ...(hiText ?? [])];
     const rows = await sql
