@@ -3,7 +3,7 @@ import type { SourcePlan } from '../model/plan.ts';
 import { isTransientPgError, type Sql, type Tx } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { blockingDrift, diffSchema, readTargetSchema, targetTypes } from '../pg/tenant.ts';
-import { ConfigError, causedBy, FencedError, messageOf, OwuiError } from '../util/errors.ts';
+import { ConfigError, isFenced, messageOf, OwuiError } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { checkCompareFields, loadConflictConfig } from './conflict-policy.ts';
 import * as jobs from './jobs.ts';
@@ -189,7 +189,6 @@ async function checkedPlan(
  * refused, which `fenced` says.
  */
 export async function finish(sql: Sql, dep: Deployment, prep: Prepared, result: SyncResult, o: RunOptions) {
-  const isFenced = (err: unknown) => causedBy(err, FencedError);
   try {
     // Read first, retried like a batch when the connection is lost (the run may have ended because it was).
     const counts = await retry(() => jobs.pendingCounts(sql, dep.deployment_id), {

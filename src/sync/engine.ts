@@ -5,7 +5,7 @@ import { fingerprint } from '../sqlite/fingerprint.ts';
 import { introspect } from '../sqlite/introspect.ts';
 import { isSqliteBusy, openTenant, type TenantDb } from '../sqlite/open.ts';
 import { openWorkerSource, type TenantSource } from '../sqlite/source.ts';
-import { ConfigError, causedBy, FencedError, messageOf, OwuiError, withContext } from '../util/errors.ts';
+import { ConfigError, isFenced, messageOf, OwuiError, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { finish, keepLock, type LockState, type Prepared, prepare, releaseLock } from './bookkeeping.ts';
 import { conflictPolicy } from './conflict-policy.ts';
@@ -21,8 +21,6 @@ export { SyncBusyError } from './bookkeeping.ts';
 export type { SyncOptions } from './options.ts';
 
 /** Was this error, or one it wraps, a fencing refusal? */
-export const isFenced = (err: unknown): boolean => causedBy(err, FencedError);
-
 /**
  * One sync run of one deployment. Returns a result (also for a failed or cancelled run, with
  * `status` and `error`) after recording it in sync_jobs; throws only for problems found before the

@@ -56,6 +56,9 @@ export function causedBy(err: unknown, cls: abstract new (...args: never[]) => E
   return false;
 }
 
+/** Was this error (or one it wraps) a fence's refusal? */
+export const isFenced = (err: unknown): boolean => causedBy(err, FencedError);
+
 /** Best-effort message of an unknown thrown value, never a stack. */
 export function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
