@@ -232,10 +232,20 @@ export async function localPair(t: Tenant, prefix: string): Promise<{ nodes: Loc
     for (const n of f.nodes) if (n.pid) trackChild(n.pid);
   });
   // The primary first, and leading before the secondary starts: the tests name the leader, and two agents started
-  // together race for the first term (under load the secondary sometimes won it).
+  // together race for the first term (under load the secondary sometimes won it). Then the secondary answering as
+  // its follower: a test that stops the leader at once needs a follower to take over (CI once ran the failover test
+  // before the secondary's server was listening).
   for (const s of specs) {
     await nodes.start(s.node_id);
     if (s.role === 'primary') await pollHealth(s.url, s.node_id, (h) => h.is_leader === true, 30_000, 100);
+    else
+      await pollHealth(
+        s.url,
+        s.node_id,
+        (h) => h.is_leader === false && h.leader_id === `${prefix}-primary`,
+        30_000,
+        100,
+      );
   }
   return { nodes, file, dir };
 }

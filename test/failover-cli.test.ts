@@ -7,7 +7,7 @@ import { runCli, runMain, setupTenant } from './helpers.ts';
 describe('owui-sync failover-test', () => {
   it('graceful: the follower leads within 5 s, the old leader rejoins as follower; then a crash: the lease expires', async () => {
     const t = await setupTenant({ name: 'fo_cli', seed: { users: 1, chatsPerUser: 1 } });
-    const { file } = await localPair(t, 'fo');
+    const { file, nodes } = await localPair(t, 'fo');
     // Wait for a leader (the first one takes the lease at once).
     for (let i = 0; i < 100; i++) {
       const s = await runMain(['cluster', 'status', '--json'], t.hostEnv);
@@ -30,6 +30,15 @@ describe('owui-sync failover-test', () => {
       /^PASSED: \S+ took over from \S+ \(crash\) in [\d.]+ s; term \d+ -> \d+\n\S+ rejoined as follower after/,
     );
     expect(c.stderr).toContain('a crash: SIGKILL, the lease must expire');
+
+    // With the follower stopped, the test refuses to stop the leader, and says why.
+    await nodes.stop('fo-secondary', 'graceful');
+    const n = await runCli(['failover-test', '--nodes-file', file], t.hostEnv, { timeoutMs: 30_000 });
+    expect(n.code, n.stderr).toBe(2);
+    expect(n.stderr).toContain(
+      'the leader fo-primary has no follower answering (fo-secondary: connection refused (no agent listens there))',
+    );
+    expect(n.stderr).toContain('hint: start the other node first');
   }, 120_000);
 
   it('with nothing to control: exit 2 and what to set', async () => {
