@@ -487,10 +487,11 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
       mode: 'swarm',
       steps: [{ action: 'created' }, { action: 'created' }],
     });
-    await until(
-      async () => [await health(ports[0]), await health(ports[1])].filter((h) => h?.is_leader).length === 1,
-      60_000,
-    );
+    // Both answering, one of them leading: the failover test below needs a follower to take over.
+    await until(async () => {
+      const hs = [await health(ports[0]), await health(ports[1])];
+      return hs.every((h) => h !== null) && hs.filter((h) => h?.is_leader).length === 1;
+    }, 60_000);
     expect(engine.docker('secret', 'ls', '--format', '{{.Name}}')).toContain(`owui_sync_db_sync_password_${t.host}`);
     const svc = engine.docker('service', 'inspect', 'openwebui-sync-primary', 'openwebui-sync-secondary');
     for (const secret of [password, encodeURIComponent(password)]) expect(svc).not.toContain(secret);
