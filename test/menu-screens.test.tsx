@@ -82,8 +82,9 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await see(inst, 'm_dep: syncing, every 4h (stored)');
     const [row] = await t.check`select sync_interval from sync_metadata.client_deployments where client_name = 'm_dep'`;
     expect(row!.sync_interval).toBe(14400);
-    // Pause, then the help overlay and back.
-    await press(inst, 'j', '\r');
+    // Back on the deployment, the cursor where it was (Change the interval); Pause is the line above.
+    await see(inst, '› Change the interval');
+    await press(inst, 'k', '\r');
     await see(inst, 'm_dep: paused');
     await see(inst, 'paused (interval 4h)');
     await press(inst, '?');
@@ -113,8 +114,8 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     const [job] = await t.check`select status, triggered_by from sync_metadata.sync_jobs where client_name = 'm_sync'`;
     expect(job).toEqual({ status: 'success', triggered_by: 'manual-console' });
     await press(inst, ESC);
-    await see(inst, 'Status and last jobs');
-    await press(inst, 'j', 'j', 'j', 'j', 'j', '\r');
+    await see(inst, '› Sync now (incremental)');
+    await press(inst, 'j', 'j', '\r');
     await see(inst, 'Last jobs of m_sync');
     await see(inst, /\d+ s ago\s+full\s+[\d.]+ s\s+\d+ rows success\s+manual-console/);
   });
@@ -277,6 +278,39 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     const text = fs.readFileSync(path.join(dir, 'nodes.json'), 'utf8');
     expect(text).not.toContain(fs.readFileSync(t.hostEnv.OWUI_SYNC_DATABASE_PASSWORD_FILE!, 'utf8').trim());
   }, 150_000);
+
+  it('back, and the help closed, put the cursor where it was; a screen left by Esc starts at the top again', async () => {
+    const t = await setupTenant({ name: 'm_cur', seed: { users: 1, chatsPerUser: 1 } });
+    const inst = open(backendFor(t));
+    await see(inst, '› Deployments');
+    await press(inst, 'j', '\r');
+    await see(inst, 'No node control here');
+    await press(inst, ESC);
+    await see(inst, /› Cluster\s+the lease/);
+    await press(inst, '?');
+    await see(inst, 'closes this help');
+    await press(inst, '?');
+    await see(inst, /› Cluster\s+the lease/);
+    // Two levels: the deployment's actions, back to the list, back to the main menu.
+    await press(inst, 'k', '\r');
+    await see(inst, /› m_cur\s+enabled/);
+    await press(inst, '\r');
+    await see(inst, 'Deployment m_cur');
+    await see(inst, '› Start / resume sync');
+    await press(inst, 'j', 'j');
+    await see(inst, '› Change the interval');
+    await press(inst, ESC);
+    await see(inst, /› m_cur\s+enabled/);
+    await press(inst, ESC);
+    await see(inst, /› Deployments\s+every client/);
+    // Opened again, the deployment's screen starts at its first action, not where it was left.
+    await press(inst, '\r');
+    await see(inst, /› m_cur\s+enabled/);
+    await press(inst, '\r');
+    await see(inst, 'Deployment m_cur');
+    const again = await see(inst, '› Start / resume sync');
+    expect(again).not.toContain('› Change the interval');
+  });
 
   it('without node control the cluster screen says how to get it; q quits', async () => {
     const t = await setupTenant({ name: 'm_q', seed: { users: 1, chatsPerUser: 1 } });

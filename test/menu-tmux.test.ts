@@ -71,8 +71,10 @@ describe.skipIf(!HAVE_TMUX)('the menu in a real terminal (tmux), on the demo', (
       await admin`select sync_interval from sync_metadata.client_deployments where client_name = 'chat-globex-com'`;
     expect(dep!.sync_interval).toBe(300);
 
-    // Sync now: a leader is up, so the job is queued for the agents and followed to its end.
-    await term.keys('j', 'j', 'j', 'Enter');
+    // Sync now (the line under Change the interval, where the cursor came back): a leader is up, so the job is
+    // queued for the agents and followed to its end.
+    await term.waitFor(/› Change the interval/);
+    await term.keys('j', 'Enter');
     await term.waitFor(/Queued for the agents \(job [0-9a-f-]+\)/);
     const done = await term.waitFor(/Done: \d+ rows synced.*\(by the agents, job/, 60_000);
     expect(done).not.toContain('FAILED');

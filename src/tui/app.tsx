@@ -23,7 +23,7 @@ import {
   StrategyScreen,
   SyncScreen,
 } from './screens.tsx';
-import { describeError, MenuContext, useColour, useKeys, useLoad } from './ui.tsx';
+import { describeError, ListMemoryContext, MenuContext, useColour, useKeys, useLoad } from './ui.tsx';
 
 /** How often the header and the open screen read again. */
 export const REFRESH_MS = 3000;
@@ -148,9 +148,25 @@ export function App({
     const h = setTimeout(() => setFlash(null), 6000);
     return () => clearTimeout(h);
   }, [flashText]);
+  /** Per screen of the stack (by depth): the key of the list item last picked there. */
+  const picked = useRef<string[]>([]);
   const back = useCallback(() => setStack((s) => (s.length > 1 ? s.slice(0, -1) : s)), []);
   const go = useCallback((s: Screen) => setStack((st) => [...st, s]), []);
   const screen = stack[stack.length - 1]!;
+  // A screen left by Esc is forgotten: opened again, its list starts at the top (or at its current value).
+  picked.current.length = Math.min(picked.current.length, stack.length);
+  const depth = stack.length - 1;
+  const memory = useMemo(
+    () => ({
+      get picked() {
+        return picked.current[depth];
+      },
+      pick: (key: string) => {
+        picked.current[depth] = key;
+      },
+    }),
+    [depth],
+  );
   const ctx = useMemo(
     () => ({
       colour,
@@ -197,7 +213,13 @@ export function App({
             .join(' › ') || title}
         </Text>
         <Box flexDirection="column" height={bodyRows} overflow="hidden">
-          {help ? <HelpOverlay keys={keys} /> : <Body key={key} screen={screen} props={props} />}
+          {help ? (
+            <HelpOverlay keys={keys} />
+          ) : (
+            <ListMemoryContext.Provider value={memory}>
+              <Body key={key} screen={screen} props={props} />
+            </ListMemoryContext.Provider>
+          )}
         </Box>
         {flashText ? <Text color={colour ? 'green' : undefined}>{flashText}</Text> : null}
         <Text dimColor wrap="truncate-end">

@@ -30,6 +30,17 @@ export const MenuContext = createContext<MenuContextValue>({
 
 export const useMenu = () => useContext(MenuContext);
 
+/**
+ * Where the current screen's list cursor is: coming back to the screen (Esc from the screen it opened, or the
+ * help closed) puts the cursor there again, not at the top. The app keeps one per screen of its stack and forgets
+ * it when that screen is left by Esc.
+ */
+export interface ListMemory {
+  picked?: string;
+  pick: (key: string) => void;
+}
+export const ListMemoryContext = createContext<ListMemory>({ pick: () => {} });
+
 /** A colour name, or nothing when colour is off (Ink's own colour library does not read NO_COLOR). */
 export function useColour(): (c: Colour) => Colour | undefined {
   const { colour } = useMenu();
@@ -135,6 +146,7 @@ export function List({
 }) {
   const c = useColour();
   const { setCapture } = useMenu();
+  const memory = useContext(ListMemoryContext);
   // Refs, not state: a burst of keys ("jj\r") is handled in one go and Enter must see the moves before it.
   const filter = useRef<string | null>(null);
   /** The filter is being typed (else it is applied, or there is none). */
@@ -142,14 +154,17 @@ export function List({
   const index = useRef(
     Math.max(
       0,
-      items.findIndex((i) => i.key === initial),
+      items.findIndex((i) => i.key === (memory.picked ?? initial)),
     ),
   );
   const [, redraw] = useState(0);
   const shownOf = () =>
     filter.current ? items.filter((i) => i.label.toLowerCase().includes(filter.current!.toLowerCase())) : items;
   const move = (to: number) => {
-    index.current = Math.max(0, Math.min(shownOf().length - 1, to));
+    const shown = shownOf();
+    index.current = Math.max(0, Math.min(shown.length - 1, to));
+    const it = shown[index.current];
+    if (it) memory.pick(it.key);
     redraw((n) => n + 1);
   };
   useKeys(
@@ -178,7 +193,10 @@ export function List({
       else if (key.pageDown) move(at + height);
       else if (key.return) {
         const it = shownOf()[at];
-        if (it && !it.disabled) onSelect(it);
+        if (it && !it.disabled) {
+          memory.pick(it.key);
+          onSelect(it);
+        }
       } else if (input === '/') {
         filter.current = filter.current ?? '';
         typing.current = true;
