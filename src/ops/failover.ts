@@ -67,7 +67,7 @@ export async function failoverTest(
     const why = followers.map((x) => `${x.n.node_id}: ${x.a.up ? 'answers' : x.a.error}`).join('; ');
     throw new ConfigError(
       `the leader ${leader.n.node_id} has no follower answering (${why || 'no other node is configured'}): stopping it would leave the cluster without a leader`,
-      'start the other node first (or wait until owui-sync cluster status shows it UP), then run the test again',
+      'start the other node first and wait until it shows UP (the menu header, or owui-sync cluster status), then run the test again',
     );
   }
   const before = leader.a.up ? leader.a.health.term : null;
