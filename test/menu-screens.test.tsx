@@ -259,15 +259,20 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await see(inst, 'Node mc-primary');
     await see(inst, /info\s+API listening address=127\.0\.0\.1:\d+/);
     await press(inst, ESC);
-    await see(inst, 'Failover test: crash the leader');
+    // The nodes are read again when the screen opens: move once they are listed (the cursor stays on the item it
+    // is on when they arrive).
+    await see(inst, /› mc-primary\s+primary\s+running/);
+    await see(inst, /mc-secondary\s+secondary running/);
     await press(inst, 'j', 'j', '\r'); // the graceful one
     await see(inst, 'stopping the leader mc-primary (gracefully');
     const rep = await see(inst, /PASSED: mc-secondary took over from mc-primary in [\d.]+ s \(term 1 → 2\)/, 40_000);
     expect(rep).toMatch(/mc-primary rejoined as follower/);
     await see(inst, /secondary\s+UP LEADER · term 2/);
-    // Stop asks for STOP.
+    // Back on the Cluster screen the cursor is on the test just run (the list loads its nodes again, above it).
     await press(inst, ESC);
-    await press(inst, 'j', '\r');
+    await see(inst, '› Failover test: stop the leader');
+    // Stop asks for STOP.
+    await press(inst, 'k', '\r');
     await see(inst, 'Node mc-secondary');
     await press(inst, 'j', '\r');
     await see(inst, 'Type STOP and Enter to confirm');

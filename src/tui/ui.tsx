@@ -151,25 +151,31 @@ export function List({
   const filter = useRef<string | null>(null);
   /** The filter is being typed (else it is applied, or there is none). */
   const typing = useRef(false);
-  const index = useRef(
-    Math.max(
-      0,
-      items.findIndex((i) => i.key === (memory.picked ?? initial)),
-    ),
-  );
+  // The cursor is an item (its key), so it stays on it when the list loads or refreshes with items added or
+  // removed above it; the index is the fallback when that item is gone.
+  const wanted = useRef<string | undefined>(memory.picked ?? initial);
+  const index = useRef(0);
   const [, redraw] = useState(0);
   const shownOf = () =>
     filter.current ? items.filter((i) => i.label.toLowerCase().includes(filter.current!.toLowerCase())) : items;
+  const cursorIn = (shown: ListItem[]) => {
+    const i = wanted.current === undefined ? -1 : shown.findIndex((x) => x.key === wanted.current);
+    if (i >= 0) index.current = i;
+    return Math.min(index.current, Math.max(0, shown.length - 1));
+  };
   const move = (to: number) => {
     const shown = shownOf();
-    index.current = Math.max(0, Math.min(shown.length - 1, to));
-    const it = shown[index.current];
-    if (it) memory.pick(it.key);
+    // An empty list (still loading, or filtered to nothing) keeps the item the cursor wants.
+    if (shown.length > 0) {
+      index.current = Math.max(0, Math.min(shown.length - 1, to));
+      wanted.current = shown[index.current]!.key;
+      memory.pick(wanted.current);
+    }
     redraw((n) => n + 1);
   };
   useKeys(
     (input, key) => {
-      const at = Math.min(index.current, Math.max(0, shownOf().length - 1));
+      const at = cursorIn(shownOf());
       if (typing.current && filter.current !== null) {
         if (key.return || key.escape) {
           filter.current = key.escape ? null : filter.current || null;
@@ -193,10 +199,7 @@ export function List({
       else if (key.pageDown) move(at + height);
       else if (key.return) {
         const it = shownOf()[at];
-        if (it && !it.disabled) {
-          memory.pick(it.key);
-          onSelect(it);
-        }
+        if (it && !it.disabled) onSelect(it);
       } else if (input === '/') {
         filter.current = filter.current ?? '';
         typing.current = true;
@@ -207,7 +210,7 @@ export function List({
     { isActive },
   );
   const shown = shownOf();
-  const at = Math.min(index.current, Math.max(0, shown.length - 1));
+  const at = cursorIn(shown);
   const start = Math.max(0, Math.min(at - Math.floor(height / 2), shown.length - height));
   const visible = shown.slice(start, start + height);
   const labelWidth = Math.min(30, Math.max(0, ...visible.map((i) => (i.note ? i.label.length : 0))));
