@@ -1,7 +1,6 @@
-import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { AgentProc, api, apiSecret, LEASE_PLUS_RETRY_MS } from './agents.ts';
-import { setupTenant, tmpDir } from './helpers.ts';
+import { pgProxy, setupTenant, tmpDir } from './helpers.ts';
 
 /**
  * Two real agent processes on one PostgreSQL, real signals. Timings are shortened (lease 2 s) through
@@ -269,27 +268,8 @@ describe('the HA agent pair', () => {
     const t = await slowTenant('gone');
     // PostgreSQL through a proxy of the test's own, which can go silent: connections stay open and nothing
     // answers (a network partition), so the driver's own timeouts (30 s to connect) would be all that ends a wait.
-    const target = new URL(t.hostEnv.OWUI_SYNC_DATABASE_URL!);
-    let silent = false;
-    const sockets = new Set<net.Socket>();
-    const proxy = net.createServer((c) => {
-      sockets.add(c);
-      if (silent) return;
-      const up = net.connect(Number(target.port), target.hostname);
-      sockets.add(up);
-      c.on('data', (d) => silent || up.write(d));
-      up.on('data', (d) => silent || c.write(d));
-      for (const [a, b] of [
-        [c, up],
-        [up, c],
-      ] as const) {
-        a.on('error', () => b.destroy());
-        a.on('close', () => b.destroy());
-      }
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    const via = new URL(target);
-    via.port = String((proxy.address() as net.AddressInfo).port);
+    const proxy = await pgProxy(new URL(t.hostEnv.OWUI_SYNC_DATABASE_URL!));
+    const via = proxy.url;
     try {
       const s = apiSecret(tmpDir());
       const a = await AgentProc.start(t, {
@@ -299,7 +279,7 @@ describe('the HA agent pair', () => {
         env: { ...SLOW, OWUI_SYNC_DATABASE_URL: via.toString() },
       });
       await a.waitFor((l) => l.msg === 'sync started');
-      silent = true;
+      proxy.silence();
       await new Promise((r) => setTimeout(r, 300));
       const t0 = performance.now();
       a.signal('SIGTERM');
@@ -311,8 +291,7 @@ describe('the HA agent pair', () => {
       expect(ms).toBeLessThan(9500);
       expect(exit.signal).toBeNull();
     } finally {
-      for (const x of sockets) x.destroy();
-      await new Promise((r) => proxy.close(r));
+      await proxy.close();
     }
   }, 90_000);
 

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -243,5 +244,46 @@ export async function provisionHost(adminUrl: string, dbName: string, roles: str
     url: u.toString(),
     secretFile,
     env: { OWUI_SYNC_DATABASE_URL: bare, OWUI_SYNC_DATABASE_PASSWORD_FILE: secretFile },
+  };
+}
+
+/**
+ * PostgreSQL through a TCP proxy of the test's own: `silence()` stops forwarding while the connections stay open (a
+ * network partition); `close()` drops every connection and refuses new ones (the server gone). Closed after the test.
+ */
+export async function pgProxy(target: URL): Promise<{ url: URL; silence: () => void; close: () => Promise<void> }> {
+  let silent = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((c) => {
+    sockets.add(c);
+    if (silent) return;
+    const up = net.connect(Number(target.port), target.hostname);
+    sockets.add(up);
+    c.on('data', (d) => silent || up.write(d));
+    up.on('data', (d) => silent || c.write(d));
+    for (const [a, b] of [
+      [c, up],
+      [up, c],
+    ] as const) {
+      a.on('error', () => b.destroy());
+      a.on('close', () => b.destroy());
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = new URL(target);
+  url.port = String((server.address() as net.AddressInfo).port);
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= new Promise<void>((r) => {
+      server.close(() => r());
+      for (const x of sockets) x.destroy();
+    }));
+  onCleanup(close);
+  return {
+    url,
+    silence: () => {
+      silent = true;
+    },
+    close,
   };
 }

@@ -11,7 +11,7 @@ import { MenuBackend } from '../src/tui/backend.ts';
 import type { Screen } from '../src/tui/screens.tsx';
 import { freePort } from '../src/util/net.ts';
 import { localPair } from './agents.ts';
-import { onCleanup, setupTenant, type Tenant, tmpDir } from './helpers.ts';
+import { onCleanup, pgProxy, setupTenant, type Tenant, tmpDir } from './helpers.ts';
 
 // Every screen of the menu, drawn by Ink into ink-testing-library's stdout (which renders every frame, also
 // with CI=true) and driven by keys written to its stdin, against a real PostgreSQL and real tenants.
@@ -245,6 +245,30 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await press(t2, '\r');
     await see(t2, 'error: registering a client needs the admin connection');
     await see(t2, 'hint: set OWUI_SYNC_ADMIN_URL_FILE');
+  });
+
+  it('PostgreSQL gone while the menu runs: the nodes still asked, the lease unknown, the error shown', async () => {
+    const t = await setupTenant({ name: 'm_gone', seed: { users: 1, chatsPerUser: 1 } });
+    const { nodes } = await localPair(t, 'mg');
+    // The menu reaches PostgreSQL through a proxy of the test's own, closed below; the agents do not.
+    const proxy = await pgProxy(new URL(t.hostEnv.OWUI_SYNC_DATABASE_URL!));
+    const via = proxy.url;
+    via.password = encodeURIComponent(fs.readFileSync(t.hostEnv.OWUI_SYNC_DATABASE_PASSWORD_FILE!, 'utf8').trim());
+    const sql = connect(via.toString(), { what: 'the database connection', max: 3 });
+    onCleanup(() => sql.end({ timeout: 1 }));
+    const inst = open(new MenuBackend(sql, { adminUrl: null, host: t.host, nodes, url: via.toString() }), [
+      { id: 'cluster' },
+    ]);
+    await see(inst, /lease\s+leader mg-primary, term 1/);
+    await see(inst, /secondary\s+UP follower/);
+    await proxy.close();
+    const f = await see(inst, /· lease unknown/);
+    expect(f).toMatch(/cannot reach PostgreSQL for the database connection/);
+    await see(inst, /lease\s+unknown: PostgreSQL cannot be read/);
+    // The nodes are asked on their own: a node stopped now shows DOWN (the lines read before would say UP).
+    await nodes.stop('mg-secondary', 'graceful');
+    const g = await see(inst, /secondary\s+DOWN mg-secondary · connection refused/);
+    expect(g).toMatch(/primary\s+UP LEADER/);
   });
 
   it('the cluster: both local agents, a node with its log lines, and the failover test with its report', async () => {

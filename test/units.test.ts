@@ -4,12 +4,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalTargetText, normaliseValue } from '../src/model/values.ts';
 import { describeChanges } from '../src/ops/provision.ts';
-import { isTransientPgError, sslFor } from '../src/pg/connect.ts';
+import { connect, isTransientPgError, sslFor } from '../src/pg/connect.ts';
 import { validateClientName } from '../src/pg/tenant.ts';
 import { pyJson } from '../src/sqlite/sample.ts';
 import { overlapFor } from '../src/sync/scan.ts';
 import { copyField } from '../src/sync/sql.ts';
 import { formatInterval, parseInterval, resolveSetting, withPasswordFile } from '../src/util/config.ts';
+import { freePort } from '../src/util/net.ts';
 import { redactText, redactUrl } from '../src/util/redact.ts';
 import { retry } from '../src/util/retry.ts';
 
@@ -248,5 +249,22 @@ describe('retry', () => {
     for (const c of ['25P03', '57P05', '57P01', '40001', '40P01', 'CONNECTION_CLOSED', 'ECONNRESET'])
       expect(isTransientPgError(err(c)), c).toBe(true);
     for (const c of ['23505', '22P02', '42501', '42P01', '25P02']) expect(isTransientPgError(err(c)), c).toBe(false);
+  });
+
+  it('answers every query with the refusal within 1.5 s while PostgreSQL is down, however many failed before', async () => {
+    // A port nothing listens on: each connection attempt is refused. postgres.js's own delay between attempts
+    // grows to 20 s, and a query waits it out before it tries (the menu showed "loading…" instead of the error).
+    const sql = connect(`postgres://u:p@127.0.0.1:${await freePort()}/db`, { what: 'test', max: 3 });
+    try {
+      const waits: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const t0 = performance.now();
+        await expect(sql`select 1`).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+        waits.push(Math.round(performance.now() - t0));
+      }
+      expect(Math.max(...waits), waits.join(' ')).toBeLessThan(1500);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
   });
 });

@@ -31,6 +31,11 @@ export interface ClusterStatus {
   nodes: ClusterNode[];
   /** What to do when no node answers. */
   hint?: string;
+  /**
+   * Set when PostgreSQL could not be read (`askNodesAgain`): the lease is then unknown (null here), and the nodes
+   * were asked at the addresses read last.
+   */
+  database_error?: unknown;
 }
 
 /**
@@ -72,4 +77,14 @@ export async function clusterStatus(sql: Sql, host?: string): Promise<ClusterSta
   if (!answered.some((n) => n.answer.up))
     status.hint = `no agent answers: start them (ROLE=primary owui-sync agent --host ${h.hostname}; ROLE=secondary ...) or deploy the pair`;
   return status;
+}
+
+/**
+ * The nodes of an earlier status asked again, for when PostgreSQL cannot be read: each agent answers /health on its
+ * own, so an operator still sees which node is up and what it says (unhealthy, no leader, database unreachable)
+ * rather than the last lines read before the database went away.
+ */
+export async function askNodesAgain(last: ClusterStatus, databaseError: unknown): Promise<ClusterStatus> {
+  const nodes = await Promise.all(last.nodes.map(async (n) => ({ ...n, answer: await readNodeHealth(n.url) })));
+  return { host: last.host, cluster: last.cluster, lease: null, nodes, database_error: databaseError };
 }

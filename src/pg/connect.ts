@@ -50,6 +50,17 @@ export function sslFor(u: URL): false | 'require' | undefined {
 }
 
 /**
+ * How long a pool waits before it opens a connection again after failed attempts, in seconds. postgres.js's own
+ * delay grows to 20 s (3^n / 100), shared by the pool: with PostgreSQL down a while, a query waited up to 20 s
+ * before it even tried, and as long after PostgreSQL was back (the menu said "loading…" instead of the error; an
+ * agent came back late). Our callers pace their own retries (src/util/retry.ts, the agent's loops, the menu's
+ * refresh), so the driver's delay only has to avoid a tight loop: 50 ms doubling, at most 1 s.
+ */
+export function reconnectDelaySeconds(failures: number): number {
+  return Math.min(0.05 * 2 ** failures, 1);
+}
+
+/**
  * A connection pool for one purpose. TLS is required for non-loopback hosts unless the URL's
  * sslmode says otherwise. Notices (e.g. "already exists, skipping") are not printed.
  */
@@ -74,6 +85,7 @@ export function connect(
     onnotice: () => {},
     connect_timeout: CONNECT_TIMEOUT_S,
     idle_timeout: 30,
+    backoff: reconnectDelaySeconds,
     ...(ssl === undefined ? {} : { ssl }),
     connection: { application_name: opts.applicationName ?? 'owui-sync', ...opts.settings },
     ...opts.options,

@@ -58,14 +58,17 @@ function NodeLine({ n }: { n: ClusterStatus['nodes'][number] }) {
 export function Header({ backend }: { backend: MenuBackend }) {
   const c = useColour();
   const s = useLoad(() => backend.cluster(), []);
-  const e = s.error ? describeError(s.error) : null;
+  // PostgreSQL unreachable: the nodes were asked anyway (askNodesAgain); the lease is unknown.
+  const dbError = s.data?.database_error;
+  const e = s.error ? describeError(s.error) : dbError ? describeError(dbError) : null;
   return (
     <Box flexDirection="column" borderStyle="round" paddingX={1} borderColor={c('gray')}>
       <Text bold wrap="truncate-end">
         owui-sync
         {s.data ? ` · host ${s.data.host}${s.data.cluster !== s.data.host ? ` (cluster ${s.data.cluster})` : ''}` : ''}
         {s.data?.lease?.live ? ` · leader ${s.data.lease.leader_id}, term ${s.data.lease.term}` : ''}
-        {s.data && !s.data.lease?.live ? <Text color={c('red')}> · NO LEADER</Text> : null}
+        {s.data && !dbError && !s.data.lease?.live ? <Text color={c('red')}> · NO LEADER</Text> : null}
+        {dbError ? <Text color={c('red')}> · lease unknown</Text> : null}
       </Text>
       {e ? (
         <Text color={c('red')} wrap="truncate-end">

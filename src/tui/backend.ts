@@ -1,4 +1,5 @@
 import type { Strategy } from '../conflicts/strategies.ts';
+import type { ClusterStatus } from '../ops/cluster.ts';
 import type { Choice } from '../ops/conflicts.ts';
 import type { FailoverStep } from '../ops/failover.ts';
 import { NO_NODE_CONTROL_HINT, type NodeController, type StopMode } from '../ops/nodes.ts';
@@ -25,6 +26,10 @@ const CONNECT_CODES = new Set([
   '3D000',
 ]);
 
+function isConnectFailure(err: unknown): boolean {
+  return CONNECT_CODES.has((err as { code?: string }).code ?? '');
+}
+
 /**
  * Everything the menu does, as calls into src/ops (the scripted twins call the same functions): the screens
  * hold no logic of their own. One runtime connection (the host role), the admin URL for registering and
@@ -45,18 +50,30 @@ export class MenuBackend {
       Promise.resolve()
         .then(() => f(...a))
         .catch((err: unknown) => {
-          const code = (err as { code?: string }).code ?? '';
-          if (CONNECT_CODES.has(code))
-            throw pgConnectError(err, this.o.url ?? 'postgres://', 'the database connection');
+          if (isConnectFailure(err)) throw pgConnectError(err, this.o.url ?? 'postgres://', 'the database connection');
           throw err;
         });
   }
+
+  /** The last cluster status read from PostgreSQL: where the nodes answer when it cannot be read. */
+  private lastCluster: ClusterStatus | null = null;
 
   get nodes(): NodeController | null {
     return this.o.nodes;
   }
 
-  cluster = this.db(async () => (await clusterOps()).clusterStatus(this.sql, this.o.host));
+  private readCluster = this.db(async () => (await clusterOps()).clusterStatus(this.sql, this.o.host));
+
+  /** The header's and the Cluster screen's status; with PostgreSQL unreachable, the nodes asked again anyway. */
+  cluster = async (): Promise<ClusterStatus> => {
+    try {
+      this.lastCluster = await this.readCluster();
+      return this.lastCluster;
+    } catch (err) {
+      if (!this.lastCluster || !isConnectFailure((err as { cause?: unknown }).cause ?? err)) throw err;
+      return (await clusterOps()).askNodesAgain(this.lastCluster, err);
+    }
+  };
   deployments = this.db(async () => (await overviewOps()).deploymentsOverview(this.sql));
   jobs = this.db(async (client: string) => (await overviewOps()).recentJobs(this.sql, client, 15));
   conflicts = this.db(async (client: string, pending: boolean) =>

@@ -761,7 +761,11 @@ export function ClusterScreen({ backend, go, rows }: ScreenProps) {
           rows={[
             [
               'lease',
-              lease?.live ? (
+              s.data.database_error ? (
+                <Text key="l" color={c('red')}>
+                  unknown: PostgreSQL cannot be read
+                </Text>
+              ) : lease?.live ? (
                 <Text key="l" color={c('green')}>
                   leader {lease.leader_id}, term {lease.term}, renews within{' '}
                   {Math.max(0, Math.round(lease.expires_in_seconds))} s

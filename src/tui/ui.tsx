@@ -85,17 +85,37 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], opts: { live
     },
     [],
   );
+  // What is read changes with the caller's deps (a new generation: answers for the old one are dropped). Within a
+  // generation, an answer is shown unless a later read's answer was shown first: a refresh tick must not throw
+  // away a read still under way, or a screen whose reads take longer than the refresh interval (PostgreSQL slow
+  // or down, reconnecting) would say "loading…" for ever.
+  const gen = useRef({ deps, n: 0 });
+  if (deps.length !== gen.current.deps.length || deps.some((d, i) => !Object.is(d, gen.current.deps[i])))
+    gen.current = { deps, n: gen.current.n + 1 };
+  const reads = useRef({ gen: -1, started: 0, shown: 0, running: 0, nonce });
   // Loads again on the caller's deps, the refresh tick and reload().
   useEffect(() => {
-    let current = true;
+    const g = gen.current.n;
+    const r = reads.current;
+    const forced = r.nonce !== nonce;
+    r.nonce = nonce;
+    if (r.gen !== g) Object.assign(r, { gen: g, running: 0, shown: r.started });
+    // A refresh tick while a read still runs: that read's answer comes first, and reads do not pile up.
+    else if (r.running > 0 && !forced) return;
+    const n = ++r.started;
+    r.running++;
     setState((s) => ({ ...s, loading: true }));
-    load().then(
-      (data) => current && alive.current && setState({ data, loading: false }),
-      (error) => current && alive.current && setState((s) => ({ data: s.data, error, loading: false })),
-    );
-    return () => {
-      current = false;
+    const settle = (next: (s: { data?: T; error?: unknown; loading: boolean }) => typeof s) => {
+      if (r.gen !== g) return;
+      r.running--;
+      if (!alive.current || n < r.shown) return;
+      r.shown = n;
+      setState(next);
     };
+    load().then(
+      (data) => settle(() => ({ data, loading: false })),
+      (error) => settle((s) => ({ data: s.data, error, loading: false })),
+    );
   }, [...deps, opts.live === false ? 0 : tick, nonce]);
   const reload = useCallback(() => setNonce((n) => n + 1), []);
   return { data: state.data, error: state.error, loading: state.loading, reload };
