@@ -104,8 +104,9 @@ export class StateCache {
     this.counters.miss();
     const gen = this.generation;
     try {
-      // With a cached copy to fall back on, wait for PostgreSQL only so long: while it is down the pool
-      // retries with a backoff that grows to 20 s, and an API caller should get the stale copy at once.
+      // With a cached copy to fall back on, wait for PostgreSQL only so long: while it is down or silent a read
+      // can wait for a reconnect (up to 1 s apart) or a connect timeout, and an API caller should get the stale
+      // copy at once.
       const states = e ? await withTimeout(this.fetch(), STALE_AFTER_MS) : await this.fetch();
       const fresh = { states, at: Date.now() };
       if (gen === this.generation) this.entry = fresh;

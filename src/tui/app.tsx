@@ -151,7 +151,7 @@ export function App({
     const h = setTimeout(() => setFlash(null), 6000);
     return () => clearTimeout(h);
   }, [flashText]);
-  /** Per screen of the stack (by depth): the key of the list item last picked there. */
+  /** Per screen of the stack (by depth): the key of the list item its cursor was last on. */
   const picked = useRef<string[]>([]);
   const back = useCallback(() => setStack((s) => (s.length > 1 ? s.slice(0, -1) : s)), []);
   const go = useCallback((s: Screen) => setStack((st) => [...st, s]), []);
