@@ -245,7 +245,7 @@ describe('the HA agent pair', () => {
     await api(a.url, '/api/v1/state', { method: 'PUT', token, body: '{"client":"test","status":"migrating"}' });
 
     // A node that missed notifications applies the cache_events written meanwhile when it reconnects.
-    await t.check`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'owui-sync listen st-b'`;
+    await t.check`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'owui-sync agent st-b'`;
     await api(a.url, '/api/v1/state', { method: 'PUT', token, body: '{"client":"test","sync_interval":"1h"}' });
     await b.waitFor((l) => l.msg === 'notification connection back', 10_000);
     expect(b.lines.find((l) => l.msg === 'applied cache events written while not listening')).toMatchObject({

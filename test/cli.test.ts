@@ -209,8 +209,9 @@ describe('the command line against a database', () => {
         '006_agent.sql',
         '007_notify.sql',
         '008_light_hash.sql',
+        '009_fleet.sql',
       ],
-      schema_version: 8,
+      schema_version: 9,
     });
     const b = await runMain(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { STATE_CHANNEL } from '../src/cluster/state.ts';
+import { channel } from '../src/cluster/channels.ts';
 import { runMain, setupTenant, type Tenant } from './helpers.ts';
 
 describe("pause, resume and interval (the menu's Start/Resume and Pause, scripted)", () => {
@@ -16,7 +16,10 @@ describe("pause, resume and interval (the menu's Start/Resume and Pause, scripte
 
   it('pauses and resumes as the host role, tells the agents, and records who changed it', async () => {
     const notes: string[] = [];
-    const listening = await t.check.listen(STATE_CHANNEL, (payload) => notes.push(payload));
+    const [h] = await t.check<{ cluster_name: string }[]>`
+      select cluster_name from sync_metadata.hosts where hostname = ${t.host}`;
+    // The channel of the host's own cluster: other clusters' agents are not woken.
+    const listening = await t.check.listen(channel('state', h!.cluster_name), (payload) => notes.push(payload));
     try {
       const p = await runMain(['pause', 'sched', '--json'], t.hostEnv);
       expect(p.code, p.stderr).toBe(0);

@@ -341,6 +341,7 @@ export class ApiServer {
       full: !!b.full_sync,
       triggeredBy: `api:${r.subject}`,
     });
+    if (e.created) this.agent.jobsWake.fireOne();
     this.agent.log.info(
       { client: b.client_name, job_id: e.job_id, created: e.created, by: r.subject },
       'sync triggered',

@@ -51,6 +51,10 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   program.hook('preAction', async () => {
     const { applySettingsFiles } = await import('../util/settings-file.ts');
     applySettingsFiles();
+    // Every pool of this process opens in the configured mode (a transaction pooler: no session state).
+    const { connectionModeSetting } = await import('../util/config.ts');
+    const { setConnectionMode } = await import('../pg/connect.ts');
+    setConnectionMode(connectionModeSetting());
   });
   program.exitOverride();
   for (const c of program.commands) {

@@ -12,7 +12,7 @@ import { Elector, type LeaderView } from './elector.ts';
 import { Lease } from './lease.ts';
 import { Listener } from './listener.ts';
 import { findHosts, lastSyncs, recordHeartbeat, schemaVersion } from './node-sql.ts';
-import { Notifier, webhookOrigin } from './notifier.ts';
+import { anyToNotify, Notifier, webhookOrigin } from './notifier.ts';
 import { enqueueDue, nextDueInMs, purgeHistory } from './queue.ts';
 import type { AgentSettings } from './settings.ts';
 import { StateCache } from './state.ts';
@@ -21,8 +21,14 @@ import { type Running, Worker } from './worker.ts';
 
 export type { LeaderView } from './elector.ts';
 
-/** The newest migration the agent needs (sql/006_agent.sql). */
-const NEEDS_MIGRATION = 8;
+/** The newest migration the agent needs (sql/009_fleet.sql). */
+const NEEDS_MIGRATION = 9;
+/**
+ * Seconds an on-demand connection (a worker's, the maintenance one) stays open after its last statement: long
+ * enough for a worker's next claimed job to reuse it, short enough that an idle node holds only its control
+ * connection (the fleet's budget, docs/fleet.md).
+ */
+const ON_DEMAND_IDLE_S = 1;
 /** How long a stopping agent tries to resign its lease (PostgreSQL may be the reason it stops). */
 const RESIGN_MS = 2000;
 /** The leader purges old job history at most this often. */
@@ -37,8 +43,9 @@ const PURGE_EVERY_MS = 3600_000;
 export class Agent {
   readonly metrics: Metrics;
   readonly startedAt = Date.now();
+  /** The control connection: everything but the syncs themselves, conflict notifications and retention. */
   sql!: Sql;
-  private leaseSql!: Sql;
+  private auxSql?: Sql;
   private workerSql: Sql[] = [];
   private listener?: Listener;
   private elector?: Elector;
@@ -51,7 +58,10 @@ export class Agent {
   readonly running = new Map<string, Running>();
   stopping = false;
   private readonly stop$ = new AbortController();
-  private readonly jobsWake = new Wakeup();
+  /** Fired when a job is queued: by a notification, by this node's scheduler or API, or when it becomes leader. */
+  readonly jobsWake = new Wakeup();
+  /** A deployment of the cluster changed, or this node became leader: the scheduler looks again at once. */
+  private readonly scheduleWake = new Wakeup();
   private loops: Promise<void>[] = [];
   /** The loops still running (named in the shutdown's warning when they outlast its grace). */
   private readonly pendingLoops = new Set<string>();
@@ -95,38 +105,41 @@ export class Agent {
     return this.settings.nodeId;
   }
 
-  /** Connect, find this node's host and cluster, and check the schema; every problem is a clear error. */
+  /**
+   * Connect, find this node's host and cluster, and check the schema; every problem is a clear error.
+   *
+   * The connection budget (docs/fleet.md): one control connection holds everything an idle node does (its
+   * LISTEN, the lease, heartbeats, the scheduler, claims, the API's reads); a worker opens its connection when it
+   * has claimed a job and the connection closes a second after the run; conflict notifications and history
+   * retention borrow one the same way. An idle pair holds 2 connections, a running sync adds 1.
+   */
   async open(): Promise<void> {
     const s = this.settings;
     const what = 'the database connection';
-    // A batch of a paused process between its fencing check and its COMMIT holds the lease row and would
-    // block a takeover for as long as the pause: the server ends a transaction idle for the renew interval.
-    const idleTx = String(Math.max(1000, Math.round(s.renewSeconds * 1000)));
-    const batchLimits = { idle_in_transaction_session_timeout: idleTx };
+    const mode = s.connectionMode;
     this.sql = connect(this.databaseUrl, {
       what,
-      max: 3,
+      max: 1,
+      mode,
       applicationName: `owui-sync agent ${s.nodeId}`,
-      settings: batchLimits,
+      options: {
+        idle_timeout: null,
+        max_lifetime: null,
+        onnotify: (channel: string, payload: string) => this.listener?.onNotify(channel, payload),
+        onclose: () => this.listener?.onClose(),
+      },
     });
-    // Each worker has a connection of its own: a run keeps its deployment's session lock on one connection.
-    this.workerSql = Array.from({ length: s.concurrency }, (_, i) =>
+    const onDemand = (name: string) =>
       connect(this.databaseUrl, {
         what,
         max: 1,
-        applicationName: `owui-sync agent ${s.nodeId} worker ${i}`,
-        settings: batchLimits,
-      }),
-    );
-    this.leaseSql = connect(this.databaseUrl, {
-      what,
-      max: 1,
-      applicationName: `owui-sync lease ${s.nodeId}`,
-      settings: {
-        statement_timeout: String(Math.max(100, Math.round(s.renewSeconds * 1000))),
-        idle_in_transaction_session_timeout: idleTx,
-      },
-    });
+        mode,
+        applicationName: `owui-sync agent ${s.nodeId} ${name}`,
+        options: { idle_timeout: ON_DEMAND_IDLE_S },
+      });
+    // Each worker has a connection of its own: in session mode a run keeps its deployment's session lock on it.
+    this.workerSql = Array.from({ length: s.concurrency }, (_, i) => onDemand(`worker ${i}`));
+    this.auxSql = onDemand('maintenance');
     try {
       await this.sql`select 1`;
     } catch (err) {
@@ -166,7 +179,9 @@ export class Agent {
     if (advertiseUrl) this.advertiseUrl = advertiseUrl;
     const s = this.settings;
     const signal = this.stop$.signal;
-    const lease = new Lease(this.leaseSql, this.cluster, s.nodeId, s.leaseSeconds, this.hostId, this.advertiseUrl);
+    const lease = new Lease(this.sql, this.cluster, s.nodeId, s.leaseSeconds, this.hostId, this.advertiseUrl);
+    // The lease's statements share the control connection: one that hangs is cancelled within the renew interval.
+    lease.statementMs = Math.max(100, Math.round(s.renewSeconds * 1000));
     this.elector = new Elector(
       lease,
       s,
@@ -174,7 +189,10 @@ export class Agent {
       this.db,
       this.metrics,
       this.log,
-      () => this.jobsWake.fire(),
+      () => {
+        this.jobsWake.fire();
+        this.scheduleWake.fire();
+      },
     );
     this.state = new StateCache(this.sql, this.cluster, s.nodeId, s.cacheTtlSeconds * 1000, {
       hit: () => this.metrics.cacheHits.inc(),
@@ -184,12 +202,16 @@ export class Agent {
     await this.state.startFrom();
     const elector = this.elector;
     this.listener = new Listener(
-      this.databaseUrl,
-      s.nodeId,
+      this.sql,
+      this.cluster,
       this.state,
-      s.retrySeconds,
+      { retrySeconds: s.retrySeconds, pollSeconds: s.pollSeconds },
       this.log,
-      { lease: () => elector.wake.fire(), jobs: () => this.jobsWake.fire() },
+      {
+        lease: () => elector.wake.fire(),
+        jobs: () => this.jobsWake.fireOne(),
+        state: () => this.scheduleWake.fire(),
+      },
       signal,
     );
     await this.listener.open();
@@ -223,7 +245,15 @@ export class Agent {
     for (const [name] of loops) this.pendingLoops.add(name);
     this.loops = loops.map(([name, p]) => named(name, p));
     this.log.info(
-      { cluster: this.cluster, host: this.hostname, role: s.role, url: this.advertiseUrl, version: packageVersion() },
+      {
+        cluster: this.cluster,
+        host: this.hostname,
+        role: s.role,
+        url: this.advertiseUrl,
+        version: packageVersion(),
+        connection_mode: s.connectionMode,
+        notifications: s.connectionMode === 'session' ? 'listen' : `poll every ${s.pollSeconds} s`,
+      },
       'agent started',
     );
   }
@@ -261,8 +291,8 @@ export class Agent {
       enabled: r.enabled,
       conflictsPending: r.pending,
     }));
-    if (this.isLeader && Date.now() - this.lastPurge > PURGE_EVERY_MS) {
-      const n = await purgeHistory(this.sql, this.settings.historyDays);
+    if (this.isLeader && Date.now() - this.lastPurge > PURGE_EVERY_MS && this.auxSql) {
+      const n = await purgeHistory(this.auxSql, this.settings.historyDays);
       this.lastPurge = Date.now();
       if (n > 0) this.log.info({ jobs: n, days: this.settings.historyDays }, 'purged old job history');
     }
@@ -273,9 +303,12 @@ export class Agent {
     if (!this.notifier) return;
     this.log.info({ webhook: webhookOrigin(this.notifier.url) }, 'conflict notifications on');
     while (!this.stopping) {
-      if (this.isLeader) {
+      if (this.isLeader && this.auxSql) {
         try {
-          const r = await this.notifier.round(this.sql, this.cluster);
+          // The round holds its rows while it posts: on a connection of its own, taken only when there is work.
+          const r = (await anyToNotify(this.sql, this.cluster))
+            ? await this.notifier.round(this.auxSql, this.cluster)
+            : { sent: 0, failed: 0 };
           if (r.sent) this.log.info({ sent: r.sent }, 'conflict notifications sent');
         } catch (err) {
           this.log.warn({ err: redactText(messageOf(err)) }, 'conflict notifications: the round failed; retrying');
@@ -288,17 +321,20 @@ export class Agent {
   }
 
   /**
-   * The leader queues due jobs, waking when the next deployment is due (at least once a second, so new
-   * deployments and changed intervals are seen); the NOTIFY of the queueing wakes idle workers at once.
+   * The leader queues due jobs, waking when the next deployment is due, when a deployment of the cluster changes
+   * (a notification, or in transaction mode the poll of cache events), and at least every poll interval (a
+   * deployment added since); the NOTIFY of the queueing wakes the cluster's idle workers at once.
    */
   private async schedulerLoop(): Promise<void> {
-    const most = Math.min(1000, this.settings.pollSeconds * 1000);
+    const most = this.settings.pollSeconds * 1000;
     while (!this.stopping) {
       let wait = most;
       if (this.isLeader) {
         try {
           const n = await enqueueDue(this.sql, this.cluster);
           if (n > 0) this.log.debug({ jobs: n }, 'queued due syncs');
+          // This node's own idle workers go first, without waiting for a notification (none in transaction mode).
+          for (let i = 0; i < n; i++) this.jobsWake.fireOne();
           const next = await nextDueInMs(this.sql, this.cluster);
           if (next !== null) wait = Math.max(5, Math.min(most, next + 2));
         } catch (err) {
@@ -306,7 +342,7 @@ export class Agent {
           this.log.warn({ err: redactText(messageOf(err)) }, 'scheduling failed; retrying');
         }
       }
-      await sleep(wait, undefined, { signal: this.stop$.signal }).catch(() => {});
+      await this.scheduleWake.wait(wait, this.stop$.signal);
     }
   }
 
@@ -354,8 +390,9 @@ export class Agent {
 
   async close(): Promise<void> {
     await Promise.all([
-      ...[this.sql, this.leaseSql, ...this.workerSql].filter(Boolean).map((s) => s.end({ timeout: 1 }).catch(() => {})),
-      this.listener?.close(),
+      ...[this.sql, this.auxSql, ...this.workerSql]
+        .filter((s): s is Sql => !!s)
+        .map((s) => s.end({ timeout: 1 }).catch(() => {})),
       this.notifier?.close(),
     ]);
   }

@@ -119,7 +119,7 @@ export class Elector {
   }
 
   private async readLeader(): Promise<void> {
-    const [r] = await readLeases(this.lease.sqlForReads, this.lease.cluster);
+    const [r] = await readLeases(this.lease.sqlForReads, this.lease.cluster, this.lease.statementMs);
     this.leader = r
       ? { leader_id: r.leader_id, leader_url: r.leader_url, term: r.term, expires_at: r.expires_at, live: r.live }
       : { leader_id: null, leader_url: null, term: null, expires_at: null, live: false };

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Sql, Tx } from '../pg/connect.ts';
+import { type Sql, type Tx, within } from '../pg/connect.ts';
 import { FencedError } from '../util/errors.ts';
-
-/** NOTIFY channel on which a resigning leader wakes the followers. */
-export const LEASE_CHANNEL = 'owui_sync_lease';
+import { channel } from './channels.ts';
 
 export interface LeaseState {
   term: number;
@@ -30,12 +28,13 @@ export function leaseView(l: LeaseRow | undefined) {
 }
 
 /** The lease rows of every cluster this login may see, or of one. */
-export async function readLeases(sql: Sql, cluster?: string): Promise<LeaseRow[]> {
-  const rows = await sql<(Omit<LeaseRow, 'term'> & { term: string })[]>`
+export async function readLeases(sql: Sql, cluster?: string, timeoutMs = 0): Promise<LeaseRow[]> {
+  const q = sql<(Omit<LeaseRow, 'term'> & { term: string })[]>`
     select cluster_name, leader_id, leader_url, term::text, expires_at, acquired_at at time zone current_setting('TimeZone') as acquired_at,
            expires_at > now() as live, round(extract(epoch from (expires_at - now()))::numeric, 1)::float as expires_in_seconds
     from sync_metadata.leader_election ${cluster === undefined ? sql`` : sql`where cluster_name = ${cluster}`}
     order by cluster_name`;
+  const rows = timeoutMs > 0 ? await within(q, timeoutMs) : await q;
   return rows.map((r) => ({ ...r, term: Number(r.term) }));
 }
 
@@ -48,6 +47,8 @@ export async function readLeases(sql: Sql, cluster?: string): Promise<LeaseRow[]
  */
 export class Lease {
   private state: LeaseState | null = null;
+  /** A lease statement that has not answered by then is cancelled (it shares its connection with others). */
+  statementMs = 10_000;
   constructor(
     private readonly sql: Sql,
     readonly cluster: string,
@@ -75,7 +76,13 @@ export class Lease {
 
   /** Acquire or renew. Returns the lease, or null when another node holds a live one. */
   async tryAcquire(): Promise<LeaseState | null> {
-    const rows = await this.sql<{ term: string; expires_at: Date }[]>`
+    const rows = await within(this.acquireStatement(), this.statementMs);
+    this.state = rows[0] ? { term: Number(rows[0].term), expiresAt: rows[0].expires_at } : null;
+    return this.state;
+  }
+
+  private acquireStatement() {
+    return this.sql<{ term: string; expires_at: Date }[]>`
       insert into sync_metadata.leader_election as l (cluster_name, leader_id, leader_instance, leader_host_id, leader_url, acquired_at, expires_at, term, heartbeat_count)
       values (${this.cluster}, ${this.nodeId}, ${this.instance}, ${this.hostId}, ${this.url}, now(), now() + make_interval(secs => ${this.leaseSeconds}), 1, 0)
       on conflict (cluster_name) do update set
@@ -86,8 +93,6 @@ export class Lease {
         heartbeat_count = l.heartbeat_count + 1
       where l.expires_at <= now() or (l.leader_id = excluded.leader_id and (l.leader_instance is null or l.leader_instance = excluded.leader_instance))
       returning term::text, expires_at`;
-    this.state = rows[0] ? { term: Number(rows[0].term), expiresAt: rows[0].expires_at } : null;
-    return this.state;
   }
 
   /** Forget the lease without touching the row (the leader stepped down: it could not renew in time). */
@@ -130,7 +135,7 @@ export class Lease {
           await tx`
             update sync_metadata.leader_election set expires_at = greatest(now(), acquired_at + interval '1 millisecond')
             where ${mine()}`;
-        await tx`select pg_notify(${LEASE_CHANNEL}, ${this.cluster})`;
+        await tx`select pg_notify(${channel('lease', this.cluster)}, ${this.cluster})`;
         return { handedTo: handed.count > 0 ? peer!.node_id : null };
       });
     } finally {

@@ -1,67 +1,104 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type Sql } from '../pg/connect.ts';
+import { ident, poolMode, type Sql } from '../pg/connect.ts';
 import { messageOf } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
-import { LEASE_CHANNEL } from './lease.ts';
-import { JOBS_CHANNEL } from './queue.ts';
-import { STATE_CHANNEL, type StateCache } from './state.ts';
+import { type ChannelKind, channel } from './channels.ts';
+import type { StateCache } from './state.ts';
 import { jitter } from './wakeup.ts';
 
+export interface ListenerEvents {
+  /** A resigning leader of this cluster gave up the lease. */
+  lease: () => void;
+  /** A job of this cluster was queued or handed back. */
+  jobs: () => void;
+  /** A deployment of this cluster changed (its interval, pause, resume): the scheduler looks again. */
+  state: () => void;
+}
+
 /**
- * The notification listener: one session-mode connection LISTENs on the lease, job and state channels. When
- * it drops, the state cache stops counting as fresh, and the connection is re-established at the retry
- * interval; on every (re)connect the cache_events written meanwhile are applied.
+ * How an agent hears of its cluster's changes, on the agent's one control connection.
+ *
+ * Session mode: the connection LISTENs on its cluster's channels (channels.ts). When it drops, the state cache
+ * stops counting as fresh and the LISTEN is issued again at the retry interval; on every (re)connect the
+ * cache_events written meanwhile are applied.
+ *
+ * Transaction mode (a transaction pooler: no session, so no LISTEN): every `pollSeconds` it reads the
+ * cache_events written since the last one seen (an indexed range read of the host's own rows). Workers claim at
+ * the same pace and followers try for the lease at theirs; nothing else is lost without notifications.
  */
 export class Listener {
-  private sql?: Sql;
+  private readonly kinds = new Map<string, ChannelKind>();
 
   constructor(
-    private readonly databaseUrl: string,
-    private readonly nodeId: string,
+    private readonly sql: Sql,
+    cluster: string,
     private readonly state: StateCache,
-    private readonly retrySeconds: number,
+    private readonly o: { retrySeconds: number; pollSeconds: number },
     private readonly log: Logger,
-    private readonly on: { lease: () => void; jobs: () => void },
+    private readonly on: ListenerEvents,
     private readonly signal: AbortSignal,
-  ) {}
+  ) {
+    for (const k of ['lease', 'jobs', 'state'] as const) this.kinds.set(channel(k, cluster), k);
+  }
 
+  get polling(): boolean {
+    return poolMode(this.sql) === 'transaction';
+  }
+
+  /** Start listening (or polling); resolves once the first LISTEN (or read of events) is done. */
   async open(): Promise<void> {
-    this.sql = connect(this.databaseUrl, {
-      what: 'the notification connection',
-      max: 1,
-      applicationName: `owui-sync listen ${this.nodeId}`,
-      options: {
-        idle_timeout: null,
-        max_lifetime: null,
-        onnotify: (channel: string, payload: string) => this.onNotify(channel, payload),
-        onclose: () => {
-          if (this.signal.aborted || !this.state.listening) return;
-          this.state.listening = false;
-          this.log.warn('notification connection lost; state is read from PostgreSQL until it is back');
-          void this.relisten();
-        },
-      },
-    });
+    if (this.polling) {
+      await this.pollOnce();
+      void this.pollLoop();
+      return;
+    }
     await this.listenNow();
   }
 
-  async close(): Promise<void> {
-    await this.sql?.end({ timeout: 1 }).catch(() => {});
+  /** The control connection closed (the pool's onclose): listen again once it is back. */
+  onClose(): void {
+    if (this.polling || this.signal.aborted || !this.state.listening) return;
+    this.state.listening = false;
+    this.log.warn('notification connection lost; state is read from PostgreSQL until it is back');
+    void this.relisten();
+  }
+
+  /** A notification on the control connection (the pool's onnotify). Another cluster's never arrives. */
+  onNotify(ch: string, payload: string): void {
+    const kind = this.kinds.get(ch);
+    if (kind === 'lease') this.on.lease();
+    else if (kind === 'jobs') this.on.jobs();
+    else if (kind === 'state') {
+      this.state.invalidate();
+      this.on.state();
+      void this.state
+        .catchUp()
+        .catch((err) =>
+          this.log.warn(
+            { err: messageOf(err) },
+            'could not mark cache events processed; they are applied again on reconnect',
+          ),
+        );
+      this.log.debug({ payload }, 'state invalidated by notification');
+    }
   }
 
   private async listenNow(): Promise<void> {
-    await this.sql!.unsafe(`LISTEN ${LEASE_CHANNEL}; LISTEN ${JOBS_CHANNEL}; LISTEN ${STATE_CHANNEL}`);
+    await this.sql.unsafe([...this.kinds.keys()].map((c) => `LISTEN ${ident(c)}`).join('; '));
     // Notifications sent while we were not listening are lost: nothing cached before now may count as fresh
     // once `listening` is true again, not even until catchUp() below has read the missed events.
     this.state.invalidate();
     this.state.listening = true;
     const n = await this.state.catchUp();
-    if (n > 0) this.log.info({ events: n }, 'applied cache events written while not listening');
+    if (n > 0) {
+      this.on.state();
+      this.log.info({ events: n }, 'applied cache events written while not listening');
+    }
   }
 
   private async relisten(): Promise<void> {
     while (!this.signal.aborted && !this.state.listening) {
-      await sleep(jitter(this.retrySeconds), undefined, { signal: this.signal }).catch(() => {});
+      await sleep(jitter(this.o.retrySeconds), undefined, { signal: this.signal }).catch(() => {});
       if (this.signal.aborted) return;
       try {
         await this.listenNow();
@@ -73,20 +110,23 @@ export class Listener {
     }
   }
 
-  private onNotify(channel: string, payload: string): void {
-    if (channel === LEASE_CHANNEL) this.on.lease();
-    else if (channel === JOBS_CHANNEL) this.on.jobs();
-    else if (channel === STATE_CHANNEL) {
-      this.state.invalidate();
-      void this.state
-        .catchUp()
-        .catch((err) =>
-          this.log.warn(
-            { err: messageOf(err) },
-            'could not mark cache events processed; they are applied again on reconnect',
-          ),
-        );
-      this.log.debug({ payload }, 'state invalidated by notification');
+  private async pollOnce(): Promise<void> {
+    const n = await this.state.catchUp();
+    this.state.listening = true;
+    if (n > 0) this.on.state();
+  }
+
+  private async pollLoop(): Promise<void> {
+    while (!this.signal.aborted) {
+      await sleep(jitter(this.o.pollSeconds), undefined, { signal: this.signal }).catch(() => {});
+      if (this.signal.aborted) return;
+      try {
+        await this.pollOnce();
+      } catch (err) {
+        // Until a read succeeds again, the cache does not count as fresh: reads go to PostgreSQL.
+        this.state.listening = false;
+        this.log.debug({ err: messageOf(err) }, 'could not read cache events; retrying');
+      }
     }
   }
 }

@@ -68,6 +68,15 @@ export function message(p: Pending, withData: boolean): NotifyMessage {
   };
 }
 
+/** Is anything of this cluster waiting to be posted? A cheap read (the partial index of 007) before a round. */
+export async function anyToNotify(sql: Sql, cluster: string): Promise<boolean> {
+  const [r] = await sql<{ any: boolean }[]>`
+    select exists (select 1 from sync_metadata.conflict_log
+      where resolved_at is null and notified_at is null and notify_attempts < ${MAX_ROUNDS}
+        and deployment_id in (${inCluster(sql, cluster)})) as any`;
+  return r!.any;
+}
+
 export class Notifier {
   private dispatcher = new Agent({ connectTimeout: TIMEOUT_MS });
 

@@ -1,14 +1,12 @@
-import type { Sql, Tx } from '../pg/connect.ts';
+import { idleLimit, type Sql, type Tx } from '../pg/connect.ts';
 import { FencedError, NotFoundError } from '../util/errors.ts';
+import { channel } from './channels.ts';
 
 /**
  * The work queue is sync_jobs itself: a queued job is a row with queued_at, 'pending' until a node
  * claims it, 'running' while a node holds it (locked_by, locked_until), then an end state. Rows are
  * never deleted here; the retention function purges old history.
  */
-
-/** NOTIFY channel that wakes idle workers when a job is queued or handed back. */
-export const JOBS_CHANNEL = 'owui_sync_jobs';
 
 export interface ClaimedJob {
   job_id: string;
@@ -66,7 +64,7 @@ export async function enqueueDue(sql: Sql, cluster: string): Promise<number> {
         returning 1
       )
       select (select count(*) from queued)::int as n, (select count(*) from moved)::int as m`;
-    if (queued[0]!.n > 0) await tx`select pg_notify(${JOBS_CHANNEL}, ${cluster})`;
+    if (queued[0]!.n > 0) await tx`select pg_notify(${channel('jobs', cluster)}, ${cluster})`;
     return queued;
   });
   return rows[0]!.n;
@@ -111,7 +109,7 @@ export async function enqueue(
       on conflict (deployment_id) where queued_at is not null and status in ('pending', 'running') do nothing
       returning job_id`;
     if (made) {
-      await tx`select pg_notify(${JOBS_CHANNEL}, ${cluster})`;
+      await tx`select pg_notify(${channel('jobs', cluster)}, ${cluster})`;
       return { job_id: made.job_id, created: true, status: 'pending' };
     }
     const [active] = await tx<{ job_id: string; status: string }[]>`
@@ -181,7 +179,7 @@ export async function releaseJob(
         duration_seconds = null, available_at = now() + make_interval(secs => ${delaySeconds}),
         metadata = coalesce(j.metadata, '{}'::jsonb) || jsonb_build_object('last_release', ${note}::text)
       where ${owned(tx, job, node)} returning 1`;
-    if (r.length > 0) await tx`select pg_notify(${JOBS_CHANNEL}, ${cluster})`;
+    if (r.length > 0) await tx`select pg_notify(${channel('jobs', cluster)}, ${cluster})`;
     return r.length > 0;
   });
 }
@@ -210,14 +208,19 @@ export function jobFence(
   node: string,
   job: ClaimedJob,
   instance: string | null = null,
+  idleTransactionMs: number | null = null,
 ): (tx: Tx) => Promise<void> {
   return async (tx) => {
-    const ok = await tx`
-      select 1 from sync_metadata.sync_jobs j, sync_metadata.leader_election l
-      where ${owned(tx, job, node)} and l.cluster_name = ${cluster}
-        and (l.term = ${job.term} or (l.leader_id = ${node} and l.leader_instance = ${instance} and l.expires_at > now()))
-      for share of j, l`;
-    if (ok.length === 0) {
+    // The rows it locks are the lease's and the job's: the transaction may not stay idle holding them for
+    // longer than the renew interval (a paused node), set here for this transaction (no session setting).
+    const [r] = await tx<{ n: number }[]>`
+      with f as (
+        select 1 from sync_metadata.sync_jobs j, sync_metadata.leader_election l
+        where ${owned(tx, job, node)} and l.cluster_name = ${cluster}
+          and (l.term = ${job.term} or (l.leader_id = ${node} and l.leader_instance = ${instance} and l.expires_at > now()))
+        for share of j, l)
+      select (select count(*) from f)::int as n, ${idleLimit(tx, idleTransactionMs)}`;
+    if (r!.n === 0) {
       throw new FencedError(
         `job ${job.job_id} of "${job.client_name}" is no longer this node's (claim ${job.claims}, term ${job.term}): its batch was refused`,
       );

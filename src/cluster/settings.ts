@@ -1,6 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { type Env, readSettingFile, resolveSetting } from '../util/config.ts';
+import {
+  type ConnectionMode,
+  connectionModeSetting,
+  type Env,
+  readSettingFile,
+  resolveSetting,
+} from '../util/config.ts';
 import { ConfigError } from '../util/errors.ts';
 
 /** Everything the agent runs on, resolved from flags, then the environment (X, then X_FILE), then defaults. */
@@ -22,7 +28,12 @@ export interface AgentSettings {
   concurrency: number;
   /** Rows per batch transaction of the agent's syncs. */
   batchRows: number;
-  /** How often an idle worker looks for a job when no notification came. */
+  /** session: LISTEN for notifications; transaction: no session at all, poll instead (fleet mode). */
+  connectionMode: ConnectionMode;
+  /**
+   * How often an idle worker looks for a job, and in transaction mode how often the agent reads its cluster's
+   * state changes: a backstop behind notifications in session mode (15 s), the only source in transaction mode (5 s).
+   */
   pollSeconds: number;
   /** How long a claimed job stays this node's without being renewed. */
   visibilitySeconds: number;
@@ -118,7 +129,14 @@ export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentS
   const heartbeatSeconds = num('HEARTBEAT_INTERVAL', get('HEARTBEAT_INTERVAL'), 30, 0.1, 3600);
   const concurrency = num('OWUI_SYNC_CONCURRENCY', get('OWUI_SYNC_CONCURRENCY', flags.concurrency), 2, 1, 32, true);
   const batchRows = num('OWUI_SYNC_BATCH_ROWS', get('OWUI_SYNC_BATCH_ROWS'), 1000, 1, 1000, true);
-  const pollSeconds = num('OWUI_SYNC_POLL_INTERVAL', get('OWUI_SYNC_POLL_INTERVAL'), 1, 0.05, 60);
+  const connectionMode = connectionModeSetting(env);
+  const pollSeconds = num(
+    'OWUI_SYNC_POLL_INTERVAL',
+    get('OWUI_SYNC_POLL_INTERVAL'),
+    connectionMode === 'session' ? 15 : 5,
+    0.05,
+    60,
+  );
   const visibilitySeconds = num(
     'OWUI_SYNC_JOB_VISIBILITY',
     get('OWUI_SYNC_JOB_VISIBILITY'),
@@ -160,6 +178,7 @@ export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentS
     heartbeatSeconds,
     concurrency,
     batchRows,
+    connectionMode,
     pollSeconds,
     visibilitySeconds,
     cacheTtlSeconds,

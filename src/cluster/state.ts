@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Sql, Tx } from '../pg/connect.ts';
 import { parseInterval } from '../util/config.ts';
 import { NotFoundError, OwuiError } from '../util/errors.ts';
+import { channel } from './channels.ts';
 
 /**
  * State authority (README "State authority"): client_deployments in PostgreSQL is the truth. Reads go
@@ -9,8 +10,6 @@ import { NotFoundError, OwuiError } from '../util/errors.ts';
  * here, NOTIFYs the cluster and records a cache_events row in the same transaction, so a node that
  * missed the notification finds it when it reconnects.
  */
-
-export const STATE_CHANNEL = 'owui_sync_state';
 
 export interface DeploymentState {
   client: string;
@@ -177,8 +176,8 @@ export class StateCache {
   async catchUp(): Promise<number> {
     const events = await this.sql<{ seq: string; cache_key: string; origin_node: string | null }[]>`
       select seq::text, cache_key, origin_node from sync_metadata.cache_events where seq > ${this.lastSeq.toString()}::bigint order by seq`;
-    this.invalidate();
     if (events.length === 0) return 0;
+    this.invalidate();
     const others = events.filter((e) => e.origin_node !== this.nodeId).map((e) => e.seq);
     if (others.length) {
       await this.sql`
@@ -203,7 +202,7 @@ export async function updateDeploymentState(
 ): Promise<void> {
   const interval = u.sync_interval === undefined ? null : parseInterval(String(u.sync_interval));
   const key = `deployment:${u.client}`;
-  const [d] = await tx<{ host_id: string }[]>`
+  const [d] = await tx<{ host_id: string; cluster_name: string }[]>`
     update sync_metadata.client_deployments d set
       status = coalesce(${u.status ?? null}::text, d.status),
       sync_enabled = coalesce(${u.sync_enabled ?? null}::boolean, d.sync_enabled),
@@ -212,10 +211,10 @@ export async function updateDeploymentState(
       updated_at = now()
     from sync_metadata.hosts h
     where h.host_id = d.host_id and d.client_name = ${u.client} and (${o.cluster ?? null}::text is null or h.cluster_name = ${o.cluster ?? null})
-    returning d.host_id`;
+    returning d.host_id, h.cluster_name`;
   if (!d) throw notRegistered(u.client, o.cluster);
   await tx`insert into sync_metadata.cache_events (host_id, cache_key, action, origin_node) values (${d.host_id}, ${key}, 'invalidate', ${o.origin})`;
-  await tx`select pg_notify(${STATE_CHANNEL}, ${JSON.stringify({ key, origin: o.origin })})`;
+  await tx`select pg_notify(${channel('state', d.cluster_name)}, ${JSON.stringify({ key, origin: o.origin })})`;
 }
 
 const notRegistered = (client: string, cluster?: string) =>

@@ -8,11 +8,21 @@ export class Wakeup {
     for (const f of w) f();
   }
 
+  /**
+   * Wake the longest waiter only: one queued job needs one worker of this node (the peer node's is woken too, and
+   * one of the two gets it). Waking every idle worker for it only made each run a claim that found nothing.
+   */
+  fireOne(): void {
+    this.waiters.shift()?.();
+  }
+
   wait(ms: number, signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(t);
         signal.removeEventListener('abort', done);
+        // Gone from the waiters whichever way it ended (a timeout, the signal, a fire), so fireOne wakes a live one.
+        this.waiters = this.waiters.filter((w) => w !== done);
         resolve();
       };
       const t = setTimeout(done, ms);

@@ -53,6 +53,7 @@ export class Worker {
       let job: ClaimedJob | null = null;
       try {
         job = await claim(c.sql, c.cluster, c.nodeId, c.settings.visibilitySeconds);
+        c.metrics.claimAttempts.inc({ result: job ? 'claimed' : 'empty' });
       } catch (err) {
         c.db.mark(false, err);
         c.log.warn({ err: redactText(messageOf(err)), worker: this.index }, 'could not claim a job; retrying');
@@ -89,6 +90,9 @@ export class Worker {
         );
     }, s.renewSeconds * 1000);
     const t0 = performance.now();
+    // A batch of a paused process between its fencing check and its COMMIT holds the lease row and would block
+    // a takeover for as long as the pause: the server ends a transaction idle for the renew interval.
+    const idleTx = Math.max(1000, Math.round(s.renewSeconds * 1000));
     let result: SyncResult | undefined;
     try {
       const dep = await getDeployment(c.sql, job.client_name);
@@ -98,7 +102,8 @@ export class Worker {
         batchRows: s.batchRows,
         triggeredBy: job.triggered_by ?? 'agent',
         signal: ac.signal,
-        job: { id: job.job_id, fence: jobFence(c.cluster, c.nodeId, job, c.leaseInstance) },
+        job: { id: job.job_id, fence: jobFence(c.cluster, c.nodeId, job, c.leaseInstance, idleTx) },
+        idleTransactionMs: idleTx,
       });
     } catch (err) {
       await this.couldNotRun(job, err, log);

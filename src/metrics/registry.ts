@@ -30,6 +30,7 @@ export class Metrics {
   readonly lastSuccess: client.Gauge<'client'>;
   readonly term: client.Gauge;
   readonly jobsClaimed: client.Counter<'kind'>;
+  readonly claimAttempts: client.Counter<'result'>;
   readonly fencedBatches: client.Counter;
   readonly notifications: client.Counter<'result'>;
   readonly interval: client.Gauge<'client'>;
@@ -139,6 +140,12 @@ export class Metrics {
       name: 'owui_sync_jobs_claimed_total',
       help: 'Jobs this node claimed from the queue; kind=reclaimed when another node had died holding it',
       labelNames: ['kind'],
+      registers: r,
+    });
+    this.claimAttempts = new client.Counter({
+      name: 'owui_sync_claim_attempts_total',
+      help: 'Claims this node tried (each one query): result=claimed when it got a job, empty when the queue had none for it',
+      labelNames: ['result'],
       registers: r,
     });
     this.fencedBatches = new client.Counter({

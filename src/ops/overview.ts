@@ -51,13 +51,13 @@ export interface JobRow {
 /** A client's last jobs, newest first. */
 export async function recentJobs(sql: Sql, client: string, limit = 20): Promise<JobRow[]> {
   await requireProvisioned(sql);
-  await getDeployment(sql, client);
+  const dep = await getDeployment(sql, client);
   const rows = await sql<(Omit<JobRow, 'started_at' | 'duration_seconds' | 'rows_synced'> & Record<string, unknown>)[]>`
     select job_id, coalesce(sync_type, '?') as kind, status, triggered_by,
            started_at at time zone current_setting('TimeZone') as started_at, duration_seconds, rows_synced,
            coalesce(conflicts_detected, 0)::int as conflicts_detected, error_message
-    from sync_metadata.sync_jobs where client_name = ${client}
-    order by coalesce(started_at, queued_at) desc nulls last limit ${limit}`;
+    from sync_metadata.sync_jobs where deployment_id = ${dep.deployment_id}
+    order by sync_jobs.started_at desc limit ${limit}`;
   return rows.map((r) => ({
     ...r,
     started_at: r.started_at ? (r.started_at as Date).toISOString() : null,

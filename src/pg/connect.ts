@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import postgres from 'postgres';
+import type { ConnectionMode } from '../util/config.ts';
 import { ConfigError, messageOf, OwuiError } from '../util/errors.ts';
 import { redactUrl } from '../util/redact.ts';
 import { requirePatchedDriver } from './driver.ts';
@@ -13,7 +14,7 @@ const CONNECT_TIMEOUT_S = 10;
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 
 /** Check a connection URL before any connection is tried; refuse what cannot work. */
-export function parsePgUrl(url: string, what: string): URL {
+export function parsePgUrl(url: string, what: string, mode: ConnectionMode = defaultMode): URL {
   let u: URL;
   try {
     u = new URL(url);
@@ -26,13 +27,39 @@ export function parsePgUrl(url: string, what: string): URL {
       'expected postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE',
     );
   }
-  if (u.port === '6543') {
+  if (u.port === '6543' && mode === 'session') {
     throw new ConfigError(
-      `${what} points at port 6543, Supabase's transaction pooler (${redactUrl(url)})`,
-      'owui-sync needs a session connection (temporary staging tables, advisory locks, LISTEN/NOTIFY): use the session pooler on port 5432 or a direct connection',
+      `${what} points at port 6543, Supabase's transaction pooler (${redactUrl(url)}), in session mode`,
+      'use the session pooler on port 5432 or a direct connection, or set OWUI_SYNC_CONNECTION_MODE=transaction (fleet mode: no LISTEN, no session state; docs/fleet.md)',
     );
   }
   return u;
+}
+
+/**
+ * How the connections reach PostgreSQL. `session`: a direct connection or a session pooler (Supabase's port 5432):
+ * agents LISTEN for notifications. `transaction`: a transaction pooler (Supavisor's 6543, PgBouncer in transaction
+ * mode): no statement relies on the session (no prepared statements, no LISTEN, no session lock, staging tables
+ * dropped at commit), and agents poll instead of listening. Chosen once, at start (OWUI_SYNC_CONNECTION_MODE).
+ */
+export type { ConnectionMode };
+
+let defaultMode: ConnectionMode = 'session';
+
+/** The mode of every pool opened from now on (the CLI sets it from OWUI_SYNC_CONNECTION_MODE before any verb). */
+export function setConnectionMode(mode: ConnectionMode): void {
+  defaultMode = mode;
+}
+
+export function connectionMode(): ConnectionMode {
+  return defaultMode;
+}
+
+const poolModes = new WeakMap<object, ConnectionMode>();
+
+/** The mode a pool was opened in (session for a pool owui-sync did not open). */
+export function poolMode(sql: Sql | Tx): ConnectionMode {
+  return poolModes.get(sql) ?? 'session';
 }
 
 /** TLS unless the server is on this machine, or the URL's sslmode decides (then postgres.js follows it). */
@@ -63,6 +90,11 @@ export function reconnectDelaySeconds(failures: number): number {
 /**
  * A connection pool for one purpose. TLS is required for non-loopback hosts unless the URL's
  * sslmode says otherwise. Notices (e.g. "already exists, skipping") are not printed.
+ *
+ * No server setting goes in the startup packet but application_name: poolers refuse the others (PgBouncer:
+ * "unsupported startup parameter"), and in transaction mode a session setting would outlive its transaction on a
+ * server connection someone else gets next. Settings a statement needs are set inside its transaction
+ * (set_config(..., true)). In transaction mode nothing is prepared: the next statement may meet another server.
  */
 export function connect(
   url: string,
@@ -70,14 +102,14 @@ export function connect(
     what: string;
     max?: number;
     applicationName?: string;
-    /** Server settings for every session of the pool (e.g. idle_in_transaction_session_timeout). */
-    settings?: Record<string, string>;
+    mode?: ConnectionMode;
     /** More postgres.js options (onnotify, onclose, idle_timeout ...). */
     options?: Record<string, unknown>;
   },
 ): Sql {
   requirePatchedDriver();
-  const ssl = sslFor(parsePgUrl(url, opts.what));
+  const mode = opts.mode ?? defaultMode;
+  const ssl = sslFor(parsePgUrl(url, opts.what, mode));
   const events = new EventEmitter();
   events.setMaxListeners(0);
   const sql = postgres(url, {
@@ -86,14 +118,39 @@ export function connect(
     connect_timeout: CONNECT_TIMEOUT_S,
     idle_timeout: 30,
     backoff: reconnectDelaySeconds,
+    prepare: mode === 'session',
     ...(ssl === undefined ? {} : { ssl }),
-    connection: { application_name: opts.applicationName ?? 'owui-sync', ...opts.settings },
+    connection: { application_name: opts.applicationName ?? 'owui-sync' },
     ...opts.options,
     // Not in the Options type of postgres.js 3.4, but supported: a factory for the socket.
     ...({ socket: (o: SocketOptions) => noDelaySocket(o, events) } as object),
   }) as unknown as Sql;
   socketEvents.set(sql, events);
+  poolModes.set(sql, mode);
   return sql;
+}
+
+/**
+ * `set_config` of the transaction's idle limit (idle_in_transaction_session_timeout), for a select list: `ms`,
+ * or the session's own when undefined. Set per transaction, it needs no session setting (poolers).
+ */
+export function idleLimit(tx: Sql | Tx, ms: number | null | undefined) {
+  const v = ms === null || ms === undefined ? null : String(ms);
+  return tx`set_config('idle_in_transaction_session_timeout',
+                       coalesce(${v}::text, current_setting('idle_in_transaction_session_timeout')), true)`;
+}
+
+/**
+ * Cancel a statement that has not answered within `ms` (it then rejects with PostgreSQL's 57014): a statement
+ * timeout that needs no session setting, so it works through any pooler.
+ */
+export async function within<T>(q: Promise<T> & { cancel(): unknown }, ms: number): Promise<T> {
+  const t = setTimeout(() => void q.cancel(), ms);
+  try {
+    return await q;
+  } finally {
+    clearTimeout(t);
+  }
 }
 
 /**

@@ -15,6 +15,19 @@ export interface Deployment {
   reconcile_every: number;
   runs_since_reconcile: number;
   source_fingerprint: string | null;
+  /** The last run as it started or ended (sql/009_fleet.sql): its kind, job, status and start. */
+  last_run: LastRun | null;
+  /** The tables the last successful run skipped. */
+  last_skipped_tables: { table: string; reason: string }[] | null;
+  /** When a run last purged the deployment's conflict log (at most hourly). */
+  conflicts_purged_at: Date | null;
+}
+
+export interface LastRun {
+  job_id: string;
+  kind: string | null;
+  status: string;
+  started_at: string | null;
 }
 
 export async function findDeployment(sql: Sql, name: string): Promise<Deployment | undefined> {
@@ -22,10 +35,19 @@ export async function findDeployment(sql: Sql, name: string): Promise<Deployment
     select deployment_id, client_name, container_name, host_id, coalesce(config->>'sqlite_path', '') as sqlite_path,
            coalesce(sync_enabled, false) as sync_enabled, coalesce(sync_interval, 300) as sync_interval,
            coalesce(status, 'active') as status, last_sync_at, last_sync_status, reconcile_every,
-           runs_since_reconcile, source_fingerprint
-    from sync_metadata.client_deployments where client_name = ${name}`;
+           runs_since_reconcile, source_fingerprint, last_run, last_skipped_tables, conflicts_purged_at
+    from sync_metadata.client_deployments where client_name = ${name}`.catch((err) => {
+    throw (err as { code?: string }).code === '42703' ? outdatedSchema(err) : err;
+  });
   return rows[0];
 }
+
+/** A column this owui-sync reads is missing: sync_metadata was provisioned by an older version. */
+const outdatedSchema = (_cause: unknown) =>
+  new ConfigError(
+    'the sync_metadata schema is older than this owui-sync',
+    'upgrade it: owui-sync provision (with the admin connection); it is safe to run again',
+  );
 
 export async function getDeployment(sql: Sql, name: string): Promise<Deployment> {
   const d = await findDeployment(sql, name);

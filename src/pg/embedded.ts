@@ -61,6 +61,8 @@ export async function startEmbedded(opts: {
   port?: number;
   durable?: boolean;
   major?: PgMajor;
+  /** Server settings as `-c name=value` pairs (e.g. max_connections=120 for the fleet benchmark). */
+  settings?: Record<string, string>;
 }): Promise<EmbeddedPg> {
   const EmbeddedPostgres = await embeddedPostgres(opts.major ?? 17);
   const dataDir = path.resolve(opts.dataDir);
@@ -90,6 +92,7 @@ export async function startEmbedded(opts: {
       '-c',
       'max_connections=200',
       ...(opts.durable === false ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off'] : []),
+      ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
     ],
   });
   try {

@@ -24,9 +24,13 @@ export class SyncBusyError extends OwuiError {
   }
 }
 
-/** Which backend holds the deployment's lock (a session lock: a new connection does not). */
+/**
+ * Which backend holds the deployment's lock (a session lock: a new connection does not). In transaction mode
+ * (`perTransaction`) there is no session to hold it: every writing transaction of the run takes it for itself.
+ */
 export interface LockState {
   pid: number | null;
+  perTransaction?: boolean;
 }
 
 async function takeLock(q: Sql | Tx, dep: Deployment, lock: LockState): Promise<boolean> {
@@ -48,7 +52,8 @@ export function keepLock(dep: Deployment, lock: LockState, hooks: WriterHooks | 
   return {
     ...hooks,
     beforeWrite: async (tx) => {
-      if (!(await takeLock(tx, dep, lock))) {
+      const held = lock.perTransaction ? await jobs.tryXactLock(tx, dep.deployment_id) : await takeLock(tx, dep, lock);
+      if (!held) {
         throw new OwuiError(
           `another sync of "${dep.client_name}" started while this one was reconnecting; this run stops`,
           { hint: 'nothing is lost: the other run carries on from the last committed batch' },
@@ -90,13 +95,17 @@ export async function prepare(
   const maybeUnchanged = !o.full && dep.last_sync_status === 'success' && dep.source_fingerprint === fpBefore;
   const conflicts = await loadConflictConfig(sql, dep);
   let plan = maybeUnchanged ? null : await checkedPlan(sql, dep, getPlan, conflicts);
-  if (!(await takeLock(sql, dep, lock))) throw new SyncBusyError(dep.client_name);
-  // We hold the deployment's lock, so a job still marked running was abandoned (its process died).
-  await jobs.markAbandoned(sql, dep.deployment_id, o.job?.id);
+  if (!lock.perTransaction) {
+    if (!(await takeLock(sql, dep, lock))) throw new SyncBusyError(dep.client_name);
+    // We hold the deployment's lock, so a job still marked running was abandoned (its process died). Without a
+    // session lock (transaction mode) nothing can tell: a queued job whose node died is claimed again and
+    // carried on instead, and the queue's one-active-job index keeps two runs of the agents apart.
+    await jobs.markAbandoned(sql, dep.deployment_id, o.job?.id);
+  }
   const cps = new Map((await jobs.loadCheckpoints(sql, dep.deployment_id)).map((c) => [c.table_name, c]));
   const reconcileDue = dep.runs_since_reconcile + 1 >= dep.reconcile_every;
   // A full or reconciliation pass that was interrupted is finished by this run, whatever kind was asked.
-  const unfinished = o.full || cps.size === 0 ? null : await jobs.unfinishedPass(sql, dep.deployment_id, o.job?.id);
+  const unfinished = o.full || cps.size === 0 ? null : jobs.unfinishedPass(dep.last_run, cps, o.job?.id);
   // The first run of a deployment is a full one whatever was asked.
   let kind: RunKind = o.full || cps.size === 0 ? 'full' : reconcileDue || unfinished ? 'reconcile' : 'incremental';
   const pending = new Map<string, Set<string>>();
@@ -109,11 +118,13 @@ export async function prepare(
   if (kind === 'incremental' && maybeUnchanged && allCheckpointed && pending.size === 0) kind = 'unchanged';
   plan ??=
     kind === 'unchanged'
-      ? { tables: [], skipped: await jobs.lastSkippedTables(sql, dep.deployment_id) }
+      ? { tables: [], skipped: dep.last_skipped_tables ?? [] }
       : await checkedPlan(sql, dep, getPlan, conflicts);
   const meta = JSON.stringify({ kind, skipped_tables: plan.skipped });
   const tablesTotal = kind === 'unchanged' ? cps.size : plan.tables.length;
   const jobId = await sql.begin(async (tx) => {
+    if (lock.perTransaction && !(await jobs.tryXactLock(tx, dep.deployment_id)))
+      throw new SyncBusyError(dep.client_name);
     let id: string;
     if (o.job) {
       await o.job.fence(tx);
@@ -129,7 +140,7 @@ export async function prepare(
         meta,
       });
     }
-    await jobs.markDeploymentRunning(tx, dep.deployment_id);
+    await jobs.markDeploymentRunning(tx, dep.deployment_id, id, kind);
     return id;
   });
   return {
@@ -182,6 +193,10 @@ async function checkedPlan(
   return plan;
 }
 
+/** Retention is counted in days: a deployment's conflict log is purged by at most one run an hour. */
+const purgeDue = (dep: Deployment) =>
+  !dep.conflicts_purged_at || Date.now() - dep.conflicts_purged_at.getTime() > jobs.CONFLICT_PURGE_EVERY_MS;
+
 /**
  * After the last batch: the pending counts, the job's result and the deployment's last sync, retried on a
  * lost connection. If that still fails, the run says so in `bookkeeping_error` (the data it committed stays
@@ -206,10 +221,17 @@ export async function finish(sql: Sql, dep: Deployment, prep: Prepared, result: 
           await o.job?.fence(tx);
           await jobs.finishJob(tx, prep.jobId, result);
           if (result.status === 'success') {
-            await jobs.purgeConflictLog(tx, prep.conflicts.conflict_resolution.resolution_log.retention_days);
-            await jobs.markDeploymentSynced(tx, dep.deployment_id, prep.fpBefore, runsSince);
+            const purged = purgeDue(dep);
+            if (purged)
+              await jobs.purgeConflictLog(tx, prep.conflicts.conflict_resolution.resolution_log.retention_days);
+            await jobs.markDeploymentSynced(tx, dep.deployment_id, {
+              fingerprint: prep.fpBefore,
+              runsSinceReconcile: runsSince,
+              skipped: result.skipped_tables,
+              purged,
+            });
           } else {
-            await jobs.markDeploymentFailed(tx, dep.deployment_id);
+            await jobs.markDeploymentFailed(tx, dep.deployment_id, result.status);
           }
         }),
       { isTransient: (err) => !isFenced(err), attempts: 4 },

@@ -1,5 +1,5 @@
 import type { SourcePlan } from '../model/plan.ts';
-import { isTransientPgError, type Sql, type Tx } from '../pg/connect.ts';
+import { isTransientPgError, poolMode, type Sql, type Tx } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { fingerprint } from '../sqlite/fingerprint.ts';
 import { introspect } from '../sqlite/introspect.ts';
@@ -20,7 +20,6 @@ import { BatchWriter } from './writer.ts';
 export { SyncBusyError } from './bookkeeping.ts';
 export type { SyncOptions } from './options.ts';
 
-/** Was this error, or one it wraps, a fencing refusal? */
 /**
  * One sync run of one deployment. Returns a result (also for a failed or cancelled run, with
  * `status` and `error`) after recording it in sync_jobs; throws only for problems found before the
@@ -38,7 +37,7 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
     opening ??= openReader(dep.sqlite_path, o.signal);
     return opening;
   };
-  const lock: LockState = { pid: null };
+  const lock: LockState = { pid: null, perTransaction: poolMode(sql) === 'transaction' };
   try {
     // A connection lost while preparing is retried like one lost in a batch: nothing is written yet.
     const prep = await retry(() => prepare(sql, dep, async () => (await reader()).plan, fpBefore, o, lock), {
@@ -121,6 +120,7 @@ async function execute(
       clientName: dep.client_name,
       jobId,
       signal: o.signal,
+      idleTransactionMs: o.idleTransactionMs,
       conflicts: conflictPolicy(prep.conflicts, plan, o.detectConflicts !== false),
       loadValues: async (t, rows) => {
         const { page } = await src!.table(t, 'values').readKeys(rows.map((r) => r.key));

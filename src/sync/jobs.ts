@@ -1,6 +1,7 @@
 // The run's own rows in sync_metadata (its lock, job, checkpoints, set-aside rows and the deployment's last
 // result), as small functions of one statement each. The orchestration that calls them is in bookkeeping.ts.
 import type { Sql, Tx } from '../pg/connect.ts';
+import type { LastRun } from '../pg/deployments.ts';
 import type { RunKind, SyncResult } from './result.ts';
 
 /** A table's saved position: the incremental cursor, and where an unfinished full scan stopped. */
@@ -11,6 +12,8 @@ export interface Checkpoint {
   scan_key: unknown[] | null;
   scan_started_rowid: string | null;
   scan_max_updated_at: string | null;
+  /** When a full scan of the table last finished. */
+  last_full_at: Date | null;
 }
 
 /**
@@ -25,6 +28,16 @@ export async function tryLock(q: Sql | Tx, deploymentId: string, heldBy: number 
     { pid: number; ok: boolean },
   ];
   return row;
+}
+
+/**
+ * The same lock for one transaction only (transaction mode, where no session outlives a transaction): each of a
+ * run's writing transactions takes it, so it never interleaves with a run that holds the session lock.
+ */
+export async function tryXactLock(tx: Tx, deploymentId: string): Promise<boolean> {
+  const [row] = await tx<{ ok: boolean }[]>`
+    select pg_try_advisory_xact_lock(hashtext('owui-sync:sync'), hashtext(${deploymentId})) as ok`;
+  return row!.ok;
 }
 
 export function unlock(sql: Sql, deploymentId: string) {
@@ -48,7 +61,8 @@ export function markAbandoned(sql: Sql, deploymentId: string, exceptJobId: strin
 
 export function loadCheckpoints(sql: Sql, deploymentId: string) {
   return sql<Checkpoint[]>`
-    select table_name, cursor_updated_at::text, cursor_rowid::text, scan_key, scan_started_rowid::text, scan_max_updated_at::text
+    select table_name, cursor_updated_at::text, cursor_rowid::text, scan_key, scan_started_rowid::text, scan_max_updated_at::text,
+           last_full_at
     from sync_metadata.table_checkpoints where deployment_id = ${deploymentId}`;
 }
 
@@ -81,8 +95,12 @@ export async function insertJob(
   return job!.job_id;
 }
 
-export function markDeploymentRunning(tx: Tx, deploymentId: string) {
-  return tx`update sync_metadata.client_deployments set last_sync_status = 'running', updated_at = now() where deployment_id = ${deploymentId}`;
+/** The run has started: the deployment's row says so, and keeps what its next run needs of it (sql/009_fleet.sql). */
+export function markDeploymentRunning(tx: Tx, deploymentId: string, jobId: string, kind: RunKind) {
+  return tx`
+    update sync_metadata.client_deployments set last_sync_status = 'running', updated_at = now(),
+      last_run = jsonb_build_object('job_id', ${jobId}::text, 'kind', ${kind}::text, 'status', 'running', 'started_at', now())
+    where deployment_id = ${deploymentId}`;
 }
 
 /** Rows set aside and conflicts awaiting an operator, over all runs of a deployment. */
@@ -106,50 +124,50 @@ export async function finishJob(tx: Tx, jobId: string, r: SyncResult): Promise<v
   await tx`update sync_metadata.sync_progress set status = ${r.status}, completed_at = now() where job_id = ${jobId}`;
 }
 
+/** How often a deployment's successful runs purge its conflict log: retention is counted in days. */
+export const CONFLICT_PURGE_EVERY_MS = 3600_000;
+
 /** Retention of the audit log, through the purge function (the host role has no DELETE). */
 export function purgeConflictLog(tx: Tx, retentionDays: number) {
   return tx`select sync_metadata.purge_conflict_log(${retentionDays})`;
 }
 
-export function markDeploymentSynced(tx: Tx, deploymentId: string, fingerprint: string, runsSinceReconcile: number) {
+export function markDeploymentSynced(
+  tx: Tx,
+  deploymentId: string,
+  s: { fingerprint: string; runsSinceReconcile: number; skipped: unknown; purged: boolean },
+) {
   return tx`
     update sync_metadata.client_deployments set last_sync_at = now(), last_sync_status = 'success',
-      source_fingerprint = ${fingerprint}, runs_since_reconcile = ${runsSinceReconcile}, updated_at = now()
+      source_fingerprint = ${s.fingerprint}, runs_since_reconcile = ${s.runsSinceReconcile}, updated_at = now(),
+      last_run = last_run || '{"status": "success"}', last_skipped_tables = ${JSON.stringify(s.skipped)}::text::jsonb,
+      conflicts_purged_at = case when ${s.purged} then now() else conflicts_purged_at end
     where deployment_id = ${deploymentId}`;
 }
 
-export function markDeploymentFailed(tx: Tx, deploymentId: string) {
-  return tx`update sync_metadata.client_deployments set last_sync_status = 'failed', updated_at = now() where deployment_id = ${deploymentId}`;
+export function markDeploymentFailed(tx: Tx, deploymentId: string, status: string) {
+  return tx`
+    update sync_metadata.client_deployments set last_sync_status = 'failed', updated_at = now(),
+      last_run = last_run || jsonb_build_object('status', ${status}::text)
+    where deployment_id = ${deploymentId}`;
 }
 
 /**
- * The deployment's last run before this one: if it was a full or reconciliation pass that did not succeed
- * (killed, failed, cancelled), which tables that pass had already scanned in full.
+ * The deployment's last run before this one (kept on its row): if it was a full or reconciliation pass that did
+ * not succeed (killed, failed, cancelled), which tables that pass had already scanned in full. A job run again
+ * after its node died is its own last run: nothing is known of the one before.
  */
-export async function unfinishedPass(
-  sql: Sql,
-  deploymentId: string,
+export function unfinishedPass(
+  last: LastRun | null,
+  cps: Map<string, Checkpoint>,
   currentJobId: string | undefined,
-): Promise<{ done: string[] } | null> {
-  const [r] = await sql<{ kind: string | null; status: string; done: string[] }[]>`
-    with last as (
-      select metadata->>'kind' as kind, status, started_at at time zone current_setting('TimeZone') as started
-      from sync_metadata.sync_jobs
-      where deployment_id = ${deploymentId} and status <> 'pending' ${currentJobId ? sql`and job_id <> ${currentJobId}` : sql``}
-      order by started_at desc nulls last limit 1)
-    select l.kind, l.status,
-           coalesce(array_agg(c.table_name::text) filter (where c.last_full_at >= l.started), '{}') as done
-    from last l left join sync_metadata.table_checkpoints c on c.deployment_id = ${deploymentId}
-    group by l.kind, l.status`;
-  if (!r || r.status === 'success' || (r.kind !== 'full' && r.kind !== 'reconcile')) return null;
-  return { done: r.done };
-}
-
-/** The tables the deployment's last successful run reported as skipped (an unchanged run reports them again). */
-export async function lastSkippedTables(sql: Sql, deploymentId: string): Promise<{ table: string; reason: string }[]> {
-  const [r] = await sql<{ skipped: { table: string; reason: string }[] | null }[]>`
-    select metadata->'skipped_tables' as skipped from sync_metadata.sync_jobs
-    where deployment_id = ${deploymentId} and status = 'success' and metadata ? 'skipped_tables'
-    order by completed_at desc nulls last limit 1`;
-  return r?.skipped ?? [];
+): { done: string[] } | null {
+  if (!last || last.job_id === currentJobId || last.status === 'success') return null;
+  if (last.kind !== 'full' && last.kind !== 'reconcile') return null;
+  const started = last.started_at ? new Date(last.started_at).getTime() : Number.POSITIVE_INFINITY;
+  return {
+    done: [...cps.values()]
+      .filter((c) => c.last_full_at && c.last_full_at.getTime() >= started)
+      .map((c) => c.table_name),
+  };
 }

@@ -30,6 +30,12 @@ export interface SyncOptions {
    * nothing more.
    */
   job?: { id: string; fence: (tx: Tx) => Promise<void> };
+  /**
+   * The longest a batch transaction may stay idle before the server ends it (the agent's renew interval): a
+   * paused process must not hold its rows' locks, nor the lease row, for as long as its pause. Set inside each
+   * batch's transaction, so it needs no session setting. Unset: the server's own limit.
+   */
+  idleTransactionMs?: number;
 }
 
 export const DEFAULTS = { batchRows: 1000, batchBytes: 16 << 20, overlapSeconds: 60 };

@@ -11,7 +11,14 @@ import type { Checkpoint } from './jobs.ts';
 import type { RunOptions } from './options.ts';
 import { addBatch, emptyResult, type RunKind, type TableMode, type TableResult } from './result.ts';
 import { targetRangeSql } from './sql.ts';
-import { type Batch, type BatchOutcome, type BatchWriter, type CheckpointPatch, decodeKey } from './writer.ts';
+import {
+  type Batch,
+  type BatchOutcome,
+  type BatchWriter,
+  type CheckpointPatch,
+  decodeKey,
+  emptyOutcome,
+} from './writer.ts';
 
 // The scan strategies of one table: a full scan compared with the mirror page by page (first sync, --full,
 // reconciliation, tables without updated_at), and the incremental read by updated_at cursor and by rowid.
@@ -224,6 +231,18 @@ async function mirrorRange(
   return out;
 }
 
+/** Would this end-of-scan checkpoint leave the stored one as it is? */
+function checkpointHolds(cp: Checkpoint | undefined, p: CheckpointPatch): boolean {
+  const s = (v: bigint | null | undefined) => (v === undefined || v === null ? null : v.toString());
+  return (
+    !!cp &&
+    !cp.scan_key &&
+    cp.cursor_rowid === s(p.cursor_rowid) &&
+    cp.cursor_updated_at === s(p.cursor_updated_at) &&
+    cp.last_full_at !== null
+  );
+}
+
 /** SQLite reads retry on SQLITE_BUSY (Open WebUI holding its write lock longer than the busy timeout). */
 function readPage(reader: TableSource, q: PageQuery, limits: PageLimits, signal?: AbortSignal): Promise<Page> {
   return retry(() => reader.read(q, limits), { isTransient: isSqliteBusy, signal });
@@ -247,6 +266,7 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
   const total = o.onProgress ? await reader.count() : null;
   const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.read.bytes), statementMs: c.read.statementMs };
   let page = await readPage(reader, { kind: 'key', after }, limits, o.signal);
+  let wrote = false;
   for (;;) {
     if (o.signal?.aborted) throw new OwuiError('cancelled');
     maxUpd = maxBig(maxUpd, page.maxUpdatedAt);
@@ -276,15 +296,26 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
         }
       : { scan_key: page.lastKey, scan_started_rowid: startedRowid, scan_max_updated_at: maxUpd };
     const n = page.rows.length + page.unkeyable.length;
-    const writing = c.writer.write({
-      table: t,
-      rows: changed,
-      unkeyable,
-      tombstones,
-      checkpoint,
-      rowsRead: n,
-      allNew: changed.length > 0 && absent === changed.length,
-    });
+    // A table compared whole on an ordinary run that finds nothing to change writes nothing: no batch, no progress
+    // row, no checkpoint (it would say what it says already). A fleet's tenants are mostly unchanged each minute.
+    const idle =
+      mode === 'hash-diff' &&
+      changed.length === 0 &&
+      tombstones.length === 0 &&
+      unkeyable.length === 0 &&
+      (!page.done || (!wrote && checkpointHolds(cp, checkpoint)));
+    if (!idle) wrote = true;
+    const writing = idle
+      ? Promise.resolve(emptyOutcome())
+      : c.writer.write({
+          table: t,
+          rows: changed,
+          unkeyable,
+          tombstones,
+          checkpoint,
+          rowsRead: n,
+          allNew: changed.length > 0 && absent === changed.length,
+        });
     // Read the next page while PostgreSQL works on this batch (a short statement of its own).
     const next = page.done ? null : readPage(reader, { kind: 'key', after: page.lastKey }, limits, o.signal);
     next?.catch(() => {});

@@ -4,19 +4,27 @@ import crypto from 'node:crypto';
 import type { PgType, TablePlan } from '../model/plan.ts';
 import { ident } from '../pg/connect.ts';
 
-/** Name of the session's staging table for a mirror table (temporary tables live in pg_temp). */
-export function stageName(table: string): string {
-  return `owui_stage_${crypto.createHash('sha1').update(table).digest('hex').slice(0, 16)}`;
+/**
+ * Name of the session's staging table for a mirror table (temporary tables live in pg_temp). It names the
+ * table's column count as well as its name: one session serves the runs of many deployments, and two tenants on
+ * different Open WebUI versions have tables of the same name with other columns (a staging table made for one
+ * would refuse the other's COPY).
+ */
+export function stageName(t: TablePlan): string {
+  return `owui_stage_${crypto.createHash('sha1').update(`${t.name}\0${t.columns.length}`).digest('hex').slice(0, 16)}`;
 }
 
-/** Staging table: every column as text, so COPY never fails on a value; casts happen in the merge. */
-export function createStageSql(t: TablePlan): string {
+/**
+ * Staging table: every column as text, so COPY never fails on a value; casts happen in the merge. Emptied at
+ * commit and kept for the session's next batch, or dropped at commit where no session outlives a transaction.
+ */
+export function createStageSql(t: TablePlan, onCommit: 'delete' | 'drop' = 'delete'): string {
   const cols = t.columns.map((_, i) => `c${i} text`).concat(['h text', 'r text', 'l text']);
-  return `CREATE TEMP TABLE IF NOT EXISTS ${ident(stageName(t.name))} (${cols.join(', ')}) ON COMMIT DELETE ROWS`;
+  return `CREATE TEMP TABLE IF NOT EXISTS ${ident(stageName(t))} (${cols.join(', ')}) ON COMMIT ${onCommit === 'drop' ? 'DROP' : 'DELETE ROWS'}`;
 }
 
 export function copyStageSql(t: TablePlan): string {
-  return `COPY pg_temp.${ident(stageName(t.name))} FROM STDIN`;
+  return `COPY pg_temp.${ident(stageName(t))} FROM STDIN`;
 }
 
 /** COPY straight into the mirror table: only for rows known to be new (a full scan found no such key). */
@@ -26,7 +34,7 @@ export function copyDirectSql(schema: string, t: TablePlan): string {
 }
 
 export function truncateStageSql(t: TablePlan): string {
-  return `TRUNCATE pg_temp.${ident(stageName(t.name))}`;
+  return `TRUNCATE pg_temp.${ident(stageName(t))}`;
 }
 
 const cast = (expr: string, type: PgType) => (type === 'text' ? expr : `${expr}::${type}`);
@@ -86,7 +94,7 @@ export function mergeSql(schema: string, t: TablePlan, p: MergePolicy): string {
     '_target_changed_at = NULL',
   ]);
   return `WITH s AS (
-  SELECT ${sel.join(', ')}, st.h AS _h, st.r::jsonb AS _r, st.l AS _l FROM pg_temp.${ident(stageName(t.name))} st
+  SELECT ${sel.join(', ')}, st.h AS _h, st.r::jsonb AS _r, st.l AS _l FROM pg_temp.${ident(stageName(t))} st
 ), cf AS (
   SELECT ${recordId(t, 's')} AS rid, s._h, t._sync_hash IS NULL AS ins, ${sourceWins(p, 's')} AS sw, row_to_json(s) AS sdata, row_to_json(t) AS tdata,
          json_build_array(${t.key.map((k) => `s.${ident(k)}::text`).join(', ')}) AS k

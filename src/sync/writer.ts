@@ -5,7 +5,16 @@ import type { TablePolicy } from '../conflicts/config.ts';
 import { mergeRow } from '../conflicts/merge.ts';
 import type { TablePlan } from '../model/plan.ts';
 import { copyLine, makeRow, type NormRow, valuesOf } from '../model/values.ts';
-import { ident, isDataPgError, isTransientPgError, poolSocketEvents, type Sql, type Tx } from '../pg/connect.ts';
+import {
+  ident,
+  idleLimit,
+  isDataPgError,
+  isTransientPgError,
+  poolMode,
+  poolSocketEvents,
+  type Sql,
+  type Tx,
+} from '../pg/connect.ts';
 import { messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { copyDirectSql, copyStageSql, createStageSql, mergeSql, tombstoneSql, truncateStageSql } from './sql.ts';
@@ -98,6 +107,21 @@ export function decodeKey(key: unknown[]): unknown[] {
  * A transient failure redoes the whole transaction (idempotent); a row PostgreSQL rejects is
  * isolated by bisection inside savepoints and set aside with its reason.
  */
+/** A batch's outcome before anything is written (and the outcome of a batch with nothing to write). */
+export function emptyOutcome(): BatchOutcome {
+  return {
+    inserted: 0,
+    updated: 0,
+    tombstoned: 0,
+    rejected: 0,
+    rawValues: 0,
+    bytes: 0,
+    conflicts: 0,
+    conflictsResolved: 0,
+    conflictsPending: 0,
+  };
+}
+
 export class BatchWriter {
   constructor(
     private readonly sql: Sql,
@@ -107,6 +131,7 @@ export class BatchWriter {
       clientName: string;
       jobId: string;
       signal?: AbortSignal;
+      idleTransactionMs?: number;
       conflicts: ConflictPolicyFor;
       /**
        * Give rows read in their COPY form their values (read again by key): a merge and a refused row need them.
@@ -117,7 +142,15 @@ export class BatchWriter {
     private readonly hooks: WriterHooks = {},
     /** Keys (JSON of canonical key text) of rows set aside earlier and not yet stored, per table. */
     private readonly pending: Map<string, Set<string>> = new Map(),
-  ) {}
+  ) {
+    this.staging = poolMode(sql) === 'transaction' ? 'drop' : 'delete';
+  }
+
+  /**
+   * Staging tables: kept by the session and emptied at each commit (session mode), or made by each batch and
+   * dropped at its commit (transaction mode: the next batch may meet another server connection).
+   */
+  private readonly staging: 'delete' | 'drop';
 
   async write(b: Batch): Promise<BatchOutcome> {
     return retry(
@@ -127,19 +160,10 @@ export class BatchWriter {
           // Marks this transaction's writes as the sync's: the mirror's trigger leaves the marker alone.
           // And commits without waiting for the WAL flush: a batch and its checkpoint commit together, so a batch
           // lost to a PostgreSQL crash is lost with its checkpoint, and the next run reads it again.
-          await t`select set_config('owui_sync.writer', 'sync', true), set_config('synchronous_commit', 'off', true)`;
+          await t`select set_config('owui_sync.writer', 'sync', true), set_config('synchronous_commit', 'off', true),
+                         ${idleLimit(t, this.ctx.idleTransactionMs)}`;
           await this.hooks.beforeWrite?.(t);
-          const out: BatchOutcome = {
-            inserted: 0,
-            updated: 0,
-            tombstoned: 0,
-            rejected: 0,
-            rawValues: 0,
-            bytes: 0,
-            conflicts: 0,
-            conflictsResolved: 0,
-            conflictsPending: 0,
-          };
+          const out = emptyOutcome();
           const rejected: Rejected[] = b.unkeyable.map((u) => ({
             row: { key: [], values: u.values },
             reason: u.reason,
@@ -298,7 +322,7 @@ export class BatchWriter {
   private async writeRows(tx: Tx, t: TablePlan, rows: NormRow[], allNew: boolean): Promise<MergeOutcome> {
     const copied = allNew && (await this.copyNew(tx, t, rows));
     if (copied) return copied;
-    await tx.unsafe(createStageSql(t));
+    await tx.unsafe(createStageSql(t, this.staging));
     return this.mergeRows(tx, t, rows, false);
   }
 

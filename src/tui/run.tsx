@@ -27,7 +27,7 @@ export async function runMenu(o: {
     import('../pg/connect.ts'),
     import('../ops/node-health.ts'),
   ]);
-  const sql = connect(o.databaseUrl, { what: 'the database connection', max: 3, applicationName: 'owui-sync menu' });
+  const sql = connect(o.databaseUrl, { what: 'the database connection', max: 1, applicationName: 'owui-sync menu' });
   const backend = new MenuBackend(sql, { adminUrl: o.adminUrl, host: o.host, nodes: o.nodes, url: o.databaseUrl });
   let app: Instance | undefined;
   const leave = () => app?.unmount();

@@ -28,6 +28,20 @@ export function readSettingFile(file: string, variable: string): string {
   }
 }
 
+/** How connections reach PostgreSQL (src/pg/connect.ts): directly or through a session pooler, or a transaction pooler. */
+export type ConnectionMode = 'session' | 'transaction';
+
+/** OWUI_SYNC_CONNECTION_MODE: session (default) or transaction (fleet mode, through a transaction pooler). */
+export function connectionModeSetting(env: Env = process.env): ConnectionMode {
+  const v = resolveSetting('OWUI_SYNC_CONNECTION_MODE', undefined, env) ?? 'session';
+  if (v !== 'session' && v !== 'transaction')
+    throw new ConfigError(
+      `OWUI_SYNC_CONNECTION_MODE is ${JSON.stringify(v)}`,
+      'use session (a direct connection or a session pooler, port 5432) or transaction (a transaction pooler such as Supavisor on 6543 or PgBouncer in transaction mode)',
+    );
+  return v;
+}
+
 /** Where a container finds the host role's password (a Docker secret or a bind-mounted file). */
 export const DEFAULT_PASSWORD_FILE = '/run/secrets/db_sync_password';
 
