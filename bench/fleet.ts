@@ -55,6 +55,7 @@ const HOSTS_PER_PROCESS = 100;
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const dir = args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'owui-bench-fleet-'));
+fs.mkdirSync(dir, { recursive: true });
 fs.chmodSync(dir, 0o755);
 const lines: string[] = [];
 /** The statements each way sends most (bench/out/fleet-statements.txt). */
@@ -161,8 +162,11 @@ try {
           target: pg.url,
           mode: 'transaction',
           users: active.map((h) => ({ name: h.role, password: h.password })),
-          poolSize: 2,
+          // Each host logs in with its own role, and PgBouncer pools per (database, user): a host's server
+          // connection goes back to the others a second after its last transaction.
+          poolSize: 1,
           maxDbConnections: POOLER_CONN,
+          serverIdleTimeout: 1,
           started: () => {},
         });
         bouncerStop = b.stop;

@@ -205,6 +205,8 @@ describe('every ordinary run is exact', () => {
     await t.check`delete from sync_metadata.schema_migrations where version = 8`;
     const m = await runMain(['provision'], { OWUI_SYNC_ADMIN_URL: t.url });
     expect(m.code, m.stderr).toBe(0);
+    // One client's schema a transaction, each recorded (a fleet's thousands of schemas are not locked together).
+    expect(m.stdout).toMatch(/applied 008_light_hash\.sql \(1 client schemas, one transaction each\)/);
     const [col] =
       await t.check`select count(*)::int as n from information_schema.columns where table_schema = 'upgraded' and column_name = '_sync_light'`;
     expect(col!.n).toBe(tables.length);

@@ -30,6 +30,8 @@ export async function startPgBouncer(o: {
   users: { name: string; password: string }[];
   poolSize?: number;
   maxDbConnections?: number;
+  /** Seconds an idle server connection is kept for its pool (PgBouncer's default 600; 10 here). */
+  serverIdleTimeout?: number;
   /** Told the PID as soon as the process is started (the tests kill it by PID after the file). */
   started?: (pid: number | undefined) => void;
 }): Promise<Bouncer> {
@@ -54,7 +56,7 @@ export async function startPgBouncer(o: {
       'max_client_conn = 5000',
       `default_pool_size = ${o.poolSize ?? 10}`,
       `max_db_connections = ${o.maxDbConnections ?? 0}`,
-      'server_idle_timeout = 10',
+      `server_idle_timeout = ${o.serverIdleTimeout ?? 10}`,
       'server_reset_query = DISCARD ALL',
       `logfile = ${path.join(dir, 'pgbouncer.log')}`,
       '',

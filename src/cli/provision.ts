@@ -50,7 +50,10 @@ export function provisionCommand(io: Io): Command {
         else {
           if (r.adoptedLegacy) io.out('found a sync_metadata schema made by the legacy toolkit: upgraded in place');
           for (const c of r.changes) io.out(`  ${c}`);
-          for (const m of r.applied) io.out(`applied ${m}`);
+          for (const m of r.applied)
+            io.out(
+              `applied ${m}${m in r.clientSteps ? ` (${r.clientSteps[m]} client schemas, one transaction each)` : ''}`,
+            );
           io.out(`sync_metadata is at version ${r.schema_version}${r.applied.length ? '' : ' (already up to date)'}`);
           if (r.host) {
             const h = r.host;
