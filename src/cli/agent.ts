@@ -33,7 +33,9 @@ export function agentCommand(io: Io): Command {
       `
 Timing (seconds, from the environment): LEASE_DURATION 30, LEASE_RENEW_INTERVAL 10, LEASE_RENEW_DEADLINE 20,
 LEASE_RETRY_INTERVAL 5, HEARTBEAT_INTERVAL 30; checked at start: lease > renew deadline > 1.2 x retry.
-Also: OWUI_SYNC_JOB_VISIBILITY (the lease), OWUI_SYNC_POLL_INTERVAL 1, OWUI_SYNC_BATCH_ROWS 1000,
+Connections: OWUI_SYNC_CONNECTION_MODE session (default: direct or a session pooler; LISTEN) or transaction
+(through a transaction pooler such as Supabase's 6543: no session state, polls instead; docs/fleet.md).
+Also: OWUI_SYNC_JOB_VISIBILITY (the lease), OWUI_SYNC_POLL_INTERVAL 15 (5 in transaction mode), OWUI_SYNC_BATCH_ROWS 1000,
 OWUI_SYNC_STATE_CACHE_TTL 300, OWUI_SYNC_JOB_HISTORY_DAYS 30, OWUI_SYNC_NOTIFY_URL (the webhook for conflicts
 waiting for review on notify tables). Every setting X also accepts X_FILE.
 Secrets come from files: the host role's password from OWUI_SYNC_DATABASE_PASSWORD_FILE (default

@@ -28,7 +28,7 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 finished but rows await manual review, 4 verify found differences.\nConnections: OWUI_SYNC_DATABASE_URL (runtime) and OWUI_SYNC_ADMIN_URL (DDL), or their _FILE variants.\nSettings: flags, then the environment, then ~/.config/owui-sync/config.json, then /etc/owui-sync/config.json\n(or the file OWUI_SYNC_CONFIG names); owui-sync config show prints what is in force and where it came from.\nColour: only on a terminal; NO_COLOR (not empty) or TERM=dumb turn it off, FORCE_COLOR turns it on.',
+      '\nExit codes: 0 ok, 1 failed, 2 usage or configuration error, 3 finished but rows await manual review, 4 verify found differences.\nConnections: OWUI_SYNC_DATABASE_URL (runtime) and OWUI_SYNC_ADMIN_URL (DDL), or their _FILE variants;\nOWUI_SYNC_CONNECTION_MODE=transaction through a transaction pooler (fleet mode, docs/fleet.md).\nSettings: flags, then the environment, then ~/.config/owui-sync/config.json, then /etc/owui-sync/config.json\n(or the file OWUI_SYNC_CONFIG names); owui-sync config show prints what is in force and where it came from.\nColour: only on a terminal; NO_COLOR (not empty) or TERM=dumb turn it off, FORCE_COLOR turns it on.',
     );
   program.addCommand(provisionCommand(io));
   program.addCommand(clientCommand(io));
