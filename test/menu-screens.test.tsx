@@ -295,7 +295,9 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     // Back on the Cluster screen the cursor is on the test just run (the list loads its nodes again, above it).
     await press(inst, ESC);
     await see(inst, '› Failover test: stop the leader');
-    // Stop asks for STOP.
+    // Stop asks for STOP: once the nodes are listed again above the cursor (a key pressed before they arrive stays
+    // on the test, and Enter ran it again once on CI).
+    await see(inst, /mc-secondary\s+secondary running/);
     await press(inst, 'k', '\r');
     await see(inst, 'Node mc-secondary');
     await press(inst, 'j', '\r');

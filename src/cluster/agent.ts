@@ -180,8 +180,10 @@ export class Agent {
     const s = this.settings;
     const signal = this.stop$.signal;
     const lease = new Lease(this.sql, this.cluster, s.nodeId, s.leaseSeconds, this.hostId, this.advertiseUrl);
-    // The lease's statements share the control connection: one that hangs is cancelled within the renew interval.
-    lease.statementMs = Math.max(100, Math.round(s.renewSeconds * 1000));
+    // The lease's statements share the control connection: one that hangs is cancelled by the renew deadline, when
+    // the elector steps down anyway (the timer counts time queued behind the connection's other statements too, so
+    // a shorter one would cancel renewals that were only waiting their turn).
+    lease.statementMs = Math.max(100, Math.round(s.renewDeadlineSeconds * 1000));
     this.elector = new Elector(
       lease,
       s,
