@@ -75,11 +75,13 @@ export class Worker {
     if (job.reclaimed_from) log.warn({ from: job.reclaimed_from }, 'reclaimed a job whose node stopped renewing it');
     const ac = new AbortController();
     let claimLost = false;
+    // A renewal answered after the run recorded its end finds the job no longer running: that is not a takeover.
+    let ended = false;
     c.running.set(job.job_id, { job, ac, startedAt: Date.now() });
     const renew = setInterval(() => {
       renewJob(c.sql, job, c.nodeId, s.visibilitySeconds)
         .then((mine) => {
-          if (!mine && !ac.signal.aborted) {
+          if (!mine && !ac.signal.aborted && !ended) {
             log.warn('the job is no longer ours (reclaimed); stopping it');
             claimLost = true;
             ac.abort();
@@ -108,6 +110,7 @@ export class Worker {
     } catch (err) {
       await this.couldNotRun(job, err, log);
     } finally {
+      ended = true;
       clearInterval(renew);
       c.running.delete(job.job_id);
     }
