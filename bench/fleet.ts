@@ -39,6 +39,8 @@ const { values: args } = parseArgs({
     ways: { type: 'string', default: 'today,session,transaction' },
     'max-connections': { type: 'string', default: '120' },
     'pooler-connections': { type: 'string', default: '100' },
+    'pool-size': { type: 'string', default: '1' },
+    'server-idle': { type: 'string', default: '1' },
     dir: { type: 'string' },
   },
 });
@@ -135,10 +137,14 @@ try {
   report('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
 
   const roleList = hosts.map((h) => h.role);
+  /** Backends of the hosts' roles by state (what a pinned or waiting connection looks like, for the log). */
+  const states = new Map<string, number>();
   const conns = async () => {
-    const [r] = await admin<{ n: number }[]>`
-      select count(*)::int as n from pg_stat_activity where usename = any(${roleList})`;
-    return r!.n;
+    const rows = await admin<{ state: string; n: number }[]>`
+      select coalesce(state, '?') || coalesce(' ' || wait_event_type || ':' || wait_event, '') as state, count(*)::int as n
+      from pg_stat_activity where usename = any(${roleList}) group by 1`;
+    for (const r of rows) states.set(r.state, (states.get(r.state) ?? 0) + r.n);
+    return rows.reduce((a, r) => a + r.n, 0);
   };
 
   for (const n of SIZES) {
@@ -164,9 +170,9 @@ try {
           users: active.map((h) => ({ name: h.role, password: h.password })),
           // Each host logs in with its own role, and PgBouncer pools per (database, user): a host's server
           // connection goes back to the others a second after its last transaction.
-          poolSize: 1,
+          poolSize: Number(args['pool-size']),
           maxDbConnections: POOLER_CONN,
-          serverIdleTimeout: 1,
+          serverIdleTimeout: Number(args['server-idle']),
           started: () => {},
         });
         bouncerStop = b.stop;
@@ -215,6 +221,7 @@ try {
       await admin`select pg_stat_statements_reset()`;
       const [w0] = await admin<{ t: Date }[]>`select now() as t`;
       const samples: number[] = [];
+      states.clear();
       const until = Date.now() + MEASURE * 1000;
       while (Date.now() < until) {
         samples.push(await conns());
@@ -230,7 +237,20 @@ try {
         select sum(calls)::text as calls, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 160) as query
         from pg_stat_statements s join pg_roles r on r.oid = s.userid where r.rolname = any(${roleList})
         group by 2 order by sum(calls) desc limit 12`;
-      tops.push(`## ${n} hosts, ${way}`, ...top.map((r) => `${r.calls}\t${r.query}`), '');
+      const mean = await admin<{ calls: string; ms: string; query: string }[]>`
+        select sum(calls)::text as calls, round((sum(total_exec_time) / sum(calls))::numeric, 2)::text as ms,
+               left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 160) as query
+        from pg_stat_statements s join pg_roles r on r.oid = s.userid where r.rolname = any(${roleList})
+        group by 3 order by sum(total_exec_time) desc limit 8`;
+      const stateList = [...states].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${f1(v / samples.length)}`);
+      tops.push(
+        `## ${n} hosts, ${way}`,
+        ...top.map((r) => `${r.calls}\t${r.query}`),
+        '# most time (calls, mean ms, statement)',
+        ...mean.map((r) => `${r.calls}\t${r.ms}\t${r.query}`),
+        `# backends by state, mean of the samples: ${stateList.join('; ')}`,
+        '',
+      );
       const delays = await admin<{ d: number }[]>`
         select extract(epoch from (j.started_at at time zone current_setting('TimeZone') - j.available_at))::float8 as d
         from sync_metadata.sync_jobs j join sync_metadata.client_deployments c using (deployment_id)

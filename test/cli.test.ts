@@ -210,8 +210,9 @@ describe('the command line against a database', () => {
         '007_notify.sql',
         '008_light_hash.sql',
         '009_fleet.sql',
+        '010_rls_once.sql',
       ],
-      schema_version: 9,
+      schema_version: 10,
     });
     const b = await runMain(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);
