@@ -211,8 +211,9 @@ describe('the command line against a database', () => {
         '008_light_hash.sql',
         '009_fleet.sql',
         '010_rls_once.sql',
+        '011_source_schema.sql',
       ],
-      schema_version: 10,
+      schema_version: 11,
     });
     const b = await runMain(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);

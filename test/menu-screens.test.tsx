@@ -203,7 +203,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
       await t.check`select sync_interval, config->>'sqlite_path' as p from sync_metadata.client_deployments where client_name = 'm_new'`;
     expect(row).toEqual({ sync_interval: 3600, p: file });
     // Deregister: drop asks for DELETE; a wrong word changes nothing; then keep the data.
-    await press(inst, 'j', 'j', 'j', 'j', 'j', 'j', 'j', 'j', '\r');
+    await press(inst, 'j', 'j', 'j', 'j', 'j', 'j', 'j', 'j', 'j', '\r');
     await see(inst, 'Deregister, keep the data');
     await press(inst, 'j', '\r');
     await see(inst, 'Type DELETE and Enter to confirm');
@@ -217,6 +217,28 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     expect(gone).toHaveLength(0);
     const kept = await t.check`select 1 from information_schema.schemata where schema_name = 'm_new'`;
     expect(kept).toHaveLength(1);
+  });
+
+  it('restore a deployment to a new file from its screen, with progress, then the verification', async () => {
+    const t = await setupTenant({ name: 'm_rest', seed: { users: 2, chatsPerUser: 3 } });
+    expect((await t.sync()).status).toBe('success');
+    const file = path.join(tmpDir(), 'restored.db');
+    const inst = open(backendFor(t), [{ id: 'deployment', client: 'm_rest' }]);
+    await see(inst, 'Restore to a new webui.db');
+    await press(inst, 'j', 'j', 'j', 'j', 'j', 'j', 'j', 'j', '\r');
+    await see(inst, 'Restore m_rest to (a new file)');
+    await see(inst, '/opt/openwebui/m_rest/data/webui.restored.db');
+    await press(inst, '\u007F'.repeat(50), file, '\r');
+    await see(inst, /Verified: identical to the mirror \(\d+ rows\)/);
+    expect(inst.frames.some((f) => f.includes('Restored ') && f.includes('integrity ok'))).toBe(true);
+    expect(fs.existsSync(file)).toBe(true);
+    // Again to the same path: refused, the message says why and what to do.
+    await press(inst, ESC);
+    await see(inst, 'Restore to a new webui.db');
+    await press(inst, '\r');
+    await see(inst, 'Restore m_rest to (a new file)');
+    await press(inst, '\u007F'.repeat(50), file, '\r');
+    await see(inst, 'exists: restore never overwrites a file');
   });
 
   it('errors are messages: an unreachable database in the header and on the screen, never a crash', async () => {

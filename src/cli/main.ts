@@ -12,6 +12,7 @@ import { hostCommand } from './host.ts';
 import { canDrawMenu, menuCommand } from './menu.ts';
 import { endQuietlyOnClosedPipe, type Io, printError, processIo } from './output.ts';
 import { provisionCommand } from './provision.ts';
+import { restoreCommand } from './restore.ts';
 import { scheduleCommands } from './schedule.ts';
 import { schemaCommand } from './schema.ts';
 import { statusCommand } from './status.ts';
@@ -35,6 +36,7 @@ export function buildProgram(io: Io, setExit: (c: number) => void): Command {
   program.addCommand(hostCommand(io));
   program.addCommand(syncCommand(io, setExit));
   program.addCommand(verifyCommand(io, setExit));
+  program.addCommand(restoreCommand(io, setExit));
   program.addCommand(schemaCommand(io, setExit));
   program.addCommand(statusCommand(io));
   for (const c of scheduleCommands(io)) program.addCommand(c);

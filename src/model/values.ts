@@ -249,3 +249,45 @@ export function valuesOf(r: NormRow): (string | null)[] {
   if (!r.values) throw new Error('internal: a row read in its COPY form has no values here');
   return r.values;
 }
+
+/**
+ * A value to bind when writing a mirror row back into SQLite (restore): the inverse of normaliseValue. `text` is
+ * the mirror column as PostgreSQL prints it (`col::text`), `raw` the column's `_sync_raw` entry, if any. The result
+ * is bound as it is and SQLite applies the column's affinity, as it did when Open WebUI wrote the value: text that
+ * reads as a number in a NUMERIC column (JSON) becomes that number again. Text whose exact bytes are not valid
+ * UTF-8 comes back as `textBytes`, to be stored with CAST(? AS TEXT).
+ */
+export function restoreValue(
+  text: string | null,
+  raw: RawEntry | undefined,
+  type: PgType,
+): { value: string | bigint | number | Buffer | null; textBytes?: Buffer } {
+  if (raw) {
+    const bytes = Buffer.from(raw[1], 'base64');
+    switch (raw[0]) {
+      case 'blob':
+        return { value: bytes };
+      case 'integer':
+        return { value: BigInt(bytes.toString('utf8')) };
+      case 'real':
+        return { value: Number(bytes.toString('utf8')) };
+      case 'text': {
+        const s = bytes.toString('utf8');
+        return Buffer.from(s, 'utf8').equals(bytes) ? { value: s } : { value: null, textBytes: bytes };
+      }
+    }
+  }
+  if (text === null) return { value: null };
+  switch (type) {
+    case 'bigint':
+      return { value: BigInt(text) };
+    case 'boolean':
+      return { value: text === 'true' ? 1n : 0n };
+    case 'double precision':
+      return { value: Number(text) };
+    case 'bytea':
+      return { value: Buffer.from(text.slice(2), 'hex') };
+    default:
+      return { value: text };
+  }
+}

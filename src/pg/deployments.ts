@@ -21,6 +21,8 @@ export interface Deployment {
   last_skipped_tables: { table: string; reason: string }[] | null;
   /** When a run last purged the deployment's conflict log (at most hourly). */
   conflicts_purged_at: Date | null;
+  /** The hash of the tenant schema the last reading run recorded (sql/011_source_schema.sql). */
+  source_schema_hash: string | null;
 }
 
 export interface LastRun {
@@ -35,7 +37,8 @@ export async function findDeployment(sql: Sql, name: string): Promise<Deployment
     select deployment_id, client_name, container_name, host_id, coalesce(config->>'sqlite_path', '') as sqlite_path,
            coalesce(sync_enabled, false) as sync_enabled, coalesce(sync_interval, 300) as sync_interval,
            coalesce(status, 'active') as status, last_sync_at, last_sync_status, reconcile_every,
-           runs_since_reconcile, source_fingerprint, last_run, last_skipped_tables, conflicts_purged_at
+           runs_since_reconcile, source_fingerprint, last_run, last_skipped_tables, conflicts_purged_at,
+           source_schema_hash
     from sync_metadata.client_deployments where client_name = ${name}`.catch((err) => {
     throw (err as { code?: string }).code === '42703' ? outdatedSchema(err) : err;
   });

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { PgType, SourcePlan, TablePlan } from '../model/plan.ts';
 import { ConfigError } from '../util/errors.ts';
-import type { Sql } from './connect.ts';
+import type { Sql, Tx } from './connect.ts';
 import { ident } from './connect.ts';
 
 /** Sync columns every mirror table has besides Open WebUI's own. */
@@ -127,7 +127,7 @@ export interface TargetColumn {
 }
 export type TargetSchema = Map<string, TargetColumn[]> & { marked?: Set<string> };
 
-export async function readTargetSchema(sql: Sql, schema: string): Promise<TargetSchema> {
+export async function readTargetSchema(sql: Sql | Tx, schema: string): Promise<TargetSchema> {
   // pg_catalog rather than information_schema: the same answer (tables this role may read) about ten
   // times faster, which is most of the cost of a run that finds nothing changed.
   const rows = await sql<{ table_name: string; column_name: string; data_type: string }[]>`

@@ -7,6 +7,7 @@ import { SYNC_HEAP_HEADROOM, softHeapLimit } from '../util/memory.ts';
 import { introspect } from './introspect.ts';
 import { openTenant, type TenantDb } from './open.ts';
 import { type Page, type PageQuery, TableReader } from './reader.ts';
+import { readSnapshot } from './snapshot.ts';
 import { asBuffer, journalOf, type ReadForm, type Reply, type Request, toWire } from './source.ts';
 
 if (!parentPort) throw new Error('read-worker runs as a worker thread only');
@@ -81,7 +82,7 @@ function handle(req: Request): unknown {
       db = openTenant(req.path);
       try {
         plan = introspect(db);
-        return { plan, journal: journalOf(db) };
+        return { plan, journal: journalOf(db), snapshot: readSnapshot(db) };
       } catch (err) {
         db.close();
         db = null;

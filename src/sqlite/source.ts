@@ -6,6 +6,7 @@ import { SYNC_HEAP_HEADROOM, softHeapLimit } from '../util/memory.ts';
 import { codeModule, packagePath } from '../util/paths.ts';
 import type { TenantDb } from './open.ts';
 import type { Page, PageLimits, PageQuery } from './reader.ts';
+import type { SchemaSnapshot } from './snapshot.ts';
 
 // Where a sync reads its tenant: in this thread (the command line's short reads), or in a worker thread of its
 // own (the sync engine), so that the event loop never waits on SQLite: neither while a page is read, normalised
@@ -28,6 +29,8 @@ export interface TableSource {
 export interface TenantSource {
   readonly plan: SourcePlan;
   readonly journal: JournalMode;
+  /** The tenant's schema as it was opened (what a restore rebuilds, sql/011_source_schema.sql). */
+  readonly snapshot: SchemaSnapshot;
   /**
    * Tell the reader the plan as the run shapes it (each column's type as the mirror really has it): values are
    * normalised for those types.
@@ -203,7 +206,7 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
     if (clean) giveBack(worker);
     else await worker.terminate();
   };
-  let opened: { plan: SourcePlan; journal: JournalMode };
+  let opened: { plan: SourcePlan; journal: JournalMode; snapshot: SchemaSnapshot };
   try {
     opened = await call({ op: 'open', path });
   } catch (err) {
@@ -227,6 +230,7 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
       return plan;
     },
     journal: opened.journal,
+    snapshot: opened.snapshot,
     async setPlan(p) {
       plan = p;
       await call({ op: 'plan', plan: p });

@@ -2,7 +2,9 @@ import type { ConflictConfig } from '../conflicts/config.ts';
 import type { SourcePlan } from '../model/plan.ts';
 import { isTransientPgError, type Sql, type Tx } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
+import { recordSchema } from '../pg/source-schema.ts';
 import { blockingDrift, diffSchema, readTargetSchema, targetTypes } from '../pg/tenant.ts';
+import type { SchemaSnapshot } from '../sqlite/snapshot.ts';
 import { ConfigError, isFenced, messageOf, OwuiError } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { checkCompareFields, loadConflictConfig } from './conflict-policy.ts';
@@ -203,7 +205,16 @@ const purgeDue = (dep: Deployment) =>
  * committed, and the job row left 'running' is marked abandoned by the next run); a fenced run's record is
  * refused, which `fenced` says.
  */
-export async function finish(sql: Sql, dep: Deployment, prep: Prepared, result: SyncResult, o: RunOptions) {
+export async function finish(
+  sql: Sql,
+  dep: Deployment,
+  prep: Prepared,
+  result: SyncResult,
+  o: RunOptions,
+  snapshot?: SchemaSnapshot,
+) {
+  // The tenant's schema, recorded when the run read one other than the last recorded (restore rebuilds from it).
+  const newSchema = snapshot && snapshot.hash !== dep.source_schema_hash ? snapshot : undefined;
   try {
     // Read first, retried like a batch when the connection is lost (the run may have ended because it was).
     const counts = await retry(() => jobs.pendingCounts(sql, dep.deployment_id), {
@@ -224,11 +235,13 @@ export async function finish(sql: Sql, dep: Deployment, prep: Prepared, result: 
             const purged = purgeDue(dep);
             if (purged)
               await jobs.purgeConflictLog(tx, prep.conflicts.conflict_resolution.resolution_log.retention_days);
+            if (newSchema) await recordSchema(tx, dep.deployment_id, newSchema);
             await jobs.markDeploymentSynced(tx, dep.deployment_id, {
               fingerprint: prep.fpBefore,
               runsSinceReconcile: runsSince,
               skipped: result.skipped_tables,
               purged,
+              schemaHash: newSchema?.hash,
             });
           } else {
             await jobs.markDeploymentFailed(tx, dep.deployment_id, result.status);

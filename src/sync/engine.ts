@@ -45,6 +45,9 @@ export async function runSync(sql: Sql, dep: Deployment, opts: SyncOptions = {})
       onRetry: o.hooks?.onRetry,
       signal: o.signal,
     });
+    // A run over an unchanged tenant reads nothing, unless no schema of it is recorded yet (restore needs one):
+    // then it opens the tenant for that alone.
+    if (prep.kind === 'unchanged' && !dep.source_schema_hash) await reader();
     // The reader normalises values for the column types the mirror really has (prepare shaped the plan).
     const src = opening ? await reader() : null;
     await src?.setPlan(prep.plan);
@@ -178,6 +181,6 @@ async function execute(
   result.error = failure ? messageOf(failure) : undefined;
   if (isFenced(failure)) result.fenced = true;
   result.duration_ms = Date.now() - started;
-  await finish(sql, dep, prep, result, o);
+  await finish(sql, dep, prep, result, o, src?.snapshot);
   return result;
 }

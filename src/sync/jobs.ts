@@ -135,10 +135,11 @@ export function purgeConflictLog(tx: Tx, retentionDays: number) {
 export function markDeploymentSynced(
   tx: Tx,
   deploymentId: string,
-  s: { fingerprint: string; runsSinceReconcile: number; skipped: unknown; purged: boolean },
+  s: { fingerprint: string; runsSinceReconcile: number; skipped: unknown; purged: boolean; schemaHash?: string },
 ) {
   return tx`
     update sync_metadata.client_deployments set last_sync_at = now(), last_sync_status = 'success',
+      source_schema_hash = coalesce(${s.schemaHash ?? null}, source_schema_hash),
       source_fingerprint = ${s.fingerprint}, runs_since_reconcile = ${s.runsSinceReconcile}, updated_at = now(),
       last_run = last_run || '{"status": "success"}', last_skipped_tables = ${JSON.stringify(s.skipped)}::text::jsonb,
       conflicts_purged_at = case when ${s.purged} then now() else conflicts_purged_at end

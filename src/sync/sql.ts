@@ -190,3 +190,33 @@ FROM ${ident(schema)}.${ident(t.name)}${where.length ? ` WHERE ${where.join(' AN
 
 /** COPY text escaping lives with the values it escapes (the reader thread builds COPY lines too). */
 export { copyField } from '../model/values.ts';
+
+/**
+ * Restore's read of one mirror table (src/ops/restore.ts), a page at a time in key order: the live rows after the
+ * key given as parameters ($1.. the key's columns as text, cast to their types; none for the first page), at most
+ * the last parameter's number of rows. Each column as PostgreSQL prints it (c0, c1, ... in the order given), the
+ * row's raw side channel, and whether someone changed it in PostgreSQL after its sync.
+ */
+export function restorePageSql(
+  schema: string,
+  table: string,
+  cols: string[],
+  key: { name: string; type: PgType }[],
+  first: boolean,
+): string {
+  const list = cols
+    .map((c, i) => `${ident(c)}::text AS c${i}`)
+    .concat(['_sync_raw', '_target_changed_at IS NOT NULL AS _changed']);
+  const k = key.map((c) => ident(c.name)).join(', ');
+  const after = first ? '' : ` AND (${k}) > (${key.map((c, i) => `$${i + 1}::${c.type}`).join(', ')})`;
+  return `SELECT ${list.join(', ')} FROM ${ident(schema)}.${ident(table)} WHERE _deleted_at IS NULL${after} ORDER BY ${k} LIMIT $${first ? 1 : key.length + 1}`;
+}
+
+/** A mirror table's primary key columns in key order ($1 schema, $2 table). */
+export function restoreKeySql(): string {
+  return `SELECT a.attname AS k FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+    WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
+    ORDER BY array_position(i.indkey::int2[], a.attnum)`;
+}

@@ -3,6 +3,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ClusterStatus } from '../ops/cluster.ts';
 import { ago, duration } from '../util/when.ts';
 import type { MenuBackend } from './backend.ts';
+import { RestoreScreen } from './restore-screen.tsx';
 import {
   ClusterScreen,
   ConflictConfigScreen,
@@ -259,6 +260,8 @@ function Body({ screen: s, props }: { screen: Screen; props: ScreenProps }) {
       return <DeregisterScreen {...props} client={s.client} />;
     case 'register':
       return <RegisterScreen {...props} />;
+    case 'restore':
+      return <RestoreScreen {...props} client={s.client} />;
     case 'cluster':
       return <ClusterScreen {...props} />;
     case 'node':

@@ -4,6 +4,7 @@ import type { Choice } from '../ops/conflicts.ts';
 import type { FailoverStep } from '../ops/failover.ts';
 import { NO_NODE_CONTROL_HINT, type NodeController, type StopMode } from '../ops/nodes.ts';
 import type { SyncNowProgress } from '../ops/overview.ts';
+import type { RestoreProgress } from '../ops/restore.ts';
 import { pgConnectError, type Sql } from '../pg/connect.ts';
 import { ConfigError } from '../util/errors.ts';
 
@@ -135,6 +136,16 @@ export class MenuBackend {
     return this.o.nodes;
   }
 
+  restore = this.db(async (client: string, to: string, onProgress: (p: RestoreProgress) => void) =>
+    (await import('../ops/restore.ts')).restore(this.sql, { client, to, onProgress }),
+  );
+  verifyAgainst = this.db(async (client: string, file: string) => {
+    const [{ getDeployment }, { verify }] = await Promise.all([
+      import('../pg/deployments.ts'),
+      import('../sync/verify.ts'),
+    ]);
+    return verify(this.sql, { ...(await getDeployment(this.sql, client)), sqlite_path: file });
+  });
   listNodes = async () => (this.o.nodes ? this.o.nodes.list() : []);
   nodeLogs = async (id: string, lines: number) => this.control().logs(id, lines);
   stopNode = async (id: string) => this.control().stop(id, 'graceful');

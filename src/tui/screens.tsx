@@ -14,6 +14,7 @@ import {
   LineInput,
   List,
   type ListItem,
+  OnEscape,
   useColour,
   useKeys,
   useLoad,
@@ -33,6 +34,7 @@ export type Screen =
   | { id: 'conflict-config'; client: string }
   | { id: 'strategy'; client: string; table: string | null; current: string }
   | { id: 'deregister'; client: string }
+  | { id: 'restore'; client: string }
   | { id: 'register' }
   | { id: 'cluster' }
   | { id: 'node'; nodeId: string }
@@ -83,6 +85,8 @@ export function describeScreen(s: Screen): { title: string; keys: string } {
       return { title: `Deregister ${s.client}`, keys: '↑↓/jk move · Enter choose' };
     case 'register':
       return { title: 'Register a client', keys: 'type, Enter next · Esc back' };
+    case 'restore':
+      return { title: `Restore ${s.client}`, keys: 'type the path, Enter restore · Esc back' };
     case 'cluster':
       return { title: 'Cluster', keys: LIST_KEYS };
     case 'node':
@@ -197,6 +201,7 @@ export function DeploymentScreen({ backend, go, client, rows }: ScreenProps & { 
       note: r?.conflicts_pending ? `${r.conflicts_pending} pending` : undefined,
     },
     { key: 'config', label: 'Conflict configuration' },
+    { key: 'restore', label: 'Restore to a new webui.db', note: 'then verify it' },
     { key: 'deregister', label: 'Deregister' },
   ];
   const onSelect = (i: ListItem) => {
@@ -208,6 +213,7 @@ export function DeploymentScreen({ backend, go, client, rows }: ScreenProps & { 
     else if (i.key === 'conflicts') go({ id: 'conflicts', client, pending: true });
     else if (i.key === 'config') go({ id: 'conflict-config', client });
     else if (i.key === 'deregister') go({ id: 'deregister', client });
+    else if (i.key === 'restore') go({ id: 'restore', client });
   };
   return (
     <Box flexDirection="column">
@@ -606,13 +612,6 @@ export function TypedConfirm({
 }
 
 /** Esc runs `run` even while a text field has the keys. */
-function OnEscape({ run }: { run: () => void }) {
-  useKeys((_i, key) => {
-    if (key.escape) run();
-  });
-  return null;
-}
-
 export function DeregisterScreen({ backend, client }: ScreenProps & { client: string }) {
   const c = useColour();
   const { flash } = useMenu();

@@ -314,3 +314,11 @@ export function useTimer(running: boolean): number {
   }, [running]);
   return (now - t0) / 1000;
 }
+
+/** Run `run` when Esc is pressed (screens that capture the keyboard for a text field). */
+export function OnEscape({ run }: { run: () => void }) {
+  useKeys((_i, key) => {
+    if (key.escape) run();
+  });
+  return null;
+}
