@@ -32,10 +32,10 @@ export function verifyCommand(io: Io, setExit: (c: number) => void): Command {
         const progress = new ProgressLine(io);
         try {
           await requireProvisioned(sql);
-          const registered = await getDeployment(sql, name);
-          const dep = opts.against ? { ...registered, sqlite_path: opts.against } : registered;
+          const dep = await getDeployment(sql, name);
           const r = await verify(sql, dep, {
             limit: opts.limit,
+            against: opts.against,
             onTable: json ? undefined : (t, i, n) => progress.update(`verifying table ${i + 1}/${n} ${t}`),
           });
           progress.done();

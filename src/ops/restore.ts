@@ -3,13 +3,14 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { PgType } from '../model/plan.ts';
 import { type RawEntry, restoreValue } from '../model/values.ts';
-import type { Sql } from '../pg/connect.ts';
+import type { Sql, Tx } from '../pg/connect.ts';
 import { type Deployment, findDeployment } from '../pg/deployments.ts';
 import { currentSchema, type RecordedSchema } from '../pg/source-schema.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { openTenant } from '../sqlite/open.ts';
 import { readSnapshot, type SchemaObject } from '../sqlite/snapshot.ts';
-import { restoreKeySql, restorePageSql } from '../sync/sql.ts';
+import { pendingCounts } from '../sync/jobs.ts';
+import { mirrorRowsEstimateSql, restoreKeySql, restorePageSql } from '../sync/sql.ts';
 import { ConfigError, messageOf, OwuiError } from '../util/errors.ts';
 import { SYNC_HEAP_HEADROOM, softHeapLimit } from '../util/memory.ts';
 
@@ -268,6 +269,83 @@ function nextPageRows(rows: Record<string, unknown>[], cols: number, bytes: numb
   return Math.max(1, Math.min(1000, Math.floor(bytes / avg)));
 }
 
+interface TableCopy {
+  db: Database.Database;
+  tx: Tx;
+  schema: string;
+  client: string;
+  name: string;
+  /** The mirror table's columns and their types. */
+  types: Map<string, PgType>;
+}
+
+type MirrorRow = Record<string, unknown>;
+
+/**
+ * Copy one mirror table's live rows into the file's table of the same name, in pages in key order, each sized by
+ * the one before to about `pageBytes` of values (the first has 10 rows). `onPage` is told each page and the rows
+ * so far. Returns the rows copied.
+ */
+async function copyTable(
+  t: TableCopy,
+  pageBytes: number,
+  onPage: (page: MirrorRow[], rows: number) => void,
+): Promise<number> {
+  const fileCols = (
+    t.db.prepare('SELECT name FROM pragma_table_info(?) ORDER BY cid').all(t.name) as { name: string }[]
+  ).map((c) => c.name);
+  const cols = fileCols.filter((c) => t.types.has(c));
+  const lacking = fileCols.filter((c) => !t.types.has(c));
+  if (lacking.length)
+    throw new OwuiError(
+      `the mirror of table "${t.name}" has no column ${lacking.map((c) => `"${c}"`).join(', ')} of the recorded schema`,
+      { hint: `run owui-sync sync ${t.client} (it adds the columns and records the schema), then restore` },
+    );
+  const key = (await t.tx.unsafe<{ k: string }[]>(restoreKeySql(), [t.schema, t.name])).map((r) => r.k);
+  const keyAt = key.map((k) => cols.indexOf(k));
+  if (!key.length || keyAt.includes(-1))
+    throw new OwuiError(`the mirror of table "${t.name}" has no primary key among the recorded schema's columns`, {
+      hint: `run owui-sync schema apply ${t.client} (with the admin connection), then restore`,
+    });
+  const colTypes = cols.map((c) => t.types.get(c)!);
+  const keyCols = key.map((k) => ({ name: k, type: t.types.get(k)! }));
+  const insert = t.db.prepare(
+    `INSERT INTO ${qi(t.name)} (${cols.map(qi).join(', ')}) VALUES (${cols.map(() => 'coalesce(CAST(? AS TEXT), ?)').join(', ')})`,
+  );
+  const insertPage = t.db.transaction((page: MirrorRow[]) => {
+    for (const r of page) {
+      const raw = (r._sync_raw as Record<string, RawEntry> | null) ?? null;
+      const params: unknown[] = [];
+      for (let j = 0; j < cols.length; j++) {
+        const v = restoreValue(r[`c${j}`] as string | null, raw?.[cols[j]!], colTypes[j]!);
+        params.push(v.textBytes ?? null, v.value);
+      }
+      insert.run(...params);
+    }
+  });
+  const firstSql = restorePageSql(t.schema, t.name, cols, keyCols, true);
+  const nextSql = restorePageSql(t.schema, t.name, cols, keyCols, false);
+  let rows = 0;
+  let per = 10;
+  let last: string[] | null = null;
+  for (;;) {
+    const asked = per;
+    const page = (await t.tx.unsafe(
+      last ? nextSql : firstSql,
+      last ? [...last, asked] : [asked],
+    )) as unknown as MirrorRow[];
+    if (page.length === 0) break;
+    insertPage(page);
+    rows += page.length;
+    const end = page[page.length - 1]!;
+    last = keyAt.map((j) => end[`c${j}`] as string);
+    per = nextPageRows(page, cols.length, pageBytes);
+    onPage(page, rows);
+    if (page.length < asked) break;
+  }
+  return rows;
+}
+
 /** Write the mirror of `o.client` into a new SQLite file at `o.to`. */
 export async function restore(sql: Sql, o: RestoreOptions): Promise<RestoreResult> {
   if (o.at) throw pointInTimeRefused(o.at);
@@ -332,50 +410,26 @@ export async function restore(sql: Sql, o: RestoreOptions): Promise<RestoreResul
           .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
           .all() as { name: string }[]
       ).map((r) => r.name);
-      const [est] = await tx.unsafe<{ n: string }[]>(
-        'select coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint::text as n from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind = $2',
-        [dep.client_name, 'r'],
-      );
+      const [est] = await tx.unsafe<{ n: string }[]>(mirrorRowsEstimateSql(), [dep.client_name]);
       const estimate = Number(est?.n ?? 0);
-      const [aside] = await tx<{ n: number }[]>`
-        select count(*)::int as n from sync_metadata.rejected_rows where deployment_id = ${dep.deployment_id} and resolved_at is null`;
-      result.rows_set_aside = aside?.n ?? 0;
+      result.rows_set_aside = (await pendingCounts(tx, dep.deployment_id)).rejected;
       for (let i = 0; i < tables.length; i++) {
         const name = tables[i]!;
-        const mirror = target.get(name);
-        if (!mirror) {
+        if (!target.has(name)) {
           result.empty_tables.push({ table: name, reason: 'no mirror table (the sync cannot key it, or skips it)' });
           continue;
         }
-        const fileCols = (
-          db.prepare('SELECT name FROM pragma_table_info(?) ORDER BY cid').all(name) as { name: string }[]
-        ).map((c) => c.name);
-        const types = targetTypes(target, name);
-        const cols = fileCols.filter((c) => types.has(c));
-        const lacking = fileCols.filter((c) => !types.has(c));
-        if (lacking.length)
-          throw new OwuiError(
-            `the mirror of table "${name}" has no column ${lacking.map((c) => `"${c}"`).join(', ')} of the recorded schema`,
-            { hint: `run owui-sync sync ${o.client} (it adds the columns and records the schema), then restore` },
-          );
-        const key = (await tx.unsafe<{ k: string }[]>(restoreKeySql(), [dep.client_name, name])).map((r) => r.k);
-        const colTypes = cols.map((c) => types.get(c)! as PgType);
-        const insert = db.prepare(
-          `INSERT INTO ${qi(name)} (${cols.map(qi).join(', ')}) VALUES (${cols.map(() => 'coalesce(CAST(? AS TEXT), ?)').join(', ')})`,
-        );
-        const insertMany = db.transaction((rows: Record<string, unknown>[]) => {
-          for (const r of rows) {
-            const raw = (r._sync_raw as Record<string, RawEntry> | null) ?? null;
-            const params: unknown[] = [];
-            for (let j = 0; j < cols.length; j++) {
-              const v = restoreValue(r[`c${j}`] as string | null, raw?.[cols[j]!], colTypes[j]!);
-              params.push(v.textBytes ?? null, v.value);
-            }
-            insert.run(...params);
-          }
-        });
-        let rows = 0;
-        const progress = () =>
+        const table: TableCopy = {
+          db,
+          tx,
+          schema: dep.client_name,
+          client: o.client,
+          name,
+          types: targetTypes(target, name),
+        };
+        const rows = await copyTable(table, o.fetchBytes ?? 8 * 1024 * 1024, (page, rows) => {
+          for (const r of page) if (r._changed) result.rows_changed_in_postgres++;
+          result.rows += page.length;
           o.onProgress?.({
             table: name,
             index: i,
@@ -384,36 +438,8 @@ export async function restore(sql: Sql, o: RestoreOptions): Promise<RestoreResul
             rowsDone: result.rows,
             rowsEstimate: estimate,
           });
-        // Pages in key order, each sized by the one before to about fetchBytes of values: the first has 10 rows.
-        const keyCols = key.map((k) => ({ name: k, type: types.get(k)! as PgType }));
-        const keyAt = key.map((k) => cols.indexOf(k));
-        if (!key.length || keyAt.includes(-1))
-          throw new OwuiError(`the mirror of table "${name}" has no primary key among the recorded schema's columns`, {
-            hint: `run owui-sync schema apply ${o.client} (with the admin connection), then restore`,
-          });
-        const firstSql = restorePageSql(dep.client_name, name, cols, keyCols, true);
-        const nextSql = restorePageSql(dep.client_name, name, cols, keyCols, false);
-        let per = 10;
-        let last: string[] | null = null;
-        for (;;) {
-          const asked = per;
-          const page = (await tx.unsafe(
-            last ? nextSql : firstSql,
-            last ? [...last, asked] : [asked],
-          )) as unknown as Record<string, unknown>[];
-          if (page.length === 0) break;
-          insertMany(page);
-          for (const r of page) if (r._changed) result.rows_changed_in_postgres++;
-          rows += page.length;
-          result.rows += page.length;
-          const end = page[page.length - 1]!;
-          last = keyAt.map((j) => end[`c${j}`] as string);
-          per = nextPageRows(page, cols.length, o.fetchBytes ?? 8 * 1024 * 1024);
-          progress();
           collectIfGrown();
-          if (page.length < asked) break;
-        }
-        progress();
+        });
         result.tables.push({ table: name, rows });
       }
     });

@@ -104,7 +104,10 @@ export function markDeploymentRunning(tx: Tx, deploymentId: string, jobId: strin
 }
 
 /** Rows set aside and conflicts awaiting an operator, over all runs of a deployment. */
-export async function pendingCounts(sql: Sql, deploymentId: string): Promise<{ rejected: number; conflicts: number }> {
+export async function pendingCounts(
+  sql: Sql | Tx,
+  deploymentId: string,
+): Promise<{ rejected: number; conflicts: number }> {
   const [counts] = await sql<{ rejected: number; conflicts: number }[]>`
     select (select count(*)::int from sync_metadata.rejected_rows where deployment_id = ${deploymentId} and resolved_at is null) as rejected,
            (select count(*)::int from sync_metadata.conflict_log where deployment_id = ${deploymentId} and resolved_at is null) as conflicts`;

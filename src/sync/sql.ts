@@ -220,3 +220,9 @@ export function restoreKeySql(): string {
     WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
     ORDER BY array_position(i.indkey::int2[], a.attnum)`;
 }
+
+/** PostgreSQL's estimate of the rows of a client's mirror tables ($1 schema): restore's progress. */
+export function mirrorRowsEstimateSql(): string {
+  return `SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint::text AS n FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`;
+}

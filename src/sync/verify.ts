@@ -42,11 +42,16 @@ export interface VerifyResult {
 export async function verify(
   sql: Sql,
   dep: Deployment,
-  opts: { limit?: number; onTable?: (t: string, i: number, n: number) => void } = {},
+  opts: {
+    limit?: number;
+    onTable?: (t: string, i: number, n: number) => void;
+    /** Another SQLite file to compare with the mirror (a restored one) instead of the deployment's own. */
+    against?: string;
+  } = {},
 ): Promise<VerifyResult> {
   const limit = opts.limit ?? 1000;
   const started = Date.now();
-  const db = openTenant(dep.sqlite_path);
+  const db = openTenant(opts.against ?? dep.sqlite_path);
   const res: VerifyResult = {
     client: dep.client_name,
     identical: true,

@@ -144,7 +144,7 @@ export class MenuBackend {
       import('../pg/deployments.ts'),
       import('../sync/verify.ts'),
     ]);
-    return verify(this.sql, { ...(await getDeployment(this.sql, client)), sqlite_path: file });
+    return verify(this.sql, await getDeployment(this.sql, client), { against: file });
   });
   listNodes = async () => (this.o.nodes ? this.o.nodes.list() : []);
   nodeLogs = async (id: string, lines: number) => this.control().logs(id, lines);
