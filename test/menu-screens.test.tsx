@@ -226,7 +226,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     const inst = open(backendFor(t), [{ id: 'deployment', client: 'm_rest' }]);
     await see(inst, 'Restore to a new webui.db');
     await press(inst, 'j', 'j', 'j', 'j', 'j', 'j', 'j', 'j', '\r');
-    await see(inst, 'Restore m_rest to (a new file)');
+    await see(inst, 'Restore m_rest to a new file');
     await see(inst, '/opt/openwebui/m_rest/data/webui.restored.db');
     await press(inst, '\u007F'.repeat(50), file, '\r');
     await see(inst, /Verified: identical to the mirror \(\d+ rows\)/);
@@ -236,7 +236,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await press(inst, ESC);
     await see(inst, 'Restore to a new webui.db');
     await press(inst, '\r');
-    await see(inst, 'Restore m_rest to (a new file)');
+    await see(inst, 'Restore m_rest to a new file');
     await press(inst, '\u007F'.repeat(50), file, '\r');
     await see(inst, 'exists: restore never overwrites a file');
   });

@@ -202,6 +202,14 @@ describe('restore', () => {
     );
     trackChild(holder.pid);
     onCleanup(() => holder.kill('SIGKILL'));
+    // A process that only names a path with "openwebui" in it (the demo's writers do) is not Open WebUI.
+    const other = spawn(
+      'bash',
+      ['-c', `exec 3<"${path.join(dir, 'webui.db-held')}"; exec -a /srv/openwebui/tool sleep 60 /srv/openwebui/x`],
+      { stdio: 'ignore' },
+    );
+    trackChild(other.pid);
+    onCleanup(() => other.kill('SIGKILL'));
     const deadline = Date.now() + 5000;
     const { openWebUIHolders } = await import('../src/ops/restore.ts');
     while (openWebUIHolders(dir).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -209,6 +217,7 @@ describe('restore', () => {
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(new RegExp(`Open WebUI has files open in .*pid ${holder.pid}`));
     expect(res.stderr).toMatch(/stop the tenant's container first/);
+    expect(res.stderr).not.toContain(`${other.pid}`);
     expect(fs.existsSync(path.join(dir, 'webui.db'))).toBe(false);
   });
 

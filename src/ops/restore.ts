@@ -84,7 +84,15 @@ export function pointInTimeRefused(at: string): ConfigError {
   );
 }
 
-/** Processes of Open WebUI (or its server) with a file open inside `dir`. Linux /proc; others' processes we may not read are skipped. */
+/**
+ * Is this command line Open WebUI's? Its program or an argument is `open-webui` / `open_webui...` (the `serve`
+ * script, the `open_webui.main:app` module) or `uvicorn`, by name: a path that merely contains "openwebui" (a
+ * tenant's data folder, passed to another program) is not.
+ */
+const isOpenWebUI = (argv: string[]) =>
+  argv.some((a) => /^(open[-_]webui|uvicorn)([-_.:\s]|$)/i.test(path.basename(a)) || /^open_webui[.:]/.test(a));
+
+/** Processes of Open WebUI with a file open in the folder `dir` itself. Linux /proc; processes we may not read are skipped. */
 export function openWebUIHolders(dir: string): { pid: number; command: string }[] {
   const found: { pid: number; command: string }[] = [];
   let pids: string[];
@@ -93,17 +101,17 @@ export function openWebUIHolders(dir: string): { pid: number; command: string }[
   } catch {
     return found;
   }
-  const inside = `${path.resolve(dir)}${path.sep}`;
+  const folder = path.resolve(dir);
   for (const p of pids) {
     const pid = Number(p);
     if (pid === process.pid) continue;
-    let command: string;
+    let argv: string[];
     try {
-      command = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean);
     } catch {
       continue;
     }
-    if (!/open[-_]?webui|uvicorn/i.test(command)) continue;
+    if (!isOpenWebUI(argv)) continue;
     let fds: string[];
     try {
       fds = fs.readdirSync(`/proc/${p}/fd`);
@@ -117,8 +125,8 @@ export function openWebUIHolders(dir: string): { pid: number; command: string }[
       } catch {
         continue;
       }
-      if (target.startsWith(inside)) {
-        found.push({ pid, command: command.slice(0, 120) });
+      if (target.startsWith('/') && path.dirname(target) === folder) {
+        found.push({ pid, command: argv.join(' ').slice(0, 120) });
         break;
       }
     }

@@ -26,23 +26,29 @@ export function RestoreScreen({ backend, client }: ScreenProps & { client: strin
   }, []);
   const start = (path: string) => {
     setTo(path);
+    setError(null);
     setCapture(false);
-    backend
-      .restore(client, path, setP)
-      .then((r) => {
+    backend.restore(client, path, setP).then(
+      (r) => {
         setRes(r);
-        return backend.verifyAgainst(client, r.path);
-      })
-      .then(setVer, setError);
+        backend.verifyAgainst(client, r.path).then(setVer, setError);
+      },
+      (e) => {
+        // Nothing was written: the path can be typed again, with the error shown under it.
+        setError(e);
+        setP(null);
+        setTo('');
+        setCapture(true);
+      },
+    );
   };
   const frac = p?.rowsEstimate ? Math.min(1, p.rowsDone / p.rowsEstimate) : 0;
   return (
     <Box flexDirection="column">
       {!to ? (
         <Box flexDirection="column">
-          <Text>Stop the tenant's container first; the file must not exist yet.</Text>
+          <Text>Stop the tenant's container first. Restore {client} to a new file:</Text>
           <Box>
-            <Text>Restore {client} to (a new file): </Text>
             <LineInput
               defaultValue={`/opt/openwebui/${client}/data/webui.restored.db`}
               onSubmit={(v) => {

@@ -86,7 +86,7 @@ export function describeScreen(s: Screen): { title: string; keys: string } {
     case 'register':
       return { title: 'Register a client', keys: 'type, Enter next · Esc back' };
     case 'restore':
-      return { title: `Restore ${s.client}`, keys: 'type the path, Enter restore · Esc back' };
+      return { title: `Restore ${s.client}`, keys: 'type the path, Enter restore' };
     case 'cluster':
       return { title: 'Cluster', keys: LIST_KEYS };
     case 'node':
