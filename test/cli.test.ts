@@ -212,8 +212,9 @@ describe('the command line against a database', () => {
         '009_fleet.sql',
         '010_rls_once.sql',
         '011_source_schema.sql',
+        '012_waiting_job.sql',
       ],
-      schema_version: 11,
+      schema_version: 12,
     });
     const b = await runMain(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());
     expect(b.code, b.stderr).toBe(0);

@@ -47,6 +47,7 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
       '009_fleet.sql',
       '010_rls_once.sql',
       '011_source_schema.sql',
+      '012_waiting_job.sql',
     ]);
     for (const t of tables) expect(out.changes).toContain(`kept all ${before[t]} rows of ${t}`);
     expect(out.changes.join('\n')).toMatch(/replaced policies .*hosts\.sync_host_isolation/);

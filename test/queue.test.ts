@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { channel } from '../src/cluster/channels.ts';
 import { Lease } from '../src/cluster/lease.ts';
 import { claim, enqueue, enqueueDue, jobFence, purgeHistory, releaseJob, renewJob } from '../src/cluster/queue.ts';
 import { openPg } from '../src/pg/connect.ts';
@@ -69,5 +70,45 @@ describe('the work queue (sync_jobs)', () => {
     } finally {
       await other.end();
     }
+  });
+  it('makes a request during a run wait for it: the run read the tenant before, so the next one starts when it ends', async () => {
+    const t = await setupTenant({ name: 'q2' });
+    const lease = new Lease(t.sql, t.host, 'n1', 30);
+    expect(await lease.tryAcquire()).toMatchObject({ term: 1 });
+    const first = await enqueue(t.sql, t.host, 'q2', { full: false, triggeredBy: 'schedule' });
+    const running = (await claim(t.sql, t.host, 'n1', 30))!;
+    expect(running.job_id).toBe(first.job_id);
+
+    // Two requests while it runs: one waiting job, made full by the second; nothing to claim yet.
+    const w1 = await enqueue(t.sql, t.host, 'q2', { full: false, triggeredBy: 'api' });
+    expect(w1).toMatchObject({ created: true, status: 'waiting', after_job_id: first.job_id });
+    expect(w1.job_id).not.toBe(first.job_id);
+    const w2 = await enqueue(t.sql, t.host, 'q2', { full: true, triggeredBy: 'api' });
+    expect(w2).toEqual({ job_id: w1.job_id, created: false, status: 'waiting', after_job_id: first.job_id });
+    expect(await claim(t.sql, t.host, 'n1', 30)).toBeNull();
+    // History retention keeps it, however long the run takes.
+    await t.check`update sync_metadata.sync_jobs set started_at = now() - interval '40 days' where job_id = ${w1.job_id}`;
+    expect(await purgeHistory(t.sql, 30)).toBe(0);
+
+    // The run ends (here it fails): in that same transaction the waiting job becomes pending, full, and claimable.
+    const listener = await openPg(t.url, 'test');
+    const woke: string[] = [];
+    try {
+      await listener.listen(channel('jobs', t.host), (p) => woke.push(p));
+      await t.sql`update sync_metadata.sync_jobs set status = 'failed' where job_id = ${first.job_id}`;
+      const next = (await claim(t.sql, t.host, 'n1', 30))!;
+      expect(next).toMatchObject({ job_id: w1.job_id, full_sync: true });
+      await expect.poll(() => woke, { timeout: 2000 }).toEqual([t.host]);
+    } finally {
+      await listener.end();
+    }
+    // A job that is pending has read nothing yet: a request joins it.
+    await t.sql`update sync_metadata.sync_jobs set status = 'success' where job_id = ${w1.job_id}`;
+    const p = await enqueue(t.sql, t.host, 'q2', { full: false, triggeredBy: 'api' });
+    expect(await enqueue(t.sql, t.host, 'q2', { full: false, triggeredBy: 'api' })).toEqual({
+      job_id: p.job_id,
+      created: false,
+      status: 'pending',
+    });
   });
 });

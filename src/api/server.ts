@@ -341,7 +341,7 @@ export class ApiServer {
       full: !!b.full_sync,
       triggeredBy: `api:${r.subject}`,
     });
-    if (e.created) this.agent.jobsWake.fireOne();
+    if (e.created && e.status === 'pending') this.agent.jobsWake.fireOne();
     this.agent.log.info(
       { client: b.client_name, job_id: e.job_id, created: e.created, by: r.subject },
       'sync triggered',
@@ -352,7 +352,12 @@ export class ApiServer {
         ...e,
         client_name: b.client_name,
         full_sync: !!b.full_sync,
-        note: e.created ? 'queued' : `a ${e.status} job of this client already exists; it covers this request`,
+        note:
+          e.status === 'waiting'
+            ? `a run of this client is in progress (job ${e.after_job_id}); this job starts when it ends, so it sees the changes made since`
+            : e.created
+              ? 'queued'
+              : 'a queued job of this client has not started yet; it covers this request',
       },
     };
   }

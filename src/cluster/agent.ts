@@ -21,8 +21,8 @@ import { type Running, Worker } from './worker.ts';
 
 export type { LeaderView } from './elector.ts';
 
-/** The newest migration the agent needs (sql/011_source_schema.sql: a run records the tenant's schema). */
-const NEEDS_MIGRATION = 11;
+/** The newest migration the agent needs (sql/012_waiting_job.sql: a request made during a run waits for it). */
+const NEEDS_MIGRATION = 12;
 /**
  * Seconds an on-demand connection (a worker's, the maintenance one) stays open after its last statement: long
  * enough for a worker's next claimed job to reuse it, short enough that an idle node holds only its control

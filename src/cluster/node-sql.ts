@@ -57,16 +57,20 @@ export async function hostAgents(sql: Sql, hostId: string | null) {
 /** Jobs of a cluster: waiting, running, and finished within the last hour. */
 export async function clusterJobCounts(sql: Sql, cluster: string) {
   const [jobs] = await sql<Record<string, number>[]>`
-    select count(*) filter (where status = 'pending')::int as pending, count(*) filter (where status = 'running')::int as running,
+    select count(*) filter (where status in ('pending', 'waiting'))::int as pending, count(*) filter (where status = 'running')::int as running,
            count(*) filter (where status = 'failed' and completed_at > localtimestamp - interval '1 hour')::int as failed_last_hour,
            count(*) filter (where status = 'success' and completed_at > localtimestamp - interval '1 hour')::int as succeeded_last_hour
     from (
-      -- Two index reads instead of one scan of the whole history: the active jobs, and those finished lately.
+      -- Index reads instead of one scan of the whole history: the active jobs, the waiting ones (each a request
+      -- made while a run was in progress), and those finished lately.
       select status, completed_at from sync_metadata.sync_jobs
       where status in ('pending', 'running') and deployment_id in (${inCluster(sql, cluster)})
       union all
       select status, completed_at from sync_metadata.sync_jobs
-      where completed_at > localtimestamp - interval '1 hour' and status not in ('pending', 'running')
+      where status = 'waiting' and deployment_id in (${inCluster(sql, cluster)})
+      union all
+      select status, completed_at from sync_metadata.sync_jobs
+      where completed_at > localtimestamp - interval '1 hour' and status not in ('waiting', 'pending', 'running')
         and deployment_id in (${inCluster(sql, cluster)})
     ) j`;
   return jobs!;

@@ -1,5 +1,5 @@
 import { idleLimit, type Sql, type Tx } from '../pg/connect.ts';
-import { FencedError, NotFoundError } from '../util/errors.ts';
+import { FencedError, NotFoundError, OwuiError } from '../util/errors.ts';
 import { channel } from './channels.ts';
 
 /**
@@ -82,12 +82,18 @@ export async function nextDueInMs(sql: Sql, cluster: string): Promise<number | n
 
 export interface Enqueued {
   job_id: string;
-  /** False when the deployment already had an active job: that job is returned (made full if asked). */
+  /** False when the request joined a job already queued (made full if asked). */
   created: boolean;
-  status: string;
+  /** 'pending', or 'waiting' for the run in progress (`after_job_id`) to end: that run read the tenant before. */
+  status: 'pending' | 'waiting';
+  after_job_id?: string;
 }
 
-/** Queue a sync of one client now (the API's trigger). Unknown clients are an error an operator can act on. */
+/**
+ * Queue a sync of one client now (the API's trigger, the menu's Sync now). Unknown clients are an error an
+ * operator can act on. A pending job covers the request (it has read nothing yet); a running one does not, so the
+ * request waits as a job of its own that starts when the running one ends (sql/012_waiting_job.sql).
+ */
 export async function enqueue(
   sql: Sql,
   cluster: string,
@@ -103,20 +109,40 @@ export async function enqueue(
         `client "${client}" is not registered in cluster ${cluster}`,
         'list clients with: owui-sync status',
       );
-    const [made] = await tx<{ job_id: string }[]>`
-      insert into sync_metadata.sync_jobs (deployment_id, client_name, status, queued_at, available_at, triggered_by, sync_type, full_sync)
-      values (${dep.deployment_id}, ${client}, 'pending', now(), now(), ${o.triggeredBy}, ${o.full ? 'full' : 'manual'}, ${o.full})
-      on conflict (deployment_id) where queued_at is not null and status in ('pending', 'running') do nothing
-      returning job_id`;
-    if (made) {
-      await tx`select pg_notify(${channel('jobs', cluster)}, ${cluster})`;
-      return { job_id: made.job_id, created: true, status: 'pending' };
+    // The active job can end between the insert and the lock: then the insert is tried again.
+    for (let attempt = 0; ; attempt++) {
+      const [made] = await tx<{ job_id: string }[]>`
+        insert into sync_metadata.sync_jobs (deployment_id, client_name, status, queued_at, available_at, triggered_by, sync_type, full_sync)
+        values (${dep.deployment_id}, ${client}, 'pending', now(), now(), ${o.triggeredBy}, ${o.full ? 'full' : 'manual'}, ${o.full})
+        on conflict (deployment_id) where queued_at is not null and status in ('pending', 'running') do nothing
+        returning job_id`;
+      if (made) {
+        await tx`select pg_notify(${channel('jobs', cluster)}, ${cluster})`;
+        return { job_id: made.job_id, created: true, status: 'pending' };
+      }
+      // Locked, so the running job cannot end before the waiting one below is committed (its end starts it).
+      const [active] = await tx<{ job_id: string; status: 'pending' | 'running' }[]>`
+        select job_id, status from sync_metadata.sync_jobs
+        where deployment_id = ${dep.deployment_id} and queued_at is not null and status in ('pending', 'running')
+        for update`;
+      if (!active) {
+        if (attempt < 3) continue;
+        throw new OwuiError(`the queue of client "${client}" kept changing while a sync was being queued`, {
+          hint: 'ask again: the runs in progress will have ended',
+        });
+      }
+      if (active.status === 'pending') {
+        if (o.full) await tx`update sync_metadata.sync_jobs set full_sync = true where job_id = ${active.job_id}`;
+        return { job_id: active.job_id, created: false, status: 'pending' };
+      }
+      const [waiting] = await tx<{ job_id: string; created: boolean }[]>`
+        insert into sync_metadata.sync_jobs (deployment_id, client_name, status, queued_at, available_at, triggered_by, sync_type, full_sync)
+        values (${dep.deployment_id}, ${client}, 'waiting', now(), now(), ${o.triggeredBy}, ${o.full ? 'full' : 'manual'}, ${o.full})
+        on conflict (deployment_id) where status = 'waiting'
+          do update set full_sync = sync_metadata.sync_jobs.full_sync or excluded.full_sync
+        returning job_id, (xmax = 0) as created`;
+      return { job_id: waiting!.job_id, created: waiting!.created, status: 'waiting', after_job_id: active.job_id };
     }
-    const [active] = await tx<{ job_id: string; status: string }[]>`
-      update sync_metadata.sync_jobs set full_sync = full_sync or (${o.full} and status = 'pending')
-      where deployment_id = ${dep.deployment_id} and queued_at is not null and status in ('pending', 'running')
-      returning job_id, status`;
-    return { job_id: active!.job_id, created: false, status: active!.status };
   });
 }
 

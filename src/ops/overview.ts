@@ -133,7 +133,7 @@ export async function syncNow(
         tables_total: job?.tables_total || null,
         rows,
       });
-      if (st !== 'pending' && st !== 'running')
+      if (st !== 'waiting' && st !== 'pending' && st !== 'running')
         return {
           via: 'agents',
           job_id: q.job_id,
