@@ -1,4 +1,4 @@
-// The direction of dependencies in src/ (README "Layout"), checked by `npm run lint:layers` in CI:
+// The direction of dependencies in src/ (docs/layout.md), checked by `npm run lint:layers` in CI:
 //   cli / tui > ops / api > cluster > sync > pg / sqlite / conflicts > model > util
 // metrics/ and docker/ are leaf adapters: they use util/ only, and any layer above sync may use them.
 // A module may import its own layer and the layers below it, never one above.
@@ -15,7 +15,7 @@ const above = (i) => layers.slice(0, i).flat();
 const upward = layers.slice(1).flatMap((group, i) =>
   group.map((name) => ({
     name: `${name}-imports-upward`,
-    comment: `src/${name}/ is below ${above(i + 1).join(', ')}: it must not import them (README "Layout")`,
+    comment: `src/${name}/ is below ${above(i + 1).join(', ')}: it must not import them (docs/layout.md)`,
     severity: 'error',
     from: { path: `^src/${name}/` },
     to: { path: `^src/(${above(i + 1).join('|')})/` },

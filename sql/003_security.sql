@@ -1,4 +1,4 @@
--- Restricted roles and row level security (README "Security").
+-- Restricted roles and row level security (docs/security.md).
 --  * sync_service: NOLOGIN group role with SELECT/INSERT/UPDATE on sync_metadata; never DELETE, TRUNCATE,
 --    DROP, CREATE or ALTER. Each host logs in as its own member role sync_service_<host> (provision --host).
 --  * Row level security keys on the login role (session_user), looked up in hosts.role_name by a

@@ -1,4 +1,4 @@
--- The agent (README "High availability: the agent"): sync_jobs becomes a work queue as well as the job history, the lease row
+-- The agent (docs/agent.md): sync_jobs becomes a work queue as well as the job history, the lease row
 -- names where the leader answers, and cache_events get an order a node can resume from.
 
 -- Queue columns. A job the agent queues starts 'pending'; legacy and command-line runs never are.

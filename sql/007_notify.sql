@@ -1,4 +1,4 @@
--- Notifications (README "Conflicts: notify"): a conflict that waits for review, on a table whose configuration says
+-- Notifications (docs/conflicts.md "Conflicts: notify"): a conflict that waits for review, on a table whose configuration says
 -- "notify": true, is posted once to the webhook (OWUI_SYNC_NOTIFY_URL). notified_at records the post that was
 -- answered with 2xx; notify_attempts counts the rounds that failed, so a broken webhook is not hammered forever.
 ALTER TABLE sync_metadata.conflict_log

@@ -1,4 +1,4 @@
--- The light pass (README "How a sync works"): every run compares each table's keys and light columns with the
+-- The light pass (docs/how-a-sync-works.md): every run compares each table's keys and light columns with the
 -- mirror, through a light hash kept beside the full one. New mirror tables get the column from `schema apply`;
 -- this adds it to the mirror tables made before, in every registered client's schema. Nullable: a row gets its
 -- light hash the next time a run reads it (the first light pass after the upgrade reads each row of the tables

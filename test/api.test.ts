@@ -8,7 +8,7 @@ import { rng } from '../src/sqlite/sample.ts';
 import { AgentProc, api, apiSecret } from './agents.ts';
 import { runCli, setupTenant, tmpDir } from './helpers.ts';
 
-/** The metric names the legacy specification gave the sync containers (README "Metrics"). */
+/** The metric names the legacy specification gave the sync containers (docs/agent.md "Metrics"). */
 const SPEC_METRICS = {
   sync_operations_total: 'counter',
   sync_duration_seconds: 'histogram',

@@ -74,10 +74,10 @@ export function demoCommand(io: Io, setExit: (c: number) => void): Command {
           `Try it on your own tenant: owui-sync provision --host HOST --secret-file FILE; owui-sync client add NAME --sqlite PATH --host HOST;`,
         );
         io.out(
-          `  then, as the host role: owui-sync sync NAME; owui-sync verify NAME; owui-sync conflicts list NAME (README: Commands, Security);`,
+          `  then, as the host role: owui-sync sync NAME; owui-sync verify NAME; owui-sync conflicts list NAME (README: Commands; docs/security.md);`,
         );
         io.out(
-          `  and run the HA pair that syncs on schedule: ROLE=primary owui-sync agent & ROLE=secondary owui-sync agent (README: High availability)`,
+          `  and run the HA pair that syncs on schedule: ROLE=primary owui-sync agent & ROLE=secondary owui-sync agent (docs/agent.md)`,
         );
       }
       setExit(r.verify.identical ? ExitCode.ok : ExitCode.differences);

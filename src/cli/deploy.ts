@@ -17,7 +17,7 @@ function dockerSocket(): string | null {
   return fs.existsSync('/var/run/docker.sock') ? '/var/run/docker.sock' : null;
 }
 
-/** uid:gid of the tenants' data folders when one non-root owner has them all, else root (README says why). */
+/** uid:gid of the tenants' data folders when one non-root owner has them all, else root (docs/deploying.md says why). */
 function tenantsOwner(dirs: string[]): string {
   const owners = new Set(
     dirs.map((d) => {

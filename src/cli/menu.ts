@@ -41,7 +41,7 @@ export function menuCommand(io: Io): Command {
       `
 Keys: arrows or j/k move, Enter chooses, Esc or Backspace goes back, / filters a list, r refreshes, ? helps, q quits.
 Registering and deregistering need the admin connection (OWUI_SYNC_ADMIN_URL_FILE); the rest runs as the host role.
-Without a terminal (or with TERM=dumb) it exits ${ExitCode.usage}: use the subcommands it mirrors (README "The menu").`,
+Without a terminal (or with TERM=dumb) it exits ${ExitCode.usage}: use the subcommands it mirrors (docs/menu.md).`,
     )
     .action(async (opts: { host?: string; databaseUrl?: string; nodesFile?: string }) => openMenu(io, opts));
 }

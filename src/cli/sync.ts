@@ -126,7 +126,7 @@ function printSummary(io: Io, r: SyncResult) {
   );
   if (t.raw_values > 0)
     io.out(
-      `${fmtInt(t.raw_values)} values were stored in their lossless raw form (_sync_raw): see README "How values are stored"`,
+      `${fmtInt(t.raw_values)} values were stored in their lossless raw form (_sync_raw): see docs/how-a-sync-works.md "How values are stored"`,
     );
   for (const s of r.skipped_tables) io.out(`skipped table ${s.table}: ${s.reason}`);
   if (t.conflicts > 0)

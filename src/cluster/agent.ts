@@ -35,7 +35,7 @@ const RESIGN_MS = 2000;
 const PURGE_EVERY_MS = 3600_000;
 
 /**
- * One node of an HA pair (README "High availability: the agent"). Both nodes run the same loops; the lease
+ * One node of an HA pair (docs/agent.md). Both nodes run the same loops; the lease
  * decides which one also schedules. Everything shared lives in PostgreSQL: the lease row, the queue, the state.
  * The pieces: the leader elector (elector.ts), the workers (worker.ts), the notification listener
  * (listener.ts), the state cache (state.ts); here they are wired, with the heartbeat and the scheduler.

@@ -73,7 +73,7 @@ function num(name: string, text: string | undefined, dflt: number, min: number, 
 
 /**
  * Read and check the agent's settings. Every problem is reported at start, with what to change; the
- * lease timing must hold lease > renew deadline > 1.2 x retry, renew interval < deadline (README "Settings").
+ * lease timing must hold lease > renew deadline > 1.2 x retry, renew interval < deadline (docs/agent.md "Settings").
  */
 export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentSettings {
   const get = (name: string, flag?: string) => resolveSetting(name, flag, env);

@@ -5,7 +5,7 @@ import { NotFoundError, OwuiError } from '../util/errors.ts';
 import { channel } from './channels.ts';
 
 /**
- * State authority (README "State authority"): client_deployments in PostgreSQL is the truth. Reads go
+ * State authority (docs/agent.md "State authority"): client_deployments in PostgreSQL is the truth. Reads go
  * through a cache that lives `ttlMs` (5 minutes); an update writes PostgreSQL first, then invalidates
  * here, NOTIFYs the cluster and records a cache_events row in the same transaction, so a node that
  * missed the notification finds it when it reconnects.
@@ -190,7 +190,7 @@ export class StateCache {
 }
 
 /**
- * Change a deployment's state the way every node expects it (README "State authority"): PostgreSQL first, with
+ * Change a deployment's state the way every node expects it (docs/agent.md "State authority"): PostgreSQL first, with
  * a cache_events row and a NOTIFY in the same transaction (NOTIFY is delivered at commit), so each agent drops
  * its cached copy. `cluster` narrows the client to one cluster (an agent's own); `origin` is recorded as who
  * changed it. Throws NotFoundError when the client is not registered (or not visible to this login).

@@ -17,7 +17,7 @@ const tableStrategy = z
   })
   .strict();
 
-/** The format of templates/conflict-resolution-default.json (README "Conflicts"), as the legacy specification wrote it. */
+/** The format of templates/conflict-resolution-default.json (docs/conflicts.md), as the legacy specification wrote it. */
 export const conflictConfigSchema = z
   .object({
     conflict_resolution: z

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { PgType, TablePlan } from './plan.ts';
 
 /**
- * Lossless storage of values PostgreSQL cannot hold as they are (see README "How values are stored").
+ * Lossless storage of values PostgreSQL cannot hold as they are (see docs/how-a-sync-works.md "How values are stored").
  * A value that does not fit its column (a NUL byte in text, invalid UTF-8, a REAL in a bigint column,
  * invalid JSON text in a json column, a blob in a text column) is stored twice:
  *   - in its column, a display form: text with each NUL / invalid byte shown as U+FFFD, or NULL

@@ -78,7 +78,7 @@ export function pairSpecs(s: PairSettings): ContainerSpec[] {
       `${path.join(s.secretsDir, 'api_jwt_secret')}:${SECRET_PATHS.jwt}:ro`,
       ...(s.dockerSocket ? [`${s.dockerSocket}:/var/run/docker.sock:ro`] : []),
       // Read-write: a reader of a WAL database writes its -shm file, and a rollback-journal reader rolls back a
-      // hot journal; both need the folder (README "Deploying with Docker").
+      // hot journal; both need the folder (docs/deploying.md "Deploying with Docker").
       ...[...new Set(s.tenantDirs)].sort().map((d) => `${d}:${d}`),
     ];
     const spec: ContainerSpec = {

@@ -7,7 +7,7 @@ import { Agent, request } from 'undici';
 const CONNECT_TIMEOUT_MS = 1000;
 const RESPONSE_TIMEOUT_MS = 1000;
 
-/** What an agent's /health says (README "API"), as far as the cluster status uses it. */
+/** What an agent's /health says (docs/agent.md "API"), as far as the cluster status uses it. */
 export interface NodeHealth {
   status: 'ok' | 'degraded' | 'unhealthy';
   node_id: string;

@@ -31,7 +31,7 @@ let checked = false;
 
 /**
  * Refuse to run on a postgres.js without our connection-loss fixes: unpatched, a lost connection can hang a
- * sync forever or kill the agent (README "The postgres.js patch"). An install that skipped install scripts
+ * sync forever or kill the agent (docs/layout.md "The postgres.js patch"). An install that skipped install scripts
  * (`npm install --ignore-scripts`, some package managers, a Dockerfile that copies package.json before
  * scripts/) leaves it unpatched; this says so and how to repair it. Checks the ESM and CommonJS builds, the
  * files that are really loaded; once per process (for the driver this process loads).

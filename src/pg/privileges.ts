@@ -72,7 +72,7 @@ export function requireAdminStanding(s: AdminStanding): void {
   if (s.missing.length === 0) return;
   throw new ConfigError(
     `the admin role ${s.role} lacks what owui-sync needs in database ${s.database}; nothing was changed:\n  - ${s.missing.join('\n  - ')}`,
-    'owui-sync needs no superuser: CREATEROLE and CREATE on the database are enough (README "Security")',
+    'owui-sync needs no superuser: CREATEROLE and CREATE on the database are enough (docs/security.md)',
   );
 }
 

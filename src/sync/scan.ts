@@ -34,7 +34,7 @@ const READ_BYTES = { wal: 4 << 20, rollback: 1 << 20 };
  * How long one read statement may hold a rollback-journal tenant's shared lock: Open WebUI's writer cannot
  * commit meanwhile. Its wait is longer than the statement's: SQLite's busy handler (Open WebUI's too) sleeps 1 ms,
  * then 2, then 5 between its tries, so a writer that finds the lock held waits until its next try. Measured with
- * the disk taken out (bench/locks.ts, README "Benchmarks"): with 0.5 ms the writer's p99 grew by 1.8 to 2.4 ms in
+ * the disk taken out (bench/locks.ts, bench/README.md): with 0.5 ms the writer's p99 grew by 1.8 to 2.4 ms in
  * three runs (target: 2 ms), with no bound by 13 to 15 ms; 1 and 2 ms were within the noise of 0.5 ms (their order
  * changed from run to run; means 2.2 ms for 0.5 ms, 2.1 ms for 1 ms, 3.0 ms for 2 ms). WAL readers never block the writer.
  */
@@ -136,7 +136,7 @@ const LIGHT_PAGE_ROWS = 5000;
  * is tombstoned. It sees what a cursor sees (bumped rows, imports with old timestamps) and what a cursor cannot:
  * deletes, edits that do not bump updated_at (a retitle, tags, archive-all, folder moves, a role change, a status
  * added to a message). A large column's length costs nothing to read (SQLite has it in the record header); the
- * columns stored after a large value cost SQLite a walk along its overflow pages (README "Benchmarks"). A rewrite
+ * columns stored after a large value cost SQLite a walk along its overflow pages (bench/README.md). A rewrite
  * of a large column that keeps its length and bumps nothing is left to the reconciliation pass.
  */
 async function lightPass(c: TableCtx, res: TableResult): Promise<void> {

@@ -111,7 +111,7 @@ function HelpOverlay({ keys }: { keys: string }) {
       ))}
       <Text> </Text>
       <Text>This screen: {keys}</Text>
-      <Text dimColor>Every action has a scripted twin (owui-sync --help): README "The menu".</Text>
+      <Text dimColor>Every action has a scripted twin (owui-sync --help): docs/menu.md.</Text>
       <Text dimColor>? or Esc closes this help.</Text>
     </Box>
   );

@@ -16,7 +16,7 @@ import vm from 'node:vm';
  * page's row records, which survive a PostgreSQL round trip, so V8 would grow its semi-spaces to the maximum:
  * 32 MB resident for nothing. The flag applies to the reader thread too (it overrides resourceLimits), and most of
  * what the memory work costs in time is that thread's scavenging: a full sync takes a fifth to a third longer
- * (README "Benchmarks"; sqlite/source.ts says what the alternative would cost).
+ * (bench/README.md; sqlite/source.ts says what the alternative would cost).
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 

@@ -5,7 +5,7 @@ import { ConfigError } from './errors.ts';
 import { redactText } from './redact.ts';
 
 // Settings without exporting variables every time: a JSON file of the same names the environment takes
-// (README "Configuration"), read at every start. The environment and flags come first; the user's file
+// (docs/operating.md), read at every start. The environment and flags come first; the user's file
 // comes before the system's. Only paths and password-less URLs: a secret never sits in it.
 
 /** The names a settings file may set (per-node ones such as ROLE, API_PORT and NODE_ID stay per process). */
