@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
-import { BIN, freshDatabase, runCli, runMain, tmpDir } from './helpers.ts';
+import { BIN, freshDatabase, MIGRATIONS, runCli, runMain, tmpDir } from './helpers.ts';
 
 const VERBS = [
   ['provision'],
@@ -200,20 +200,7 @@ describe('the command line against a database', () => {
     const a = await runMain(['provision', '--json'], env());
     expect(a.code).toBe(0);
     expect(JSON.parse(a.stdout)).toMatchObject({
-      applied: [
-        '001_sync_metadata.sql',
-        '002_engine_state.sql',
-        '003_security.sql',
-        '004_conflicts.sql',
-        '005_leader_lease.sql',
-        '006_agent.sql',
-        '007_notify.sql',
-        '008_light_hash.sql',
-        '009_fleet.sql',
-        '010_rls_once.sql',
-        '011_source_schema.sql',
-        '012_waiting_job.sql',
-      ],
+      applied: MIGRATIONS,
       schema_version: 12,
     });
     const b = await runMain(['provision', '--host', host, '--secret-file', secretFile, '--json'], env());

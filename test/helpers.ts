@@ -35,6 +35,11 @@ afterAll(async () => {
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const BIN = path.join(ROOT, 'bin', 'owui-sync.js');
+/** Every migration file in sql/, in the order provision applies them. */
+export const MIGRATIONS = fs
+  .readdirSync(path.join(ROOT, 'sql'))
+  .filter((f) => /^\d{3}_.*\.sql$/.test(f))
+  .sort();
 
 /**
  * A database of its own for one test file, dropped after the file (with every connection to it). `url` logs in

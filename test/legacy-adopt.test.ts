@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { retry } from '../src/util/retry.ts';
-import { freshDatabase, onCleanup, runMain, tmpDir } from './helpers.ts';
+import { freshDatabase, MIGRATIONS, onCleanup, runMain, tmpDir } from './helpers.ts';
 
 describe("adopting the legacy toolkit's sync_metadata", () => {
   it('upgrades it in place, keeps every row, says what changed, and syncs its client as a host role', async () => {
@@ -35,20 +35,7 @@ describe("adopting the legacy toolkit's sync_metadata", () => {
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.adoptedLegacy).toBe(true);
-    expect(out.applied).toEqual([
-      '001_sync_metadata.sql',
-      '002_engine_state.sql',
-      '003_security.sql',
-      '004_conflicts.sql',
-      '005_leader_lease.sql',
-      '006_agent.sql',
-      '007_notify.sql',
-      '008_light_hash.sql',
-      '009_fleet.sql',
-      '010_rls_once.sql',
-      '011_source_schema.sql',
-      '012_waiting_job.sql',
-    ]);
+    expect(out.applied).toEqual(MIGRATIONS);
     for (const t of tables) expect(out.changes).toContain(`kept all ${before[t]} rows of ${t}`);
     expect(out.changes.join('\n')).toMatch(/replaced policies .*hosts\.sync_host_isolation/);
     // (That sync_service can no longer log in is checked below on the database itself: the role is shared

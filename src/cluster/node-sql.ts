@@ -1,5 +1,5 @@
 // The agent's own statements (its host, heartbeat, the figures /metrics and the cluster status show), as
-// small functions. The job queue's are in queue.ts, the lease's in lease.ts.
+// small functions. The job queue's are in queue.ts, the lease's in lease-sql.ts.
 import type { Sql } from '../pg/connect.ts';
 import { inCluster } from './queue.ts';
 

@@ -9,12 +9,20 @@ import {
 } from '../conflicts/config.ts';
 import { mergeRow } from '../conflicts/merge.ts';
 import { valuesOf } from '../model/values.ts';
-import { ident, type Sql, type Tx } from '../pg/connect.ts';
+import type { Sql, Tx } from '../pg/connect.ts';
 import { type Deployment, getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import { TableReader } from '../sqlite/reader.ts';
+import { keyOfRecordId } from '../sync/conflict-log.ts';
 import { loadConflictConfig } from '../sync/conflict-policy.ts';
 import { openAndIntrospect } from '../sync/engine.ts';
+import {
+  keepMirrorRowSql,
+  mirrorRowsByKeySql,
+  tombstoneMirrorRowSql,
+  updateMirrorRowParams,
+  updateMirrorRowSql,
+} from '../sync/sql.ts';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
 
 export interface ConflictRow {
@@ -184,49 +192,32 @@ export async function resolveConflict(sql: Sql, id: string, choice: Choice, by?:
       });
     const types = targetTypes(await readTargetSchema(sql, dep.client_name), t.name);
     for (const col of t.columns) col.pgType = types.get(col.name) ?? col.pgType;
-    const key = t.key.length === 1 ? [c.record_id] : (JSON.parse(c.record_id) as string[]);
+    const key = keyOfRecordId(t.key.length, c.record_id);
     const { page } = new TableReader(db, t).readKeys([key]);
     const src = page.rows[0];
-    const tableRef = `${ident(dep.client_name)}.${ident(t.name)}`;
-    const keyCond = (first: number) => t.key.map((k, j) => `${ident(k)}::text = $${first + j}`).join(' AND ');
     const cfg = await loadConflictConfig(sql, dep);
     let resolved: unknown = null;
     await sql.begin(async (txRaw) => {
       const tx = txRaw as Tx;
       await tx`select set_config('owui_sync.writer', 'sync', true)`;
-      const [cur] = await tx
-        .unsafe(
-          `SELECT ${t.columns.map((col) => `${ident(col.name)}::text`).join(', ')} FROM ${tableRef} WHERE ${keyCond(1)} FOR UPDATE`,
-          key as never[],
-        )
-        .values();
+      const [cur] = await tx.unsafe(mirrorRowsByKeySql(dep.client_name, t, 1, true), key as never[]).values();
       const tv = cur as unknown as (string | null)[] | undefined;
-      const nonKey = t.columns.map((col, i) => [col, i] as const).filter(([col]) => !t.key.includes(col.name));
       const write = async (values: (string | null)[], hash: string, clearMarker: boolean) => {
-        const sets = nonKey.map(([col], n) => `${ident(col.name)} = $${n + 1}::text::${col.pgType}`);
-        const p = nonKey.map(([, i]) => values[i]);
         await tx.unsafe(
-          `UPDATE ${tableRef} SET ${sets.join(', ')}, _sync_hash = $${p.length + 1}, _sync_light = $${p.length + 2 + key.length}, _synced_at = now(), _deleted_at = NULL${clearMarker ? ', _target_changed_at = NULL' : ''} WHERE ${keyCond(p.length + 2)}`,
-          [...p, hash, ...key, src?.light ?? null] as never[],
+          updateMirrorRowSql(dep.client_name, t, { undelete: true, clearMarker }),
+          updateMirrorRowParams(t, values, hash, key, src?.light ?? null) as never[],
         );
       };
       if (choice === 'source') {
         if (!src) {
-          await tx.unsafe(
-            `UPDATE ${tableRef} SET _deleted_at = now(), _synced_at = now(), _target_changed_at = NULL WHERE ${keyCond(1)}`,
-            key as never[],
-          );
+          await tx.unsafe(tombstoneMirrorRowSql(dep.client_name, t), key as never[]);
         } else if (tv) {
           const values = valuesOf(src);
           await write(values, src.hash, true);
           resolved = Object.fromEntries(t.columns.map((col, i) => [col.name, values[i]]));
         }
       } else if (choice === 'target') {
-        if (src)
-          await tx.unsafe(
-            `UPDATE ${tableRef} SET _sync_hash = $1, _sync_light = $${2 + key.length} WHERE ${keyCond(2)}`,
-            [src.hash, ...key, src.light] as never[],
-          );
+        if (src) await tx.unsafe(keepMirrorRowSql(dep.client_name, t), [src.hash, ...key, src.light] as never[]);
         resolved = tv ? Object.fromEntries(t.columns.map((col, i) => [col.name, tv[i]])) : null;
       } else {
         if (!src || !tv)

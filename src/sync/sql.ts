@@ -226,3 +226,56 @@ export function mirrorRowsEstimateSql(): string {
   return `SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint::text AS n FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`;
 }
+
+/** `key = $first, ...` of a table's key, compared as text. */
+function keyCondition(t: TablePlan, first: number): string {
+  return t.key.map((k, j) => `${ident(k)}::text = $${first + j}`).join(' AND ');
+}
+
+/**
+ * Whole mirror rows (every column as text, in plan order) of `count` keys: parameters are the keys' texts, key by
+ * key. FOR UPDATE when the caller writes the rows back in the same transaction.
+ */
+export function mirrorRowsByKeySql(schema: string, t: TablePlan, count: number, forUpdate = false): string {
+  const where = Array.from({ length: count }, (_, i) => `(${keyCondition(t, i * t.key.length + 1)})`).join(' OR ');
+  return `SELECT ${t.columns.map((c) => `${ident(c.name)}::text`).join(', ')} FROM ${ident(schema)}.${ident(t.name)} WHERE ${where}${forUpdate ? ' FOR UPDATE' : ''}`;
+}
+
+/**
+ * One mirror row rewritten with the given values (a merge, or a conflict resolved by hand): parameters are
+ * updateMirrorRowParams'. `undelete` clears a tombstone; `clearMarker` forgets that the mirror changed the row.
+ */
+export function updateMirrorRowSql(
+  schema: string,
+  t: TablePlan,
+  o: { undelete: boolean; clearMarker: boolean },
+): string {
+  const nonKey = t.columns.filter((c) => !t.key.includes(c.name));
+  const sets = nonKey.map((c, n) => `${ident(c.name)} = $${n + 1}::text::${c.pgType}`);
+  const n = nonKey.length;
+  return `UPDATE ${ident(schema)}.${ident(t.name)} SET ${sets.join(', ')}, _sync_hash = $${n + 1}, _sync_light = $${n + 2 + t.key.length}, _synced_at = now()${o.undelete ? ', _deleted_at = NULL' : ''}${o.clearMarker ? ', _target_changed_at = NULL' : ''} WHERE ${keyCondition(t, n + 2)}`;
+}
+
+export function updateMirrorRowParams(
+  t: TablePlan,
+  values: readonly (string | null)[],
+  hash: string,
+  key: readonly unknown[],
+  light: string | null,
+): unknown[] {
+  const nonKey = t.columns.map((c, i) => [c, i] as const).filter(([c]) => !t.key.includes(c.name));
+  return [...nonKey.map(([, i]) => values[i]), hash, ...key, light];
+}
+
+/** One mirror row tombstoned by hand (the source row is gone and the source wins): parameters are the key. */
+export function tombstoneMirrorRowSql(schema: string, t: TablePlan): string {
+  return `UPDATE ${ident(schema)}.${ident(t.name)} SET _deleted_at = now(), _synced_at = now(), _target_changed_at = NULL WHERE ${keyCondition(t, 1)}`;
+}
+
+/**
+ * The mirror's version of a row kept (the target wins): it takes the source's hashes, so the same source version
+ * does not conflict again. Parameters: the hash, the key, the light hash.
+ */
+export function keepMirrorRowSql(schema: string, t: TablePlan): string {
+  return `UPDATE ${ident(schema)}.${ident(t.name)} SET _sync_hash = $1, _sync_light = $${2 + t.key.length} WHERE ${keyCondition(t, 2)}`;
+}

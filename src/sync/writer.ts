@@ -6,7 +6,6 @@ import { mergeRow } from '../conflicts/merge.ts';
 import type { TablePlan } from '../model/plan.ts';
 import { copyLine, makeRow, type NormRow, valuesOf } from '../model/values.ts';
 import {
-  ident,
   idleLimit,
   isDataPgError,
   isTransientPgError,
@@ -17,7 +16,18 @@ import {
 } from '../pg/connect.ts';
 import { messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
-import { copyDirectSql, copyStageSql, createStageSql, mergeSql, tombstoneSql, truncateStageSql } from './sql.ts';
+import { logConflict, recordIdOf } from './conflict-log.ts';
+import {
+  copyDirectSql,
+  copyStageSql,
+  createStageSql,
+  mergeSql,
+  mirrorRowsByKeySql,
+  tombstoneSql,
+  truncateStageSql,
+  updateMirrorRowParams,
+  updateMirrorRowSql,
+} from './sql.ts';
 
 /** Checkpoint fields a batch moves, in the same transaction as its rows. */
 export interface CheckpointPatch {
@@ -259,40 +269,42 @@ export class BatchWriter {
       t,
       keys.map((k) => bySource.get(JSON.stringify(k))).filter((r): r is NormRow => !!r),
     );
-    const where = keys
-      .map((_, i) => `(${t.key.map((k, j) => `${ident(k)}::text = $${i * t.key.length + j + 1}`).join(' AND ')})`)
-      .join(' OR ');
-    const targets = await tx
-      .unsafe(
-        `SELECT ${t.columns.map((c) => `${ident(c.name)}::text`).join(', ')} FROM ${ident(this.ctx.schema)}.${ident(t.name)} WHERE ${where}`,
-        keys.flat(),
-      )
-      .values();
+    const targets = await tx.unsafe(mirrorRowsByKeySql(this.ctx.schema, t, keys.length), keys.flat()).values();
     const keyIdx = t.key.map((k) => t.columns.findIndex((c) => c.name === k));
     for (const tv of targets as unknown as (string | null)[][]) {
       const src = bySource.get(JSON.stringify(keyIdx.map((i) => tv[i])));
       if (!src?.values) continue; // gone from SQLite meanwhile: the next run tombstones it
       const srcValues = src.values;
       const merged = mergeRow(t, policy, tv, srcValues);
-      const nonKey = t.columns.map((c, i) => [c, i] as const).filter(([c]) => !t.key.includes(c.name));
-      const sets = nonKey.map(([c], n) => `${ident(c.name)} = $${n + 1}::text::${c.pgType}`);
-      const params: unknown[] = nonKey.map(([, i]) => merged[i]);
-      const keyCond = t.key.map((k, j) => `${ident(k)}::text = $${params.length + 2 + j}`).join(' AND ');
       await tx.unsafe(
-        `UPDATE ${ident(this.ctx.schema)}.${ident(t.name)} SET ${sets.join(', ')}, _sync_hash = $${params.length + 1}, _sync_light = $${params.length + 2 + t.key.length}, _synced_at = now() WHERE ${keyCond}`,
-        [...params, src.hash, ...keyIdx.map((i) => tv[i]), src.light] as never[],
+        updateMirrorRowSql(this.ctx.schema, t, { undelete: false, clearMarker: false }),
+        updateMirrorRowParams(
+          t,
+          merged,
+          src.hash,
+          keyIdx.map((i) => tv[i]),
+          src.light,
+        ) as never[],
       );
       const snap = (vals: (string | null)[]) =>
         this.ctx.conflicts.snapshots
           ? JSON.stringify(Object.fromEntries(t.columns.map((c, i) => [c.name, vals[i]])))
           : null;
       if (!this.ctx.conflicts.logResolved) continue;
-      await tx`
-        insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, source_data, target_data, resolved_data,
-          resolution_strategy, resolved_at, resolved_by, winner, source_hash, sync_job_id)
-        values (${this.ctx.deploymentId}, ${this.ctx.clientName}, ${t.name}, ${t.key.length === 1 ? src.key[0]! : JSON.stringify(src.key)}, 'update_conflict',
-          ${snap(srcValues)}::text::jsonb, ${snap(tv)}::text::jsonb, ${snap(merged)}::text::jsonb, 'merge', now(), 'sync', 'merged', ${src.hash}, ${this.ctx.jobId})
-        on conflict (deployment_id, table_name, record_id, source_hash) where source_hash is not null do nothing`;
+      await logConflict(tx, {
+        deploymentId: this.ctx.deploymentId,
+        clientName: this.ctx.clientName,
+        table: t.name,
+        recordId: recordIdOf(t.key.length, src.key),
+        type: 'update_conflict',
+        sourceData: snap(srcValues),
+        targetData: snap(tv),
+        resolvedData: snap(merged),
+        strategy: 'merge',
+        resolved: { winner: 'merged' },
+        sourceHash: src.hash,
+        jobId: this.ctx.jobId,
+      });
     }
   }
 
@@ -397,12 +409,17 @@ export class BatchWriter {
         row.copy = undefined;
         // A type_mismatch, resolved: the value is in the mirror, in its raw form.
         if (this.ctx.conflicts.logResolved)
-          await tx`
-          insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, resolved_at, resolved_by,
-            winner, resolution_notes, source_hash, sync_job_id)
-          values (${this.ctx.deploymentId}, ${this.ctx.clientName}, ${t.name}, ${t.key.length === 1 ? fixed.key[0]! : JSON.stringify(fixed.key)}, 'type_mismatch',
-            now(), 'sync', 'source', ${`PostgreSQL refused ${movedCols.join(', ')} (${messageOf(first)}); stored in _sync_raw`}, ${fixed.hash}, ${this.ctx.jobId})
-          on conflict (deployment_id, table_name, record_id, source_hash) where source_hash is not null do nothing`;
+          await logConflict(tx, {
+            deploymentId: this.ctx.deploymentId,
+            clientName: this.ctx.clientName,
+            table: t.name,
+            recordId: recordIdOf(t.key.length, fixed.key),
+            type: 'type_mismatch',
+            resolved: { winner: 'source' },
+            notes: `PostgreSQL refused ${movedCols.join(', ')} (${messageOf(first)}); stored in _sync_raw`,
+            sourceHash: fixed.hash,
+            jobId: this.ctx.jobId,
+          });
         return { ...r, rejected: [] };
       } catch (err) {
         if (!isDataPgError(err)) throw err;
@@ -437,10 +454,7 @@ export class BatchWriter {
       where deployment_id = ${this.ctx.deploymentId} and table_name = ${b.table.name} and resolved_at is null
         and record_id in (select value from jsonb_array_elements(${`[${done.join(',')}]`}::text::jsonb))`;
     // Their audit entries too: the row is in the mirror now.
-    const ids = done.map((k) => {
-      const key = JSON.parse(k) as string[];
-      return b.table.key.length === 1 ? key[0]! : k;
-    });
+    const ids = done.map((k) => recordIdOf(b.table.key.length, JSON.parse(k) as string[]));
     await tx`
       update sync_metadata.conflict_log set resolved_at = now(), resolved_by = 'sync', winner = 'source',
         resolution_notes = coalesce(resolution_notes || '; ', '') || 'stored by a later run'
@@ -466,12 +480,18 @@ export class BatchWriter {
               last_seen_at = now(), attempts = rejected_rows.attempts + 1, resolved_at = null`;
       // Also an entry of the audit log, pending review, once per source version of the row.
       const type = r.code?.startsWith('23') ? 'constraint_violation' : 'type_mismatch';
-      await tx`
-        insert into sync_metadata.conflict_log (deployment_id, client_name, table_name, record_id, conflict_type, source_data,
-          resolution_strategy, resolution_notes, source_hash, sync_job_id)
-        values (${deploymentId}, ${clientName}, ${t.name}, ${t.key.length === 1 && r.row.key.length ? r.row.key[0]! : JSON.stringify(recordId)}, ${type},
-          ${this.ctx.conflicts.snapshots ? JSON.stringify(data) : null}::text::jsonb, 'manual', ${r.reason}, ${`rejected:${r.row.hash ?? JSON.stringify(recordId)}`}, ${jobId})
-        on conflict (deployment_id, table_name, record_id, source_hash) where source_hash is not null do nothing`;
+      await logConflict(tx, {
+        deploymentId,
+        clientName,
+        table: t.name,
+        recordId: r.row.key.length ? recordIdOf(t.key.length, r.row.key) : JSON.stringify(recordId),
+        type,
+        sourceData: this.ctx.conflicts.snapshots ? JSON.stringify(data) : null,
+        strategy: 'manual',
+        notes: r.reason,
+        sourceHash: `rejected:${r.row.hash ?? JSON.stringify(recordId)}`,
+        jobId,
+      });
     }
   }
 
