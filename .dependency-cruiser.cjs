@@ -1,4 +1,4 @@
-// The direction of dependencies in src/ (docs/layout.md), checked by `npm run lint:layers` in CI:
+// The direction of dependencies in src/ (docs/layout.md), checked by `npm run lint` (its second half) in CI:
 //   cli / tui > ops / api > cluster > sync > pg / sqlite / conflicts > model > util
 // metrics/ and docker/ are leaf adapters: they use util/ only, and any layer above sync may use them.
 // A module may import its own layer and the layers below it, never one above.

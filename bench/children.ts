@@ -1,8 +1,7 @@
 // The benchmarks' child processes: each sync and each baseline runs in a process of its own, so its time and peak
 // RSS are its own. A full sync, whose peak RSS is a target, runs the shipped command (`owui-sync sync --full`,
 // compiled, with the executable's V8 options: cli-child.mjs). The baselines and the incremental runs run the engine
-// from the sources (sync-child.ts), so the runs with and without the light pass (an engine option the command does
-// not have) are timed alike.
+// from the sources (sync-child.ts), and so does the light pass's baseline (a read by cursor alone, cursor-baseline.ts).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +9,7 @@ import path from 'node:path';
 import { scrubbedEnv, spawnModule, waitForLine } from '../src/util/child.ts';
 import { NODE_FLAGS } from '../src/util/memory.ts';
 
-export type ChildMode = 'full' | 'incremental' | 'incremental-nolight' | 'copy' | 'copy-cli';
+export type ChildMode = 'full' | 'incremental' | 'cursor-read' | 'copy' | 'copy-cli';
 
 export interface ChildResult {
   ms: number;

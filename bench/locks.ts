@@ -79,7 +79,7 @@ try {
     `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}; PostgreSQL 17 (embedded) on disk; tenants of ${SIZE_MB} MB on ${shm} (tmpfs); writer: a chat every 20 ms for ${SECONDS} s, synchronous=OFF, busy_timeout 5 s; ${ROUNDS} rounds, conditions interleaved, medians of the rounds`,
   );
   await provision({ adminUrl: pg.url });
-  for (const journal of ['wal', 'delete'] as const) {
+  for (const journal of ['wal', 'rollback'] as const) {
     const file = path.join(dir, journal, 'webui.db');
     const copy = path.join(dir, `${journal}-copy`, 'webui.db');
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -108,7 +108,7 @@ try {
       ['other', sync(`l_${journal}_copy`)],
       ['shared', sync(`l_${journal}`)],
     ];
-    if (journal === 'delete')
+    if (journal === 'rollback')
       for (const b of args.bounds!.split(',').filter(Boolean))
         conditions.push([
           b === '0' ? 'shared-unbounded' : `shared-${b}ms`,

@@ -137,7 +137,7 @@ try {
   report(
     `\nwriter latency: a separate process adds a chat (chat + chat_message rows, one transaction, synchronous=NORMAL, busy_timeout 5 s) every 20 ms for ${WRITER_S} s; tenant ${WRITER_MB} MB`,
   );
-  for (const journal of ['wal', 'delete'] as const) {
+  for (const journal of ['wal', 'rollback'] as const) {
     const file = path.join(dir, `writer-${journal}`, 'webui.db');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     buildTenant(file, WRITER_MB, journal);
@@ -160,7 +160,7 @@ try {
         `  ${journal.padEnd(6)} without sync, measured again: p99 ${fmt(again.p99_ms, 2)} ms, max ${fmt(again.max_ms, 2)} ms; added p99 ${fmt(during.p99_ms - Math.min(alone.p99_ms, again.p99_ms), 2)} ms against the lower baseline (target <= 1 ms)`,
       );
     }
-    if (journal === 'delete') {
+    if (journal === 'rollback') {
       // The same with other time bounds of a read statement (OWUI_SYNC_READ_STATEMENT_MS; 0 is rows and bytes
       // only, as before the bound), and the writer alone once more: all in one run, the baseline last too (away
       // from the tenant's writeback).

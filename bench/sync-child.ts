@@ -4,6 +4,7 @@ import { openPg } from '../src/pg/connect.ts';
 import { getDeployment } from '../src/pg/deployments.ts';
 import { runSync } from '../src/sync/engine.ts';
 import { cliCopyBaseline, copyBaseline } from './copy-baseline.ts';
+import { cursorRead } from './cursor-baseline.ts';
 
 const [mode, url, name, sqlitePath] = process.argv.slice(2);
 const sql = await openPg(url!, 'bench', 1);
@@ -22,12 +23,15 @@ try {
     process.stdout.write(
       `${JSON.stringify({ ms: performance.now() - t0, ...r, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
     );
+  } else if (mode === 'cursor-read') {
+    const r = await cursorRead(sql, await getDeployment(sql, name!), sqlitePath!);
+    process.stdout.write(
+      `${JSON.stringify({ ms: performance.now() - t0, ...r, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+    );
   } else {
     const r = await runSync(sql, await getDeployment(sql, name!), {
       full: mode === 'full',
       triggeredBy: 'bench',
-      // The baseline of the light pass's cost: the same incremental run without it.
-      lightPass: mode !== 'incremental-nolight',
     });
     if (r.status !== 'success') throw new Error(r.error);
     process.stdout.write(

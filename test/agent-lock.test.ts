@@ -8,7 +8,7 @@ import { setupTenant, tmpDir } from './helpers.ts';
 describe('the agent while Open WebUI holds its write lock', () => {
   it('answers /health and /metrics within 100 ms all along a 3 s lock, then syncs', async () => {
     // Open WebUI's default journal: a writer's EXCLUSIVE lock keeps readers out (in WAL mode nothing would wait).
-    const t = await setupTenant({ name: 'locked', journal: 'delete', seed: { users: 2, chatsPerUser: 5 } });
+    const t = await setupTenant({ name: 'locked', journal: 'rollback', seed: { users: 2, chatsPerUser: 5 } });
     const s = apiSecret(tmpDir());
     t.db.exec('BEGIN EXCLUSIVE');
     let locked = true;

@@ -150,7 +150,7 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
     // A second tenant with Open WebUI's default rollback journal (dk is in WAL mode).
     rbDir = path.join(tmpDir(), 'rb');
     fs.mkdirSync(rbDir);
-    const rb = createTenantDb(path.join(rbDir, 'webui.db'), { journal: 'delete' });
+    const rb = createTenantDb(path.join(rbDir, 'webui.db'), { journal: 'rollback' });
     seedTenant(rb, { users: 1, chatsPerUser: 3 });
     rb.close();
     await clientAdd({ name: 'dk_rb', sqlitePath: path.join(rbDir, 'webui.db'), adminUrl: t.url, host: t.host });

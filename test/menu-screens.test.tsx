@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { render } from 'ink-testing-library';
 import { describe, expect, it } from 'vitest';
 import { changeConflictConfig } from '../src/ops/conflicts.ts';
@@ -17,7 +18,6 @@ import { onCleanup, pgProxy, setupTenant, type Tenant, tmpDir } from './helpers.
 // with CI=true) and driven by keys written to its stdin, against a real PostgreSQL and real tenants.
 
 const ESC = '\u001B';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const now = () => Math.floor(Date.now() / 1000);
 
 type Inst = ReturnType<typeof render>;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { setConflictConfig } from '../src/ops/conflicts.ts';
 import { AgentProc, api, apiSecret } from './agents.ts';
@@ -11,7 +12,6 @@ import { onCleanup, setupTenant, tmpDir } from './helpers.ts';
 // webhook, retrying a failed post, without row data unless the configuration asks for it.
 
 const now = () => Math.floor(Date.now() / 1000);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A webhook: records every POST; answers 500 to the first `failFirst` of them, then 200 (or 500 always). */
 async function webhook(o: { failFirst?: number; alwaysFail?: boolean } = {}) {

@@ -10,7 +10,7 @@ import { tmpDir } from './helpers.ts';
 describe('page reads bounded by time (rollback-journal tenants)', () => {
   it('assemble the same page from many short statements as from one, for every kind of read', () => {
     const file = path.join(tmpDir(), 'webui.db');
-    const w = createTenantDb(file, { journal: 'delete' });
+    const w = createTenantDb(file, { journal: 'rollback' });
     seedTenant(w, { users: 3, chatsPerUser: 40, messagesPerChat: 3 });
     w.close();
     const db = openTenant(file);

@@ -118,7 +118,7 @@ describe('restore', () => {
     const t = await setupTenant({
       name: 'rest06',
       style: 'v0.6',
-      journal: 'delete',
+      journal: 'rollback',
       seed: { users: 2, chatsPerUser: 4 },
     });
     expect((await t.sync()).status).toBe('success');

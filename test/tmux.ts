@@ -1,12 +1,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { onCleanup, trackChild } from './helpers.ts';
 
 /** Whether tmux is here (.ci/run installs it); the real-terminal tests skip with this message otherwise. */
 export const HAVE_TMUX = spawnSync('tmux', ['-V']).status === 0;
 export const NO_TMUX = 'tmux is not installed (apt-get install tmux): the real-terminal menu tests are skipped';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** tmux's names for keys; anything else is sent as literal text. */
 const KEY_NAMES = new Set(['Enter', 'Escape', 'Up', 'Down', 'Left', 'Right', 'BSpace', 'PPage', 'NPage', 'Tab', 'C-c']);
 

@@ -7,7 +7,6 @@ import { describeChanges } from '../src/ops/provision.ts';
 import { connect, isTransientPgError, sslFor } from '../src/pg/connect.ts';
 import { validateClientName } from '../src/pg/tenant.ts';
 import { pyJson } from '../src/sqlite/sample.ts';
-import { overlapFor } from '../src/sync/scan.ts';
 import { copyField } from '../src/sync/sql.ts';
 import { formatInterval, parseInterval, resolveSetting, withPasswordFile } from '../src/util/config.ts';
 import { freePort } from '../src/util/net.ts';
@@ -171,12 +170,6 @@ describe('names, intervals and settings', () => {
       withPasswordFile('postgresql://u@h/db', { OWUI_SYNC_DATABASE_PASSWORD_FILE: path.join(dir, 'missing') }),
     ).toThrow(/cannot read OWUI_SYNC_DATABASE_PASSWORD_FILE/);
     fs.rmSync(dir, { recursive: true });
-  });
-
-  it("computes the overlap window in each table's unit", () => {
-    expect(overlapFor(1_767_000_000n, 60)).toBe(60n);
-    expect(overlapFor(1_767_000_000_000n, 60)).toBe(60_000n);
-    expect(overlapFor(1_767_000_000_000_000_000n, 60)).toBe(60_000_000_000n);
   });
 });
 

@@ -190,7 +190,7 @@ export async function runDemo(opts: {
       for (const [i, other] of ['chat-acme-com', 'chat-globex-com'].entries()) {
         const p2 = path.join(dataDir, 'openwebui', other, 'data', 'webui.db');
         fs.mkdirSync(path.dirname(p2), { recursive: true });
-        const d2 = createTenantDb(p2, { journal: i === 0 ? 'wal' : 'delete' });
+        const d2 = createTenantDb(p2, { journal: i === 0 ? 'wal' : 'rollback' });
         seedTenant(d2, { users: 3, chatsPerUser: 15, messagesPerChat: 4, seed: 11 + i });
         d2.close();
         await clientAdd({

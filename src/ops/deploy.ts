@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerSpec, Engine } from '../docker/engine.ts';
 import { ConfigError, OwuiError } from '../util/errors.ts';
 import { packageVersion } from '../util/paths.ts';
@@ -168,8 +169,6 @@ export interface DeployStep {
   container: string;
   action: 'created' | 'unchanged' | 'started' | 'replaced' | 'removed legacy';
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The nodes' indexes, the one that leads now last: an update replaces the follower first. */
 async function followerFirst(urls: string[]): Promise<number[]> {

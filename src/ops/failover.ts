@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../util/errors.ts';
 import { readNodeHealth } from './node-health.ts';
 import type { NodeController, NodeInfo, StopMode } from './nodes.ts';
@@ -25,8 +26,6 @@ export interface FailoverResult {
   steps: FailoverStep[];
   error: string | null;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until<T>(
   probe: () => Promise<T | null>,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
 
 // The agents of this host's pair, as something the menu and `owui-sync failover-test` can stop, start and read
@@ -71,8 +72,6 @@ function isOurs(pid: number, argv: string[]): boolean {
     return false;
   }
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A log line of the agent (pino JSON) as `HH:MM:SS level message key=value ...`. */
 export function readableLogLine(line: string): string {

@@ -4,6 +4,10 @@ import Database from 'better-sqlite3';
 import { codePath } from '../util/paths.ts';
 import { openWebUISchemaSql } from './introspect.ts';
 
+export type { JournalMode } from './source.ts';
+
+import type { JournalMode } from './source.ts';
+
 /**
  * Sample Open WebUI tenants for the demo, the tests and the benchmarks. Rows are written the way
  * Open WebUI writes them (Python json.dumps with ensure_ascii, epoch seconds, nanoseconds for
@@ -12,7 +16,6 @@ import { openWebUISchemaSql } from './introspect.ts';
  */
 
 export type SchemaStyle = 'v0.11' | 'v0.6';
-export type JournalMode = 'wal' | 'delete';
 
 const LEGACY_SQL = codePath('sqlite', 'openwebui-v0.6-legacy.sql');
 
@@ -24,7 +27,7 @@ export function createTenantDb(
   fs.rmSync(path, { force: true });
   for (const s of ['-wal', '-shm', '-journal']) fs.rmSync(path + s, { force: true });
   const db = new Database(path);
-  db.pragma(`journal_mode = ${opts.journal === 'delete' ? 'DELETE' : 'WAL'}`);
+  db.pragma(`journal_mode = ${opts.journal === 'rollback' ? 'DELETE' : 'WAL'}`);
   db.pragma('busy_timeout = 5000');
   // Open WebUI never turns foreign keys on (better-sqlite3 does by default): orphans are normal data.
   db.pragma('foreign_keys = OFF');

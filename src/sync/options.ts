@@ -10,17 +10,9 @@ export interface SyncOptions {
   batchRows?: number;
   /** Bytes per batch, roughly (a single larger row is a batch of its own). */
   batchBytes?: number;
-  /**
-   * How far below the saved updated_at cursor an incremental read starts. Open WebUI takes its
-   * timestamp before it commits, so a row can become visible with an updated_at older than rows
-   * already read; the window re-reads those (unchanged rows are skipped by their hash).
-   */
-  overlapSeconds?: number;
   hooks?: WriterHooks;
   /** Conflict detection (default on). Off only to measure its cost in bench/. */
   detectConflicts?: boolean;
-  /** The light pass of incremental runs (default on). Off only to measure its cost in bench/. */
-  lightPass?: boolean;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
   /**
@@ -38,7 +30,7 @@ export interface SyncOptions {
   idleTransactionMs?: number;
 }
 
-export const DEFAULTS = { batchRows: 1000, batchBytes: 16 << 20, overlapSeconds: 60 };
+export const DEFAULTS = { batchRows: 1000, batchBytes: 16 << 20 };
 
 /** The options of a run with every default filled in. */
 export type RunOptions = SyncOptions & typeof DEFAULTS;

@@ -11,17 +11,12 @@ import type { Checkpoint } from './jobs.ts';
 import type { RunOptions } from './options.ts';
 import { addBatch, emptyResult, type RunKind, type TableMode, type TableResult } from './result.ts';
 import { targetRangeSql } from './sql.ts';
-import {
-  type Batch,
-  type BatchOutcome,
-  type BatchWriter,
-  type CheckpointPatch,
-  decodeKey,
-  emptyOutcome,
-} from './writer.ts';
+import { type BatchOutcome, type BatchWriter, type CheckpointPatch, decodeKey, emptyOutcome } from './writer.ts';
 
 // The scan strategies of one table: a full scan compared with the mirror page by page (first sync, --full,
-// reconciliation, tables without updated_at), and the incremental read by updated_at cursor and by rowid.
+// reconciliation, and every run of a table without large columns), and the light pass of a table with them.
+// The updated_at and rowid cursors are still saved by every full scan (a cursorable table without one is
+// scanned in full); bench/cursor-baseline.ts reads by them to measure what the light pass costs.
 
 /**
  * Bytes per read statement. In rollback-journal mode a reader's shared lock keeps Open WebUI's writer
@@ -60,15 +55,6 @@ export function readLimitsFor(journal: JournalMode): { bytes: number; statementM
 
 const big = (s: string | null | undefined) => (s === null || s === undefined ? null : BigInt(s));
 const maxBig = (a: bigint | null, b: bigint | null) => (a === null ? b : b === null ? a : a > b ? a : b);
-
-/** Overlap in the table's own unit: Open WebUI stores seconds, milliseconds or nanoseconds. */
-export function overlapFor(cursor: bigint, seconds: number): bigint {
-  const s = BigInt(seconds);
-  if (cursor >= 10n ** 17n) return s * 1_000_000_000n;
-  if (cursor >= 10n ** 14n) return s * 1_000_000n;
-  if (cursor >= 10n ** 11n) return s * 1000n;
-  return s;
-}
 
 export interface TableCtx {
   read: { bytes: number; statementMs?: number };
@@ -116,14 +102,12 @@ export async function syncTable(c: TableCtx): Promise<TableResult> {
   // cost grows with their number). The light form holds updated_at and every key, so it also sees what the
   // cursors would (bumped rows, imports with old timestamps): reading by cursor too would only read twice
   // (chat_message has no index on updated_at: its cursor read is a scan of the whole table).
-  if (c.o.lightPass !== false && t.large.length > 0) {
+  if (t.large.length > 0) {
     const res = emptyResult(t.name, 'light');
     await lightPass(c, res);
     return res;
   }
-  if (c.o.lightPass !== false || !cursorable(t)) return fullScan(c, 'hash-diff');
-  // Only the benchmark's baseline (no light pass) still reads by cursor.
-  return incremental(c);
+  return fullScan(c, 'hash-diff');
 }
 
 /** Light rows per page: keys, light columns and lengths are small, so pages are larger than batches. */
@@ -337,109 +321,6 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
     afterText = hiText;
     page = await next;
   }
-}
-
-/**
- * Incremental: (a) rows whose updated_at is at or after the cursor minus the overlap window, and
- * (b) rows added since the last rowid seen, whatever their timestamps (imports). Updates that do
- * not bump updated_at, and deletes, are left to the reconciliation pass.
- */
-async function incremental(c: TableCtx): Promise<TableResult> {
-  const { t, cp, o } = c;
-  const reader = c.src.table(t, 'copy');
-  const res = emptyResult(t.name, 'incremental');
-  const cursor = big(cp!.cursor_updated_at)!;
-  const lower = cursor - overlapFor(cursor, o.overlapSeconds);
-  const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.read.bytes), statementMs: c.read.statementMs };
-  const emit = (b: Omit<Batch, 'table' | 'unkeyable'> & { page: Page }) =>
-    c.writer.write({
-      table: t,
-      rows: b.rows,
-      unkeyable: b.page.unkeyable,
-      tombstones: [],
-      checkpoint: b.checkpoint,
-      rowsRead: b.rowsRead,
-    });
-  const progress = () =>
-    o.onProgress?.({
-      table: t.name,
-      tableIndex: c.index,
-      tableCount: c.count,
-      mode: 'incremental',
-      rowsRead: res.rows_read,
-      rowsTotal: null,
-      rowsWritten: res.inserted + res.updated,
-      bytes: res.bytes,
-    });
-
-  // (a) by updated_at
-  let newCursor = cursor;
-  if (t.updatedAtIndexed) {
-    let after: { updatedAt: bigint; key: unknown[] } | null = null;
-    for (;;) {
-      if (o.signal?.aborted) throw new OwuiError('cancelled');
-      const page = await readPage(reader, { kind: 'cursor', min: lower, after }, limits, o.signal);
-      if (page.lastUpdatedAt !== null && page.lastUpdatedAt > newCursor) newCursor = page.lastUpdatedAt;
-      const n = page.rows.length + page.unkeyable.length;
-      if (n > 0) {
-        addBatch(
-          res,
-          await emit({
-            page,
-            rows: page.rows,
-            tombstones: [],
-            checkpoint: { cursor_updated_at: newCursor },
-            rowsRead: n,
-          }),
-          n,
-        );
-        progress();
-      }
-      if (page.done || page.lastKey === null) break;
-      after = { updatedAt: page.lastUpdatedAt!, key: page.lastKey };
-    }
-  } else {
-    // No index on updated_at: one pass in key order with a filter. The cursor moves only at the end,
-    // since rows later in key order may have older timestamps than rows already seen.
-    let after: unknown[] | null = null;
-    let maxSeen: bigint | null = null;
-    for (;;) {
-      if (o.signal?.aborted) throw new OwuiError('cancelled');
-      const page = await readPage(reader, { kind: 'key', after, minUpdatedAt: lower }, limits, o.signal);
-      maxSeen = maxBig(maxSeen, page.maxUpdatedAt);
-      const n = page.rows.length + page.unkeyable.length;
-      const checkpoint: CheckpointPatch = page.done ? { cursor_updated_at: maxBig(maxSeen, cursor) } : {};
-      if (n > 0 || page.done) {
-        addBatch(res, await emit({ page, rows: page.rows, tombstones: [], checkpoint, rowsRead: n }), n);
-        progress();
-      }
-      if (page.done || page.lastKey === null) break;
-      after = page.lastKey;
-    }
-  }
-
-  // (b) by rowid: new rows with old timestamps (imports), which (a) cannot see. Rows (a) has just
-  // read (updated_at at or above the lower bound) are not sent twice.
-  const seenByA = (v: string | null) => v !== null && /^-?\d+$/.test(v) && BigInt(v) >= lower;
-  if (t.hasRowid && cp!.cursor_rowid !== null) {
-    let after = big(cp!.cursor_rowid)!;
-    for (;;) {
-      if (o.signal?.aborted) throw new OwuiError('cancelled');
-      const page = await readPage(reader, { kind: 'rowid', after }, limits, o.signal);
-      if (page.lastRowid === null) break;
-      const n = page.rows.length + page.unkeyable.length;
-      const rows = page.rows.filter((r) => !seenByA(r.updatedAt ?? null));
-      addBatch(
-        res,
-        await emit({ page, rows, tombstones: [], checkpoint: { cursor_rowid: page.lastRowid }, rowsRead: n }),
-        n,
-      );
-      progress();
-      if (page.done) break;
-      after = page.lastRowid;
-    }
-  }
-  return res;
 }
 
 /** Canonical text of a SQLite key value, as the mirror's key column prints it. */
