@@ -8,8 +8,8 @@ import type { LocalNodes } from '../src/ops/nodes.ts';
 import { connect } from '../src/pg/connect.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { App } from '../src/tui/app.tsx';
-import { MenuBackend } from '../src/tui/backend.ts';
-import type { Screen } from '../src/tui/screens.tsx';
+import { type MenuBackend, PgMenuBackend } from '../src/tui/backend.ts';
+import type { Screen } from '../src/tui/screen.ts';
 import { freePort } from '../src/util/net.ts';
 import { localPair } from './agents.ts';
 import { onCleanup, pgProxy, setupTenant, type Tenant, tmpDir } from './helpers.ts';
@@ -55,7 +55,7 @@ function open(backend: MenuBackend, initial?: Screen[], rows = 24): Inst {
 }
 
 function backendFor(t: Tenant, nodes: LocalNodes | null = null): MenuBackend {
-  return new MenuBackend(t.sql, { adminUrl: t.url, host: t.host, nodes });
+  return new PgMenuBackend(t.sql, { adminUrl: t.url, host: t.host, nodes });
 }
 
 describe('the menu, screen by screen (ink-testing-library)', () => {
@@ -247,7 +247,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     const deadUrl = `postgres://nobody:secret-pw@127.0.0.1:${port}/none`;
     const dead = connect(deadUrl, { what: 'the database connection' });
     onCleanup(() => dead.end({ timeout: 1 }));
-    const inst = open(new MenuBackend(dead, { adminUrl: null, nodes: null, url: deadUrl }), [
+    const inst = open(new PgMenuBackend(dead, { adminUrl: null, nodes: null, url: deadUrl }), [
       { id: 'home' },
       { id: 'deployments' },
     ]);
@@ -260,7 +260,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await press(inst, '\r'); // Deployments again: still a message, the menu still runs
     await see(inst, /Deployments\nerror: cannot reach PostgreSQL/);
     // Registering without the admin connection: the message says what to set.
-    const t2 = open(new MenuBackend(t.sql, { adminUrl: null, nodes: null }), [{ id: 'register' }]);
+    const t2 = open(new PgMenuBackend(t.sql, { adminUrl: null, nodes: null }), [{ id: 'register' }]);
     await press(t2, 'x_new', '\r');
     await press(t2, '\r');
     await see(t2, 'Interval:');
@@ -278,7 +278,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     via.password = encodeURIComponent(fs.readFileSync(t.hostEnv.OWUI_SYNC_DATABASE_PASSWORD_FILE!, 'utf8').trim());
     const sql = connect(via.toString(), { what: 'the database connection', max: 3 });
     onCleanup(() => sql.end({ timeout: 1 }));
-    const inst = open(new MenuBackend(sql, { adminUrl: null, host: t.host, nodes, url: via.toString() }), [
+    const inst = open(new PgMenuBackend(sql, { adminUrl: null, host: t.host, nodes, url: via.toString() }), [
       { id: 'cluster' },
     ]);
     await see(inst, /lease\s+leader mg-primary, term 1/);

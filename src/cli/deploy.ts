@@ -1,6 +1,4 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import { ConfigError, ExitCode } from '../util/errors.ts';
 import { Command, Option } from './commander.ts';
 import { typedConfirmation } from './confirm.ts';
@@ -8,30 +6,6 @@ import { databaseUrl, databaseUrlOption } from './connections.ts';
 import { type Io, printJson, table } from './output.ts';
 
 const MB = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
-
-/** The engine's socket on this host, to mount read-only for discovery (DOCKER_HOST when it is a unix socket). */
-function dockerSocket(): string | null {
-  const h = process.env.DOCKER_HOST;
-  if (h?.startsWith('unix://')) return h.slice(7);
-  if (h) return null;
-  return fs.existsSync('/var/run/docker.sock') ? '/var/run/docker.sock' : null;
-}
-
-/** uid:gid of the tenants' data folders when one non-root owner has them all, else root (docs/deploying.md says why). */
-function tenantsOwner(dirs: string[]): string {
-  const owners = new Set(
-    dirs.map((d) => {
-      try {
-        const st = fs.statSync(d);
-        return `${st.uid}:${st.gid}`;
-      } catch {
-        return '0:0';
-      }
-    }),
-  );
-  const [only] = [...owners];
-  return owners.size === 1 && only !== '0:0' ? only! : '0:0';
-}
 
 export function deployCommands(io: Io, setExit: (c: number) => void): Command[] {
   const image = new Command('image').description('the agent image (templates/Dockerfile)');
@@ -113,130 +87,44 @@ you type UPDATE (or --yes); sync_metadata stays.`,
         if (ports.length !== 2 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535))
           throw new ConfigError('--api-ports must be two port numbers', 'e.g. 9443,9444');
         const url = databaseUrl(io, opts.databaseUrl);
-        const [{ openPg }, d, { Engine }, { closeNodeHealth }, { thisHost }] = await Promise.all([
+        const [{ openPg }, d, { Engine }, { closeNodeHealth }] = await Promise.all([
           import('../pg/connect.ts'),
           import('../ops/deploy.ts'),
           import('../docker/engine.ts'),
           import('../ops/node-health.ts'),
-          import('../ops/overview.ts'),
         ]);
+        const engine = new Engine();
         const sql = await openPg(url, 'the database connection');
-        let settings: import('../ops/deploy.ts').PairSettings;
+        let plan: import('../ops/deploy.ts').DeployPlan;
         try {
-          const h = await thisHost(sql, opts.host);
-          if (!h)
-            throw new ConfigError(
-              'no single registered host is visible to this login',
-              'pass --host NAME, and log in as that host role',
-            );
-          const deps = await sql<{ p: string }[]>`
-            select config->>'sqlite_path' as p from sync_metadata.client_deployments
-            where host_id = (select host_id from sync_metadata.hosts where hostname = ${h.hostname}) and config->>'sqlite_path' is not null`;
-          const tenantDirs = deps.map((x) => path.dirname(x.p));
-          const bare = new URL(url);
-          bare.password = '';
-          settings = {
-            image: opts.image ?? d.DEFAULT_IMAGE,
-            host: h.hostname,
-            cluster: opts.cluster ?? h.cluster_name,
-            network: opts.network,
-            publish: opts.publish,
-            databaseUrl: bare.toString(),
-            secretsDir: path.resolve(opts.secretsDir),
-            tenantDirs,
-            user: opts.user ?? tenantsOwner(tenantDirs),
-            dockerSocket: dockerSocket(),
-            ports: ports as [number, number],
-          };
+          plan = await d.planDeploy(sql, url, engine, { ...opts, ports: ports as [number, number] });
         } finally {
           await sql.end({ timeout: 5 });
         }
-        const specs = d.pairSpecs(settings);
-        if (opts.composeOut) fs.writeFileSync(opts.composeOut, d.composeFile(specs));
-        const engine = new Engine();
-        // Swarm mode (services and Docker secrets) when asked, or when the engine is a swarm manager.
-        const swarm =
-          opts.mode === 'swarm' || (opts.mode === 'auto' && (await engine.swarmActive().catch(() => false)));
-        const secretNames = {
-          password: opts.dockerSecret ?? `owui_sync_db_sync_password_${settings.host}`,
-          jwt: `owui_sync_api_jwt_secret_${settings.host}`,
-        };
+        if (opts.composeOut) fs.writeFileSync(opts.composeOut, d.composeFile(plan.specs));
         if (opts.dryRun) {
-          const out = swarm
-            ? d.pairServices(settings, {
-                password: { id: '(its id at deploy)', name: secretNames.password },
-                jwt: { id: '(its id at deploy)', name: secretNames.jwt },
-              })
-            : specs;
-          if (json)
-            printJson(io, {
-              dry_run: true,
-              mode: swarm ? 'swarm' : 'standalone',
-              [swarm ? 'services' : 'containers']: out,
-            });
+          const out = plan.view.services ?? plan.view.containers;
+          if (json) printJson(io, plan.view);
           else io.out(JSON.stringify(out, null, 2));
           return;
         }
-        await engine.require();
-        if (!(await engine.imageExists(settings.image)))
-          throw new ConfigError(
-            `the image ${settings.image} is not on this Docker engine`,
-            'build it: owui-sync image build --tag TAG (then deploy --image TAG), or docker pull it',
-          );
-        const legacy = (await Promise.all(d.LEGACY_PAIR.map((n) => engine.state(n)))).filter(Boolean);
-        if (legacy.length && !opts.yes)
+        if (plan.legacy?.length && !opts.yes)
           await typedConfirmation({
             word: 'UPDATE',
-            question: `The legacy pair (${legacy.map((l) => l!.name).join(', ')}) runs here; it will be stopped and removed (sync_metadata stays).`,
+            question: `The legacy pair (${plan.legacy.join(', ')}) runs here; it will be stopped and removed (sync_metadata stays).`,
             what: 'replacing the legacy pair',
             refused: 'not confirmed: nothing was changed',
           });
-        const passwordFile = process.env.OWUI_SYNC_DATABASE_PASSWORD_FILE;
-        const jwtFile = process.env.OWUI_SYNC_JWT_SECRET_FILE ?? null;
-        const urls = ports.map((p) => `http://${settings.publish}:${p}`);
-        const onStep = json
-          ? undefined
-          : (st: { container: string; action: string }) => io.err(`${st.container}: ${st.action}`);
         try {
-          let steps: import('../ops/deploy.ts').DeployStep[];
-          if (swarm) {
-            const { SwarmSecrets } = await import('../docker/secrets.ts');
-            const ss = new SwarmSecrets(engine.docker);
-            const labels = { 'owui-sync.host': settings.host };
-            const ensure = async (name: string, value: () => string) => {
-              const found = await ss.find(name);
-              return { name, id: found ? found.id : await ss.create(name, value(), labels) };
-            };
-            const password = await ensure(secretNames.password, () => {
-              if (!passwordFile)
-                throw new ConfigError(
-                  `there is no Docker secret ${secretNames.password} and no password file to make it from`,
-                  'provision --host NAME --docker-secret NAME (then deploy --docker-secret NAME), or set OWUI_SYNC_DATABASE_PASSWORD_FILE',
-                );
-              return fs.readFileSync(passwordFile, 'utf8').trim();
-            });
-            const jwt = await ensure(secretNames.jwt, () =>
-              jwtFile ? fs.readFileSync(jwtFile, 'utf8').trim() : crypto.randomBytes(48).toString('base64'),
-            );
-            if (legacy.length) await d.applyPair(engine, [], { urls: [], replaceLegacy: true, onStep });
-            steps = [
-              ...(legacy.length ? legacy.map((l) => ({ container: l!.name, action: 'removed legacy' as const })) : []),
-              ...(await d.applyServices(engine, d.pairServices(settings, { password, jwt }), { urls, onStep })),
-            ];
-          } else {
-            if (!passwordFile)
-              throw new ConfigError(
-                "the host role's password file is not set",
-                'set OWUI_SYNC_DATABASE_PASSWORD_FILE (provision --host NAME --secret-file PATH wrote it)',
-              );
-            d.writeSecrets(settings.secretsDir, settings.user, { passwordFile, jwtFile });
-            steps = await d.applyPair(engine, specs, { urls, replaceLegacy: legacy.length > 0, onStep });
-          }
-          if (json)
-            printJson(io, { mode: swarm ? 'swarm' : 'standalone', steps, image: settings.image, user: settings.user });
+          const r = await d.applyDeploy(engine, plan, {
+            passwordFile: process.env.OWUI_SYNC_DATABASE_PASSWORD_FILE ?? null,
+            jwtFile: process.env.OWUI_SYNC_JWT_SECRET_FILE ?? null,
+            onStep: json ? undefined : (st) => io.err(`${st.container}: ${st.action}`),
+          });
+          if (json) printJson(io, r);
           else
             io.out(
-              `the pair runs ${settings.image} as ${settings.user}${swarm ? ' (swarm services)' : ''}; owui-sync cluster status shows it`,
+              `the pair runs ${r.image} as ${r.user}${r.mode === 'swarm' ? ' (swarm services)' : ''}; owui-sync cluster status shows it`,
             );
           setExit(ExitCode.ok);
         } finally {

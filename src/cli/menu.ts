@@ -27,6 +27,10 @@ export async function openMenu(io: Io, opts: { host?: string; databaseUrl?: stri
     host: opts.host ?? process.env.OWUI_SYNC_HOST,
     nodes: opts.nodesFile ? new LocalNodes(opts.nodesFile) : await findNodeController(),
     colour: wantsColour(process.stdout),
+    secretFiles: {
+      passwordFile: process.env.OWUI_SYNC_DATABASE_PASSWORD_FILE ?? null,
+      jwtFile: process.env.OWUI_SYNC_JWT_SECRET_FILE ?? null,
+    },
   });
 }
 

@@ -3,9 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ContainerSpec, Engine } from '../docker/engine.ts';
+import type { Sql } from '../pg/connect.ts';
 import { ConfigError, OwuiError } from '../util/errors.ts';
 import { packageVersion } from '../util/paths.ts';
 import { readNodeHealth } from './node-health.ts';
+import { thisHost } from './overview.ts';
 
 // The HA pair as two containers (the specification's "Deployment with HA"): their exact specifications, a
 // compose file in the specification's layout, and applying them through the Docker API, idempotently, with a
@@ -343,4 +345,201 @@ export async function applyServices(
     await waitHealthy(o.urls[i]!, 120_000);
   }
   return steps;
+}
+
+/** The engine's socket on this host, to mount read-only for discovery (DOCKER_HOST when it is a unix socket). */
+function dockerSocket(): string | null {
+  const h = process.env.DOCKER_HOST;
+  if (h?.startsWith('unix://')) return h.slice(7);
+  if (h) return null;
+  return fs.existsSync('/var/run/docker.sock') ? '/var/run/docker.sock' : null;
+}
+
+/** uid:gid of the tenants' data folders when one non-root owner has them all, else root (docs/deploying.md says why). */
+function tenantsOwner(dirs: string[]): string {
+  const owners = new Set(
+    dirs.map((d) => {
+      try {
+        const st = fs.statSync(d);
+        return `${st.uid}:${st.gid}`;
+      } catch {
+        return '0:0';
+      }
+    }),
+  );
+  const [only] = [...owners];
+  return owners.size === 1 && only !== '0:0' ? only! : '0:0';
+}
+
+/** What an operator asks of a deploy (`owui-sync deploy`'s flags, or the menu's defaults). */
+export interface DeployRequest {
+  image?: string;
+  host?: string;
+  cluster?: string;
+  network?: 'host' | 'bridge';
+  publish?: string;
+  ports?: [number, number];
+  secretsDir?: string;
+  user?: string;
+  mode?: 'auto' | 'standalone' | 'swarm';
+  /** swarm: the Docker secret with the host role's password (default owui_sync_db_sync_password_HOST). */
+  dockerSecret?: string;
+}
+
+/** A deploy worked out and not yet applied: what `--dry-run` and the menu's Deploy screen show. */
+export interface DeployPlan {
+  settings: PairSettings;
+  specs: ContainerSpec[];
+  mode: 'swarm' | 'standalone';
+  secretNames: { password: string; jwt: string };
+  /**
+   * The legacy pair's containers on this engine: applying replaces them (the operator confirms first). Null when
+   * the engine cannot be reached (a dry run still shows the specifications; applying says what to do).
+   */
+  legacy: string[] | null;
+  /**
+   * What applying would do to each container of the pair (standalone, engine reachable), from the specification
+   * hash each container carries; null when it cannot be told (swarm services, or no engine).
+   */
+  changes: { container: string; action: 'create' | 'unchanged' | 'start' | 'replace' }[] | null;
+  /** Exactly what would be created: the container specifications, or the swarm services. */
+  view: { dry_run: true; mode: 'swarm' | 'standalone'; containers?: ContainerSpec[]; services?: unknown[] };
+}
+
+/**
+ * Work a deploy out, changing nothing: the host (the one this login may see, or `host`), its tenants' data
+ * folders, the containers' user, standalone or swarm (auto: swarm on a swarm manager), and the legacy pair.
+ * `databaseUrl` is the runtime URL; the containers get it without its password.
+ */
+export async function planDeploy(sql: Sql, databaseUrl: string, engine: Engine, r: DeployRequest): Promise<DeployPlan> {
+  const h = await thisHost(sql, r.host);
+  if (!h)
+    throw new ConfigError(
+      'no single registered host is visible to this login',
+      'pass --host NAME, and log in as that host role',
+    );
+  const deps = await sql<{ p: string }[]>`
+    select config->>'sqlite_path' as p from sync_metadata.client_deployments
+    where host_id = (select host_id from sync_metadata.hosts where hostname = ${h.hostname}) and config->>'sqlite_path' is not null`;
+  const tenantDirs = deps.map((x) => path.dirname(x.p));
+  const bare = new URL(databaseUrl);
+  bare.password = '';
+  const settings: PairSettings = {
+    image: r.image ?? DEFAULT_IMAGE,
+    host: h.hostname,
+    cluster: r.cluster ?? h.cluster_name,
+    network: r.network ?? 'host',
+    publish: r.publish ?? '127.0.0.1',
+    databaseUrl: bare.toString(),
+    secretsDir: path.resolve(r.secretsDir ?? '/etc/owui-sync/secrets'),
+    tenantDirs,
+    user: r.user ?? tenantsOwner(tenantDirs),
+    dockerSocket: dockerSocket(),
+    ports: r.ports ?? [PAIR[0].port, PAIR[1].port],
+  };
+  const specs = pairSpecs(settings);
+  const mode = r.mode ?? 'auto';
+  const swarm = mode === 'swarm' || (mode === 'auto' && (await engine.swarmActive().catch(() => false)));
+  const secretNames = {
+    password: r.dockerSecret ?? `owui_sync_db_sync_password_${settings.host}`,
+    jwt: `owui_sync_api_jwt_secret_${settings.host}`,
+  };
+  const reachable = await engine.require().then(
+    () => true,
+    () => false,
+  );
+  const legacy = reachable ? await legacyHere(engine) : null;
+  const view: DeployPlan['view'] = swarm
+    ? {
+        dry_run: true,
+        mode: 'swarm',
+        services: pairServices(settings, {
+          password: { id: '(its id at deploy)', name: secretNames.password },
+          jwt: { id: '(its id at deploy)', name: secretNames.jwt },
+        }),
+      }
+    : { dry_run: true, mode: 'standalone', containers: specs };
+  const changes =
+    reachable && !swarm
+      ? await Promise.all(
+          specs.map(async (spec) => {
+            const cur = await engine.state(spec.name);
+            const action = !cur
+              ? ('create' as const)
+              : cur.labels[SPEC_HASH_LABEL] !== spec.Labels![SPEC_HASH_LABEL]
+                ? ('replace' as const)
+                : cur.running
+                  ? ('unchanged' as const)
+                  : ('start' as const);
+            return { container: spec.name, action };
+          }),
+        )
+      : null;
+  return { settings, specs, mode: swarm ? 'swarm' : 'standalone', secretNames, legacy, changes, view };
+}
+
+async function legacyHere(engine: Engine): Promise<string[]> {
+  const states = await Promise.all(LEGACY_PAIR.map((n) => engine.state(n)));
+  return states.filter((x) => !!x).map((x) => x!.name);
+}
+
+/**
+ * Apply a plan: check the image is on the engine, put the secrets in place (files in secretsDir, or Docker
+ * secrets in swarm mode, made from the password file when missing), replace a legacy pair (the caller has
+ * confirmed), and run the pair with a rolling update.
+ */
+export async function applyDeploy(
+  engine: Engine,
+  plan: DeployPlan,
+  o: { passwordFile: string | null; jwtFile: string | null; onStep?: (s: DeployStep) => void },
+): Promise<{ mode: 'swarm' | 'standalone'; steps: DeployStep[]; image: string; user: string }> {
+  const { settings, specs, secretNames } = plan;
+  await engine.require();
+  const legacy = plan.legacy;
+  if (!legacy)
+    throw new ConfigError(
+      'the Docker engine could not be reached when this deploy was worked out',
+      'run the deploy again now that it answers',
+    );
+  if (!(await engine.imageExists(settings.image)))
+    throw new ConfigError(
+      `the image ${settings.image} is not on this Docker engine`,
+      'build it: owui-sync image build --tag TAG (then deploy --image TAG), or docker pull it',
+    );
+  const urls = (settings.ports ?? [PAIR[0].port, PAIR[1].port]).map((p) => `http://${settings.publish}:${p}`);
+  let steps: DeployStep[];
+  if (plan.mode === 'swarm') {
+    const { SwarmSecrets } = await import('../docker/secrets.ts');
+    const ss = new SwarmSecrets(engine.docker);
+    const labels = { 'owui-sync.host': settings.host };
+    const ensure = async (name: string, value: () => string) => {
+      const found = await ss.find(name);
+      return { name, id: found ? found.id : await ss.create(name, value(), labels) };
+    };
+    const password = await ensure(secretNames.password, () => {
+      if (!o.passwordFile)
+        throw new ConfigError(
+          `there is no Docker secret ${secretNames.password} and no password file to make it from`,
+          'provision --host NAME --docker-secret NAME (then deploy --docker-secret NAME), or set OWUI_SYNC_DATABASE_PASSWORD_FILE',
+        );
+      return fs.readFileSync(o.passwordFile, 'utf8').trim();
+    });
+    const jwt = await ensure(secretNames.jwt, () =>
+      o.jwtFile ? fs.readFileSync(o.jwtFile, 'utf8').trim() : crypto.randomBytes(48).toString('base64'),
+    );
+    if (legacy.length) await applyPair(engine, [], { urls: [], replaceLegacy: true, onStep: o.onStep });
+    steps = [
+      ...legacy.map((name) => ({ container: name, action: 'removed legacy' as const })),
+      ...(await applyServices(engine, pairServices(settings, { password, jwt }), { urls, onStep: o.onStep })),
+    ];
+  } else {
+    if (!o.passwordFile)
+      throw new ConfigError(
+        "the host role's password file is not set",
+        'set OWUI_SYNC_DATABASE_PASSWORD_FILE (provision --host NAME --secret-file PATH wrote it)',
+      );
+    writeSecrets(settings.secretsDir, settings.user, { passwordFile: o.passwordFile, jwtFile: o.jwtFile });
+    steps = await applyPair(engine, specs, { urls, replaceLegacy: legacy.length > 0, onStep: o.onStep });
+  }
+  return { mode: plan.mode, steps, image: settings.image, user: settings.user };
 }

@@ -3,27 +3,8 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { ClusterStatus } from '../ops/cluster.ts';
 import { ago, duration } from '../util/when.ts';
 import type { MenuBackend } from './backend.ts';
-import { RestoreScreen } from './restore-screen.tsx';
-import {
-  ClusterScreen,
-  ConflictConfigScreen,
-  ConflictScreen,
-  ConflictsScreen,
-  DeploymentScreen,
-  Deployments,
-  DeregisterScreen,
-  describeScreen,
-  FailoverScreen,
-  Home,
-  IntervalScreen,
-  JobsScreen,
-  NodeScreen,
-  RegisterScreen,
-  type Screen,
-  type ScreenProps,
-  StrategyScreen,
-  SyncScreen,
-} from './screens.tsx';
+import type { Screen, ScreenProps } from './screen.ts';
+import { describeScreen, drawScreen } from './screens/index.tsx';
 import { describeError, ListMemoryContext, MenuContext, useColour, useKeys, useLoad } from './ui.tsx';
 
 /** How often the header and the open screen read again. */
@@ -235,38 +216,5 @@ export function App({
 }
 
 function Body({ screen: s, props }: { screen: Screen; props: ScreenProps }) {
-  switch (s.id) {
-    case 'home':
-      return <Home {...props} />;
-    case 'deployments':
-      return <Deployments {...props} />;
-    case 'deployment':
-      return <DeploymentScreen {...props} client={s.client} />;
-    case 'interval':
-      return <IntervalScreen {...props} client={s.client} resume={s.resume} />;
-    case 'sync':
-      return <SyncScreen {...props} client={s.client} full={s.full} />;
-    case 'jobs':
-      return <JobsScreen {...props} client={s.client} />;
-    case 'conflicts':
-      return <ConflictsScreen {...props} client={s.client} pending={s.pending} />;
-    case 'conflict':
-      return <ConflictScreen {...props} logId={s.logId} />;
-    case 'conflict-config':
-      return <ConflictConfigScreen {...props} client={s.client} />;
-    case 'strategy':
-      return <StrategyScreen {...props} client={s.client} table={s.table} current={s.current} />;
-    case 'deregister':
-      return <DeregisterScreen {...props} client={s.client} />;
-    case 'register':
-      return <RegisterScreen {...props} />;
-    case 'restore':
-      return <RestoreScreen {...props} client={s.client} />;
-    case 'cluster':
-      return <ClusterScreen {...props} />;
-    case 'node':
-      return <NodeScreen {...props} nodeId={s.nodeId} />;
-    case 'failover':
-      return <FailoverScreen {...props} mode={s.mode} />;
-  }
+  return <>{drawScreen(s, props)}</>;
 }

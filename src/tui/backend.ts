@@ -1,12 +1,72 @@
 import type { Strategy } from '../conflicts/strategies.ts';
+import type { Engine } from '../docker/engine.ts';
+import type { clientAdd, clientRemove } from '../ops/clients.ts';
 import type { ClusterStatus } from '../ops/cluster.ts';
-import type { Choice } from '../ops/conflicts.ts';
-import type { FailoverStep } from '../ops/failover.ts';
-import { NO_NODE_CONTROL_HINT, type NodeController, type StopMode } from '../ops/nodes.ts';
-import type { SyncNowProgress } from '../ops/overview.ts';
-import type { RestoreProgress } from '../ops/restore.ts';
+import type {
+  Choice,
+  changeConflictConfig,
+  listConflicts,
+  resolveConflict,
+  showConflict,
+  showConflictConfig,
+} from '../ops/conflicts.ts';
+import type { applyDeploy, DeployPlan, DeployStep } from '../ops/deploy.ts';
+import type { DiscoveredTenant } from '../ops/discover.ts';
+import type { FailoverStep, failoverTest } from '../ops/failover.ts';
+import { NO_NODE_CONTROL_HINT, type NodeController, type NodeInfo, type StopMode } from '../ops/nodes.ts';
+import type { deploymentsOverview, recentJobs, SyncNowProgress, syncNow } from '../ops/overview.ts';
+import type { RestoreProgress, restore } from '../ops/restore.ts';
+import type { pause, resume, setInterval } from '../ops/schedule.ts';
 import { pgConnectError, type Sql } from '../pg/connect.ts';
+import type { VerifyResult } from '../sync/verify.ts';
 import { ConfigError } from '../util/errors.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: any function's answer
+type Answer<F extends (...a: any[]) => unknown> = Promise<Awaited<ReturnType<F>>>;
+
+/**
+ * Everything the menu does, as the screens see it. PgMenuBackend does it through src/ops on a real connection;
+ * the screens' tests give them plain data through the same interface.
+ */
+export interface MenuBackend {
+  /** The node control (containers of the pair, or the local processes of a nodes file), if any. */
+  readonly nodes: NodeController | null;
+  cluster(): Promise<ClusterStatus>;
+  deployments(): Answer<typeof deploymentsOverview>;
+  jobs(client: string): Answer<typeof recentJobs>;
+  conflicts(client: string, pending: boolean): Answer<typeof listConflicts>;
+  conflict(id: string): Answer<typeof showConflict>;
+  resolve(id: string, choice: Choice): Answer<typeof resolveConflict>;
+  pause(client: string): Answer<typeof pause>;
+  resume(client: string, seconds?: number): Answer<typeof resume>;
+  setInterval(client: string, seconds: number): Answer<typeof setInterval>;
+  syncNow(
+    client: string,
+    full: boolean,
+    onProgress: (p: SyncNowProgress) => void,
+    signal: AbortSignal,
+  ): Answer<typeof syncNow>;
+  conflictConfig(client: string): Answer<typeof showConflictConfig>;
+  changeConflictConfig(
+    client: string,
+    change: { defaultStrategy?: Strategy; tables?: Record<string, Strategy> },
+  ): Answer<typeof changeConflictConfig>;
+  discover(): Promise<DiscoveredTenant[]>;
+  register(name: string, sqlitePath: string, intervalSeconds: number): Answer<typeof clientAdd>;
+  deregister(name: string, dropSchema: boolean): Answer<typeof clientRemove>;
+  restore(client: string, to: string, onProgress: (p: RestoreProgress) => void): Answer<typeof restore>;
+  verifyAgainst(client: string, file: string): Promise<VerifyResult>;
+  listNodes(): Promise<NodeInfo[]>;
+  nodeLogs(id: string, lines: number): Promise<string[]>;
+  stopNode(id: string): Promise<void>;
+  startNode(id: string): Promise<void>;
+  restartNode(id: string): Promise<void>;
+  failover(mode: StopMode, onStep: (s: FailoverStep) => void): Answer<typeof failoverTest>;
+  /** The deploy of this host's pair, worked out and not applied (`owui-sync deploy --dry-run`). */
+  deployPlan(): Promise<DeployPlan>;
+  /** Apply a plan deployPlan() made (the screen has asked for the typed word). */
+  deploy(plan: DeployPlan, onStep: (s: DeployStep) => void): Answer<typeof applyDeploy>;
+}
 
 // Each operation's module loads when it is first used, so the menu draws its first screen before the sync
 // engine, the conflict code and SQLite are loaded (bench/menu.ts).
@@ -32,17 +92,24 @@ function isConnectFailure(err: unknown): boolean {
 }
 
 /**
- * Everything the menu does, as calls into src/ops (the scripted twins call the same functions): the screens
- * hold no logic of their own. One runtime connection (the host role), the admin URL for registering and
- * deregistering when the operator has one, and the node control when there is one.
+ * The menu's backend: calls into src/ops (the scripted twins call the same functions); the screens hold no
+ * logic of their own. One runtime connection (the host role), the admin URL for registering and deregistering
+ * when the operator has one, and the node control when there is one.
  */
-export class MenuBackend {
+export class PgMenuBackend implements MenuBackend {
   /** Who resolves a conflict from the menu, as conflict_log.resolved_by records it. */
   private who = async () => (await scheduleOps()).operator().replace(/^cli:/, 'menu:');
 
   constructor(
     readonly sql: Sql,
-    readonly o: { adminUrl: string | null; host?: string; nodes: NodeController | null; url?: string },
+    readonly o: {
+      adminUrl: string | null;
+      host?: string;
+      nodes: NodeController | null;
+      url?: string;
+      /** The secret files a deploy from the menu puts in place (OWUI_SYNC_DATABASE_PASSWORD_FILE, _JWT_SECRET_FILE). */
+      secretFiles?: { passwordFile: string | null; jwtFile: string | null };
+    },
   ) {}
 
   /** A call that reaches PostgreSQL: a connection failure becomes the message the subcommands give for it. */
@@ -153,4 +220,24 @@ export class MenuBackend {
   restartNode = async (id: string) => this.control().restart(id);
   failover = async (mode: StopMode, onStep: (s: FailoverStep) => void) =>
     (await import('../ops/failover.ts')).failoverTest(this.control(), { mode, onStep });
+
+  private engine: Engine | null = null;
+  private async dockerEngine(): Promise<Engine> {
+    if (!this.engine) this.engine = new (await import('../docker/engine.ts')).Engine();
+    return this.engine;
+  }
+  deployPlan = this.db(async () => {
+    if (!this.o.url)
+      throw new ConfigError(
+        'deploying needs the runtime database URL',
+        'open the menu with OWUI_SYNC_DATABASE_URL_FILE set',
+      );
+    const { planDeploy } = await import('../ops/deploy.ts');
+    return planDeploy(this.sql, this.o.url, await this.dockerEngine(), { host: this.o.host });
+  });
+  deploy = async (plan: DeployPlan, onStep: (s: DeployStep) => void) =>
+    (await import('../ops/deploy.ts')).applyDeploy(await this.dockerEngine(), plan, {
+      ...(this.o.secretFiles ?? { passwordFile: null, jwtFile: null }),
+      onStep,
+    });
 }

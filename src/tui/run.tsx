@@ -1,6 +1,6 @@
 import type { Instance } from 'ink';
 import type { NodeController } from '../ops/nodes.ts';
-import type { Screen } from './screens.tsx';
+import type { Screen } from './screen.ts';
 
 /**
  * Open the menu on this terminal and resolve when the operator quits (q, Ctrl-C) or the session ends (SIGTERM,
@@ -14,13 +14,14 @@ export async function runMenu(o: {
   nodes: NodeController | null;
   colour: boolean;
   initial?: Screen[];
+  secretFiles?: { passwordFile: string | null; jwtFile: string | null };
 }): Promise<void> {
   // Ink draws only the final frame when it thinks it runs in CI; on a terminal an operator needs every frame.
   delete process.env.CI;
   delete process.env.CONTINUOUS_INTEGRATION;
   // Ink's colour library reads FORCE_COLOR when it loads, never NO_COLOR.
   if (!o.colour) process.env.FORCE_COLOR = '0';
-  const [{ render }, { App }, { MenuBackend }, { connect }, { closeNodeHealth }] = await Promise.all([
+  const [{ render }, { App }, { PgMenuBackend }, { connect }, { closeNodeHealth }] = await Promise.all([
     import('ink'),
     import('./app.tsx'),
     import('./backend.ts'),
@@ -28,7 +29,13 @@ export async function runMenu(o: {
     import('../ops/node-health.ts'),
   ]);
   const sql = connect(o.databaseUrl, { what: 'the database connection', max: 1, applicationName: 'owui-sync menu' });
-  const backend = new MenuBackend(sql, { adminUrl: o.adminUrl, host: o.host, nodes: o.nodes, url: o.databaseUrl });
+  const backend = new PgMenuBackend(sql, {
+    adminUrl: o.adminUrl,
+    host: o.host,
+    nodes: o.nodes,
+    url: o.databaseUrl,
+    secretFiles: o.secretFiles,
+  });
   let app: Instance | undefined;
   const leave = () => app?.unmount();
   process.on('SIGTERM', leave);

@@ -121,6 +121,63 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], opts: { live
   return { data: state.data, error: state.error, loading: state.loading, reload };
 }
 
+/** What a screen shows while its data has not come yet: the error of the read, or "loading…". */
+export function Pending({ state }: { state: Pick<Loaded<unknown>, 'error'> }) {
+  return state.error ? <ErrorLine error={state.error} /> : <Text dimColor>loading…</Text>;
+}
+
+export interface Action {
+  /** What runs now ("resolving", "stop"), or null. */
+  busy: string | null;
+  /** The last action's error (cleared when the next one succeeds). */
+  error: unknown;
+  setError: (e: unknown) => void;
+  /** Run an action: busy while it runs; on success `done` gets its answer, on failure its error is kept. */
+  run: <T>(what: string, action: () => Promise<T>, done?: (answer: T) => void) => void;
+}
+
+/** An action a screen starts (a key, a list choice): its busy line and its error, written once here. */
+export function useAction(): Action {
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const alive = useRef(true);
+  useEffect(
+    () => () => {
+      alive.current = false;
+    },
+    [],
+  );
+  const run = useCallback(<T,>(what: string, action: () => Promise<T>, done?: (answer: T) => void) => {
+    setBusy(what);
+    Promise.resolve()
+      .then(action)
+      .then(
+        (answer) => {
+          if (!alive.current) return;
+          setBusy(null);
+          setError(null);
+          done?.(answer);
+        },
+        (e: unknown) => {
+          if (!alive.current) return;
+          setBusy(null);
+          setError(e);
+        },
+      );
+  }, []);
+  return { busy, error, setError, run };
+}
+
+/** The busy line and the error of an action, under the screen. */
+export function ActionLines({ action }: { action: Pick<Action, 'busy' | 'error'> }) {
+  return (
+    <>
+      {action.busy ? <Text>{action.busy}…</Text> : null}
+      {action.error ? <ErrorLine error={action.error} /> : null}
+    </>
+  );
+}
+
 export interface ListItem {
   key: string;
   label: string;

@@ -1,10 +1,10 @@
 import { ProgressBar } from '@inkjs/ui';
 import { Box, Text } from 'ink';
 import { useEffect, useState } from 'react';
-import type { RestoreProgress, RestoreResult } from '../ops/restore.ts';
-import type { VerifyResult } from '../sync/verify.ts';
-import type { ScreenProps } from './screens.tsx';
-import { ErrorLine, LineInput, OnEscape, useColour, useMenu, useTimer } from './ui.tsx';
+import type { RestoreProgress, RestoreResult } from '../../ops/restore.ts';
+import type { VerifyResult } from '../../sync/verify.ts';
+import type { ScreenProps } from '../screen.ts';
+import { ErrorLine, LineInput, OnEscape, useColour, useMenu, useTimer } from '../ui.tsx';
 
 /**
  * Restore a deployment's mirror into a new webui.db (docs/restore.md): asks for the path, shows the restore's

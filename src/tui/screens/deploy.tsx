@@ -1,0 +1,103 @@
+import { Box, Text } from 'ink';
+import { useState } from 'react';
+import type { DeployStep } from '../../ops/deploy.ts';
+import type { ScreenProps } from '../screen.ts';
+import { ActionLines, Fields, Pending, useAction, useColour, useKeys, useLoad, useMenu } from '../ui.tsx';
+import { TypedConfirm } from './typed-confirm.tsx';
+
+const ACTION_TEXT = {
+  create: 'will be created',
+  unchanged: 'runs this specification: unchanged',
+  start: 'is stopped: will be started',
+  replace: 'differs: will be replaced (the follower first, the leader hands over)',
+} as const;
+
+/**
+ * Deploy or update this host's pair (openwebui-sync-primary / -secondary): the dry run first (what would be
+ * created or replaced, the image, the user, the mode), then `a` applies it after a typed DEPLOY (UPDATE when
+ * the legacy pair runs here). The scripted twin: owui-sync deploy --dry-run, then owui-sync deploy.
+ */
+export function DeployScreen({ backend }: ScreenProps) {
+  const c = useColour();
+  const { flash } = useMenu();
+  const d = useLoad(() => backend.deployPlan(), [], { live: false });
+  const action = useAction();
+  const [asking, setAsking] = useState(false);
+  const [steps, setSteps] = useState<DeployStep[]>([]);
+  const plan = d.data;
+  useKeys((input) => {
+    if (input === 'a' && plan && !asking && !action.busy) setAsking(true);
+  });
+  if (!plan) return <Pending state={d} />;
+  const word = plan.legacy?.length ? 'UPDATE' : 'DEPLOY';
+  if (asking)
+    return (
+      <TypedConfirm
+        word={word}
+        question={
+          plan.legacy?.length
+            ? `The legacy pair (${plan.legacy.join(', ')}) is stopped and removed, then the pair runs ${plan.settings.image}.`
+            : `The pair runs ${plan.settings.image} as ${plan.settings.user}.`
+        }
+        onConfirm={() => {
+          setAsking(false);
+          setSteps([]);
+          action.run(
+            'deploying',
+            () => backend.deploy(plan, (s) => setSteps((x) => [...x, s])),
+            (r) => {
+              flash(`the pair runs ${r.image} (${r.mode})`);
+              d.reload();
+            },
+          );
+        }}
+        onCancel={() => setAsking(false)}
+      />
+    );
+  const s = plan.settings;
+  return (
+    <Box flexDirection="column">
+      <Fields
+        rows={[
+          ['image', s.image],
+          ['host', `${s.host} (cluster ${s.cluster})`],
+          ['mode', `${plan.mode}, network ${s.network}, APIs on ${s.publish}:${(s.ports ?? []).join(', ')}`],
+          ['user', `${s.user} · ${s.tenantDirs.length} tenant folder${s.tenantDirs.length === 1 ? '' : 's'} mounted`],
+          [
+            'legacy pair',
+            plan.legacy === null ? (
+              <Text key="l" color={c('red')}>
+                unknown: the Docker engine cannot be reached
+              </Text>
+            ) : plan.legacy.length ? (
+              <Text key="l" color={c('yellow')}>
+                {plan.legacy.join(', ')}: replaced when you apply (type UPDATE)
+              </Text>
+            ) : (
+              'none'
+            ),
+          ],
+        ]}
+      />
+      <Box flexDirection="column" marginTop={1}>
+        {(plan.changes ?? []).map((x) => (
+          <Text key={x.container} color={x.action === 'unchanged' ? undefined : c('cyan')}>
+            {x.container}: {ACTION_TEXT[x.action]}
+          </Text>
+        ))}
+        {plan.changes === null ? (
+          <Text dimColor>what changes is told when it is applied (swarm or no engine)</Text>
+        ) : null}
+      </Box>
+      {steps.map((x) => (
+        <Text key={x.container + x.action}>
+          {x.container}: {x.action}
+        </Text>
+      ))}
+      <ActionLines action={action} />
+      <Text dimColor>
+        a applies it (type {word}). The scripted twin: owui-sync deploy --dry-run, then owui-sync deploy
+      </Text>
+    </Box>
+  );
+}
