@@ -19,6 +19,12 @@ export function findHosts(sql: Sql, host: string | null, cluster: string | null)
     order by hostname`;
 }
 
+/** The one host this login sees (deploy works out its pair for it), or null when it sees none or several. */
+export async function thisHost(sql: Sql, name?: string): Promise<{ hostname: string; cluster_name: string } | null> {
+  const hosts = await findHosts(sql, name ?? null, null);
+  return hosts.length === 1 ? hosts[0]! : null;
+}
+
 /** The host's heartbeat, with this node's entry under metadata.agents (role, url, leader, term, ...). */
 export function recordHeartbeat(sql: Sql, hostId: string | null, nodeId: string, info: Record<string, unknown>) {
   return sql`

@@ -2,12 +2,12 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { thisHost } from '../cluster/node-sql.ts';
 import type { ContainerSpec, Engine } from '../docker/engine.ts';
 import type { Sql } from '../pg/connect.ts';
 import { ConfigError, OwuiError } from '../util/errors.ts';
 import { packageVersion } from '../util/paths.ts';
 import { readNodeHealth } from './node-health.ts';
-import { thisHost } from './overview.ts';
 
 // The HA pair as two containers (the specification's "Deployment with HA"): their exact specifications, a
 // compose file in the specification's layout, and applying them through the Docker API, idempotently, with a

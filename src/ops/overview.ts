@@ -1,5 +1,4 @@
 import { readLeases } from '../cluster/lease.ts';
-import { findHosts } from '../cluster/node-sql.ts';
 import { enqueue } from '../cluster/queue.ts';
 import type { Sql } from '../pg/connect.ts';
 import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
@@ -194,10 +193,4 @@ export async function syncNow(
     error: result.error ?? null,
     result,
   };
-}
-
-/** The one host this login sees (the menu's header and Cluster screen), or null when it sees none or several. */
-export async function thisHost(sql: Sql, name?: string): Promise<{ hostname: string; cluster_name: string } | null> {
-  const hosts = await findHosts(sql, name ?? null, null);
-  return hosts.length === 1 ? hosts[0]! : null;
 }
