@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { render } from 'ink-testing-library';
 import { describe, expect, it } from 'vitest';
 import { changeConflictConfig } from '../src/ops/conflicts.ts';
+import type { DeployPlan } from '../src/ops/deploy.ts';
 import type { LocalNodes } from '../src/ops/nodes.ts';
 import { connect } from '../src/pg/connect.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
@@ -376,5 +377,52 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await press(inst, 'j');
     await sleep(500);
     expect(inst.frames.length).toBe(before); // unmounted: nothing draws any more
+  });
+
+  it('deploy / update on plain data: the plan, each container, the typed word, then the steps', async () => {
+    // No database here: the screen is drawn from a MenuBackend of plain data (the interface the screens use).
+    const plan = {
+      settings: {
+        image: 'owui-sync:test',
+        host: 'h1',
+        cluster: 'c1',
+        network: 'host',
+        publish: '127.0.0.1',
+        ports: [9443, 9444],
+        user: '1000:1000',
+        tenantDirs: ['/a', '/b'],
+      },
+      mode: 'standalone',
+      legacy: ['openwebui-sync-node-a'],
+      changes: [
+        { container: 'openwebui-sync-primary', action: 'replace' },
+        { container: 'openwebui-sync-secondary', action: 'create' },
+      ],
+    } as unknown as DeployPlan;
+    const applied: DeployPlan[] = [];
+    const backend = {
+      nodes: null,
+      cluster: async () => ({ host: 'h1', cluster: 'c1', lease: null, nodes: [] }),
+      deployPlan: async () => plan,
+      deploy: async (p: DeployPlan, onStep: (s: { container: string; action: string }) => void) => {
+        applied.push(p);
+        onStep({ container: 'openwebui-sync-node-a', action: 'removed legacy' });
+        onStep({ container: 'openwebui-sync-secondary', action: 'created' });
+        return { mode: 'standalone', steps: [], image: 'owui-sync:test', user: '1000:1000' };
+      },
+    } as unknown as MenuBackend;
+    const inst = open(backend, [{ id: 'deploy' }]);
+    await see(inst, 'openwebui-sync-primary: differs: will be replaced');
+    await see(inst, 'openwebui-sync-secondary: will be created');
+    await see(inst, /openwebui-sync-node-a: replaced when you apply \(type UPDATE\)/);
+    await press(inst, 'a');
+    await see(inst, 'Type UPDATE and Enter to confirm');
+    await press(inst, 'D', 'E', 'P', 'L', 'O', 'Y', '\r');
+    await see(inst, 'That is not UPDATE: nothing changed');
+    expect(applied).toHaveLength(0);
+    await press(inst, '\u007F', '\u007F', '\u007F', '\u007F', '\u007F', '\u007F', 'U', 'P', 'D', 'A', 'T', 'E', '\r');
+    await see(inst, 'openwebui-sync-secondary: created');
+    await see(inst, 'the pair runs owui-sync:test (standalone)');
+    expect(applied).toEqual([plan]);
   });
 });

@@ -26,7 +26,8 @@ export function DeployScreen({ backend }: ScreenProps) {
   const [steps, setSteps] = useState<DeployStep[]>([]);
   const plan = d.data;
   useKeys((input) => {
-    if (input === 'a' && plan && !asking && !action.busy) setAsking(true);
+    // No engine, nothing to apply to: the screen says how to get one instead.
+    if (input === 'a' && plan && plan.legacy !== null && !asking && !action.busy) setAsking(true);
   });
   if (!plan) return <Pending state={d} />;
   const word = plan.legacy?.length ? 'UPDATE' : 'DEPLOY';
@@ -66,9 +67,7 @@ export function DeployScreen({ backend }: ScreenProps) {
           [
             'legacy pair',
             plan.legacy === null ? (
-              <Text key="l" color={c('red')}>
-                unknown: the Docker engine cannot be reached
-              </Text>
+              'unknown'
             ) : plan.legacy.length ? (
               <Text key="l" color={c('yellow')}>
                 {plan.legacy.join(', ')}: replaced when you apply (type UPDATE)
@@ -85,8 +84,12 @@ export function DeployScreen({ backend }: ScreenProps) {
             {x.container}: {ACTION_TEXT[x.action]}
           </Text>
         ))}
-        {plan.changes === null ? (
-          <Text dimColor>what changes is told when it is applied (swarm or no engine)</Text>
+        {plan.legacy === null ? (
+          <Text color={c('red')}>
+            The Docker engine cannot be reached: start it (or set DOCKER_HOST), then open this screen again.
+          </Text>
+        ) : plan.changes === null ? (
+          <Text dimColor>swarm services: each step is shown as it is applied</Text>
         ) : null}
       </Box>
       {steps.map((x) => (
@@ -96,7 +99,8 @@ export function DeployScreen({ backend }: ScreenProps) {
       ))}
       <ActionLines action={action} />
       <Text dimColor>
-        a applies it (type {word}). The scripted twin: owui-sync deploy --dry-run, then owui-sync deploy
+        {plan.legacy === null ? '' : `a applies it (type ${word}). `}The scripted twin: owui-sync deploy --dry-run, then
+        owui-sync deploy
       </Text>
     </Box>
   );
