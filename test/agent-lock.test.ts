@@ -15,7 +15,7 @@ describe('the agent while Open WebUI holds its write lock', () => {
     try {
       const a = await AgentProc.start(t, { role: 'primary', nodeId: 'lock-a', secretFile: s.file });
       // The first sync is due at once; it starts, and its reader waits for the lock.
-      await a.waitFor((l) => l.msg === 'sync started', 20_000);
+      await a.waitFor((l) => l.event === 'sync_started', 20_000);
       // The first request of this test process to the agent opens its connection; it is not timed.
       await a.health();
       const health: number[] = [];
@@ -45,7 +45,7 @@ describe('the agent while Open WebUI holds its write lock', () => {
       expect(lag).toBeLessThan(0.1);
       t.db.exec('COMMIT');
       locked = false;
-      await a.waitFor((l) => l.msg === 'sync finished', 20_000);
+      await a.waitFor((l) => l.event === 'sync_finished', 20_000);
       expect((await t.verify()).identical).toBe(true);
       a.signal('SIGTERM');
       expect(await a.exited).toEqual({ code: 0, signal: null });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentProc, api, apiSecret, LEASE_PLUS_RETRY_MS } from './agents.ts';
-import { pgProxy, setupTenant, tmpDir } from './helpers.ts';
+import { pgProxy, setupTenant, tmpDir, waitFor } from './helpers.ts';
 
 /**
  * Two real agent processes on one PostgreSQL, real signals. Timings are shortened (lease 2 s) through
@@ -27,8 +27,8 @@ describe('the HA agent pair', () => {
     expect(typeof ha.uptime_seconds).toBe('number');
     // The first sync of a new deployment is due at once.
     await a
-      .waitFor((l) => l.msg === 'sync finished' || l.msg === 'sync failed', 20_000)
-      .catch(() => b.waitFor((l) => l.msg === 'sync finished', 5000));
+      .waitFor((l) => l.event === 'sync_finished' || l.event === 'sync_failed', 20_000)
+      .catch(() => b.waitFor((l) => l.event === 'sync_finished', 5000));
     const [job] =
       await t.check`select status, triggered_by, locked_by, error_message, queued_at is not null as queued from sync_metadata.sync_jobs where client_name = 'ha1'`;
     expect(job, JSON.stringify(job)).toMatchObject({ status: 'success', triggered_by: 'schedule', queued: true });
@@ -46,10 +46,12 @@ describe('the HA agent pair', () => {
     expect(takeover).toBeLessThan(LEASE_PLUS_RETRY_MS + 1000);
     expect((await b.health()).body).toMatchObject({ is_leader: true, leader_id: 'ha1-b', term: 2 });
 
-    // The old primary comes back and follows, and stays a follower (a stability window, so a fixed pause).
+    // The old primary comes back and follows, and stays a follower: five of its lease rounds, each one refused.
     const a2 = await AgentProc.start(t, { role: 'primary', nodeId: 'ha1-a', secretFile: s.file });
     await a2.until((h) => h.leader_id === 'ha1-b' && h.is_leader === false);
-    await new Promise((r) => setTimeout(r, 1500));
+    await a2.rounds(5);
+    expect(a2.events('round').every((l) => l.leader === false)).toBe(true);
+    expect(a2.events('elected')).toEqual([]);
     expect((await a2.health()).body).toMatchObject({ is_leader: false, leader_id: 'ha1-b' });
     expect((await b.health()).body).toMatchObject({ is_leader: true });
     const metrics = (await api(b.url, '/metrics')).text;
@@ -78,7 +80,7 @@ describe('the HA agent pair', () => {
     // Nothing keeps the process alive once it has stopped (the shutdown's grace timer did, for 2.5 s).
     expect(exitMs).toBeLessThan(2000);
     // Handed straight to the follower, whose heartbeat is fresh: the lease never lapsed.
-    expect(a.lines.some((l) => l.msg === 'handed the lease to ha2-b' && l.handed_to === 'ha2-b')).toBe(true);
+    expect(a.lines.some((l) => l.event === 'resigned' && l.handed_to === 'ha2-b')).toBe(true);
     const [lease] =
       await t.check`select leader_id, term::int from sync_metadata.leader_election where cluster_name = ${t.host}`;
     expect(lease).toEqual({ leader_id: 'ha2-b', term: 2 });
@@ -103,20 +105,23 @@ describe('the HA agent pair', () => {
     const t = await slowTenant('ha3');
     const s = apiSecret(tmpDir());
     const a = await AgentProc.start(t, { role: 'primary', nodeId: 'ha3-a', secretFile: s.file, env: SLOW });
-    await a.waitFor((l) => l.msg === 'sync started');
+    await a.waitFor((l) => l.event === 'sync_started');
     const b = await AgentProc.start(t, { role: 'secondary', nodeId: 'ha3-b', secretFile: s.file, env: SLOW });
     await b.until((h) => h.leader_id === 'ha3-a');
-    // Wait for the job row to show a's claim (rather than a fixed pause).
-    let before: Record<string, unknown> | undefined;
-    for (const t0 = Date.now(); Date.now() - t0 < 10_000; await new Promise((r) => setTimeout(r, 25))) {
-      [before] = await t.check`select job_id, status, locked_by from sync_metadata.sync_jobs where client_name = 'ha3'`;
-      if (before?.status === 'running') break;
-    }
+    const before = await waitFor(
+      "the job row to show a's claim",
+      async () => {
+        const [j] =
+          await t.check`select job_id, status, locked_by from sync_metadata.sync_jobs where client_name = 'ha3'`;
+        return j?.status === 'running' && j;
+      },
+      { timeoutMs: 10_000, stepMs: 25 },
+    );
     expect(before).toMatchObject({ status: 'running', locked_by: 'ha3-a' });
     a.signal('SIGKILL');
     await a.exited;
-    await b.waitFor((l) => l.msg === 'reclaimed a job whose node stopped renewing it', 15_000);
-    await b.waitFor((l) => l.msg === 'sync finished', 60_000);
+    await b.waitFor((l) => l.event === 'job_reclaimed', 15_000);
+    await b.waitFor((l) => l.event === 'sync_finished', 60_000);
     const jobs =
       await t.check`select job_id, status, locked_by, claims from sync_metadata.sync_jobs where client_name = 'ha3' order by started_at`;
     expect(jobs).toHaveLength(1);
@@ -131,7 +136,7 @@ describe('the HA agent pair', () => {
     const t = await slowTenant('ha4');
     const s = apiSecret(tmpDir());
     const a = await AgentProc.start(t, { role: 'primary', nodeId: 'ha4-a', secretFile: s.file, env: SLOW });
-    await a.waitFor((l) => l.msg === 'sync started');
+    await a.waitFor((l) => l.event === 'sync_started');
     const b = await AgentProc.start(t, { role: 'secondary', nodeId: 'ha4-b', secretFile: s.file, env: SLOW });
     await b.until((h) => h.leader_id === 'ha4-a');
     // a is mid-run: batches of its worker are landing.
@@ -142,12 +147,11 @@ describe('the HA agent pair', () => {
     await expect.poll(landed, { timeout: 10_000, interval: 25 }).toBeGreaterThan(0);
     a.signal('SIGSTOP');
     await b.until((h) => h.is_leader === true && h.term === 2, 15_000);
-    await new Promise((r) => setTimeout(r, 2500)); // past the job's visibility timeout too
+    // Past the job's visibility timeout too, without waiting it out: the peer reclaims the job.
+    await t.check`update sync_metadata.sync_jobs set locked_until = now() - interval '1 second' where client_name = 'ha4' and status = 'running'`;
+    await b.event('job_reclaimed', () => true, 15_000);
     a.signal('SIGCONT');
-    const fenced = await a.waitFor(
-      (l) => l.msg === 'run stopped by fencing: its claim or term is over, nothing more of it landed',
-      15_000,
-    );
+    const fenced = await a.waitFor((l) => l.event === 'fenced', 15_000);
     await a.until((h) => h.is_leader === false && h.leader_id === 'ha4-b', 10_000);
     // Nothing written by the old leader's run landed after the new term began (up to the moment its
     // run stopped; afterwards, as a follower, it may claim the job again under the new term).
@@ -158,8 +162,8 @@ describe('the HA agent pair', () => {
     expect(late).toBe(0);
     // The job is finished (by either node), from the last committed batch.
     await Promise.race([
-      a.waitFor((l) => l.msg === 'sync finished', 60_000),
-      b.waitFor((l) => l.msg === 'sync finished', 60_000),
+      a.waitFor((l) => l.event === 'sync_finished', 60_000),
+      b.waitFor((l) => l.event === 'sync_finished', 60_000),
     ]);
     const [job] = await t.check`select status from sync_metadata.sync_jobs where client_name = 'ha4'`;
     expect(job).toMatchObject({ status: 'success' });
@@ -176,12 +180,16 @@ describe('the HA agent pair', () => {
     const s = apiSecret(tmpDir());
     const a = await AgentProc.start(t, { role: 'primary', nodeId: 'ha5-a', secretFile: s.file });
     await a.until((h) => h.is_leader === true);
-    await new Promise((r) => setTimeout(r, 7000));
-    const jobs = await t.check<{ status: string; due: number; late: number }[]>`
-      select status, extract(epoch from available_at)::float as due, extract(epoch from (started_at::timestamptz - available_at))::float as late
-      from sync_metadata.sync_jobs where client_name = 'ha5' and triggered_by = 'schedule' and status <> 'pending' order by available_at`;
-    expect(jobs.length).toBeGreaterThanOrEqual(3);
-    expect(jobs.length).toBeLessThanOrEqual(5);
+    const jobs = await waitFor(
+      'four scheduled jobs to finish',
+      async () => {
+        const rows = await t.check<{ status: string; due: number; late: number }[]>`
+          select status, extract(epoch from available_at)::float as due, extract(epoch from (started_at::timestamptz - available_at))::float as late
+          from sync_metadata.sync_jobs where client_name = 'ha5' and triggered_by = 'schedule' and status not in ('pending', 'running') order by available_at`;
+        return rows.length >= 4 && rows;
+      },
+      { timeoutMs: 15_000, stepMs: 100 },
+    );
     for (const j of jobs) {
       expect(j.status).toBe('success');
       expect(j.late).toBeLessThan(1);
@@ -247,8 +255,8 @@ describe('the HA agent pair', () => {
     // A node that missed notifications applies the cache_events written meanwhile when it reconnects.
     await t.check`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'owui-sync agent st-b'`;
     await api(a.url, '/api/v1/state', { method: 'PUT', token, body: '{"client":"test","sync_interval":"1h"}' });
-    await b.waitFor((l) => l.msg === 'notification connection back', 10_000);
-    expect(b.lines.find((l) => l.msg === 'applied cache events written while not listening')).toMatchObject({
+    await b.waitFor((l) => l.event === 'listen' && l.up === true, 10_000);
+    expect(b.lines.find((l) => l.event === 'cache_replayed')).toMatchObject({
       events: 1,
     });
     const [seen] = await t.check`select processed_by from sync_metadata.cache_events order by seq desc limit 1`;
@@ -278,7 +286,7 @@ describe('the HA agent pair', () => {
         secretFile: s.file,
         env: { ...SLOW, OWUI_SYNC_DATABASE_URL: via.toString() },
       });
-      await a.waitFor((l) => l.msg === 'sync started');
+      await a.waitFor((l) => l.event === 'sync_started');
       proxy.silence();
       await new Promise((r) => setTimeout(r, 300));
       const t0 = performance.now();
@@ -315,7 +323,7 @@ describe('the HA agent pair', () => {
     expect(cached.headers.get('warning')).toContain('Stale');
     await a.until((h) => h.status === 'unhealthy' && h.is_leader === false, 10_000);
     expect((await a.health()).status).toBe(503);
-    expect(a.lines.some((l) => typeof l.msg === 'string' && l.msg.startsWith('stepped down'))).toBe(true);
+    expect(a.lines.some((l) => l.event === 'stepped_down')).toBe(true);
     await t.check.unsafe(`alter role "${role.replaceAll('"', '""')}" login`);
     await a.until((h) => h.status === 'ok' && h.is_leader === true, 15_000);
     expect((await api(a.url, '/api/v1/state', { token })).body).toMatchObject({ source: 'database', stale: false });

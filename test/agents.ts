@@ -3,9 +3,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { mintToken } from '../src/api/auth.ts';
+import type { AgentEventName } from '../src/cluster/events.ts';
 import { LocalNodes } from '../src/ops/nodes.ts';
 import { freePort } from '../src/util/net.ts';
-import { BIN, onCleanup, type Tenant, tmpDir, trackChild } from './helpers.ts';
+import { BIN, onCleanup, type Tenant, tmpDir, trackChild, waitFor } from './helpers.ts';
 
 /** Short timings so failover tests take seconds: lease 2 s, renew 0.5 s, deadline 1.5 s, retry 0.3 s. */
 export const FAST = {
@@ -15,12 +16,16 @@ export const FAST = {
   LEASE_RETRY_INTERVAL: '0.3',
   HEARTBEAT_INTERVAL: '1',
   OWUI_SYNC_POLL_INTERVAL: '0.2',
+  // The elector's `round` events are debug lines: tests wait on them.
+  LOG_LEVEL: 'debug',
 };
 export const LEASE_PLUS_RETRY_MS = (2 + 0.3 * 1.2) * 1000;
 
 export interface LogLine {
   level: number;
   msg: string;
+  /** The agent's event name (src/cluster/events.ts), on the lines that announce one. */
+  event?: AgentEventName;
   [k: string]: unknown;
 }
 
@@ -98,7 +103,7 @@ export class AgentProc {
     trackChild(child.pid);
     const a = new AgentProc(child, o.nodeId);
     const listening = await Promise.race([
-      a.waitFor((l) => l.msg === 'API listening', 30_000),
+      a.event('listening', () => true, 30_000),
       a.exited.then((e) => {
         throw new Error(`agent ${o.nodeId} exited (${e.code ?? e.signal}) before listening: ${a.stderr}`);
       }),
@@ -131,6 +136,22 @@ export class AgentProc {
         },
       });
     });
+  }
+
+  /** The first (already logged, or next) `event` line for which `pred` holds. */
+  event(name: AgentEventName, pred: (l: LogLine) => boolean = () => true, timeoutMs = 20_000): Promise<LogLine> {
+    return this.waitFor((l) => l.event === name && pred(l), timeoutMs);
+  }
+
+  /** The `event` lines logged so far. */
+  events(name: AgentEventName): LogLine[] {
+    return this.lines.filter((l) => l.event === name);
+  }
+
+  /** Resolves after `n` more lease rounds of this agent's elector (each one an acquire or renew attempt). */
+  async rounds(n: number, timeoutMs = 20_000): Promise<LogLine> {
+    const seen = this.events('round').length;
+    return this.waitFor((l) => l.event === 'round' && this.events('round').length >= seen + n, timeoutMs);
   }
 
   async health(): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -183,17 +204,20 @@ async function pollHealth(
 ): Promise<number> {
   const t0 = performance.now();
   let last: unknown;
-  while (performance.now() - t0 < timeoutMs) {
-    try {
+  await waitFor(
+    `agent ${label}'s /health`,
+    async () => {
       const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
       last = await r.json();
-      if (pred(last as Record<string, unknown>)) return performance.now() - t0;
-    } catch (err) {
-      last = String(err);
-    }
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  throw new Error(`agent ${label}: condition not met within ${timeoutMs} ms; last health: ${JSON.stringify(last)}`);
+      return pred(last as Record<string, unknown>);
+    },
+    { timeoutMs, stepMs },
+  ).catch((err: Error) => {
+    throw new Error(
+      `agent ${label}: condition not met within ${timeoutMs} ms; last health: ${JSON.stringify(last)} (${err.message})`,
+    );
+  });
+  return performance.now() - t0;
 }
 
 export async function localPair(t: Tenant, prefix: string): Promise<{ nodes: LocalNodes; file: string; dir: string }> {

@@ -230,7 +230,7 @@ describe('the agent API', () => {
     expect(trig.status).toBe(202);
     expect(trig.headers.get('x-owui-sync-forwarded-to')).toBe('api-a');
     expect(trig.body).toMatchObject({ created: true, client_name: 'api', full_sync: true });
-    await Promise.race([a.waitFor((l) => l.msg === 'sync finished'), b.waitFor((l) => l.msg === 'sync finished')]);
+    await Promise.race([a.waitFor((l) => l.event === 'sync_finished'), b.waitFor((l) => l.event === 'sync_finished')]);
     const [job] =
       await t.check`select status, sync_type, triggered_by from sync_metadata.sync_jobs where job_id = ${trig.body.job_id as string}`;
     expect(job).toEqual({ status: 'success', sync_type: 'full', triggered_by: 'api:test' });

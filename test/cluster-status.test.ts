@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentProc, apiSecret } from './agents.ts';
-import { runMain, setupTenant, tmpDir } from './helpers.ts';
+import { runMain, setupTenant, tmpDir, waitFor } from './helpers.ts';
 
 describe('owui-sync cluster status (the menu header, scripted)', () => {
   it('says there is no agent, and how to start one, when none answers', async () => {
@@ -20,13 +20,12 @@ describe('owui-sync cluster status (the menu header, scripted)', () => {
     const b = await AgentProc.start(t, { role: 'secondary', nodeId: 'cs-b', secretFile: sec.file });
     await a.until((h) => h.is_leader === true);
     // Both have recorded where they answer (their heartbeat).
-    await b.waitFor((l) => l.msg === 'agent started');
-    for (let i = 0; i < 100; i++) {
+    await b.waitFor((l) => l.event === 'started');
+    await waitFor('both heartbeats', async () => {
       const [row] = await t.check<{ n: number }[]>`
         select count(*)::int as n from sync_metadata.hosts, jsonb_object_keys(metadata->'agents') where hostname = ${t.host}`;
-      if (row!.n === 2) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return row!.n === 2;
+    });
     const r = await runMain(['cluster', 'status', '--json'], t.hostEnv);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);

@@ -10,7 +10,7 @@ import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { verify } from '../src/sync/verify.ts';
 import { freePort } from '../src/util/net.ts';
 import { hasDockerd, importNodeBaseImage, startEngine, type TestEngine } from './docker-engine.ts';
-import { runCli, setupTenant, type Tenant, tmpDir } from './helpers.ts';
+import { runCli, setupTenant, type Tenant, tmpDir, waitFor } from './helpers.ts';
 
 // The pair as containers: the image built from templates/Dockerfile on a local base image (no registry), deployed
 // through the Docker API against the tests' PostgreSQL (host networking), and the specification's failover test.
@@ -136,11 +136,8 @@ describe.skipIf(!hasDockerd)('the pair on a real Docker engine', () => {
   const running = (name: string) => engine.docker('inspect', '-f', '{{.State.Running}}', name).trim() === 'true';
   const until = async (pred: () => Promise<boolean>, ms: number) => {
     const t0 = Date.now();
-    while (Date.now() - t0 < ms) {
-      if (await pred()) return Date.now() - t0;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`not within ${ms} ms`);
+    await waitFor(pred.toString(), pred, { timeoutMs: ms, stepMs: 100 });
+    return Date.now() - t0;
   };
 
   beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { localPair } from './agents.ts';
-import { runCli, runMain, setupTenant } from './helpers.ts';
+import { runCli, runMain, setupTenant, waitFor } from './helpers.ts';
 
 // `owui-sync failover-test`, the menu's failover test as a subcommand, on two real agent processes.
 
@@ -9,11 +9,11 @@ describe('owui-sync failover-test', () => {
     const t = await setupTenant({ name: 'fo_cli', seed: { users: 1, chatsPerUser: 1 } });
     const { file, nodes } = await localPair(t, 'fo');
     // Wait for a leader (the first one takes the lease at once).
-    for (let i = 0; i < 100; i++) {
-      const s = await runMain(['cluster', 'status', '--json'], t.hostEnv);
-      if (JSON.parse(s.stdout).lease?.live) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      'a live lease',
+      async () => JSON.parse((await runMain(['cluster', 'status', '--json'], t.hostEnv)).stdout).lease?.live === true,
+      { timeoutMs: 10_000, stepMs: 100 },
+    );
     const g = await runCli(['failover-test', '--nodes-file', file, '--json'], t.hostEnv, { timeoutMs: 90_000 });
     expect(g.code, g.stderr).toBe(0);
     const r = JSON.parse(g.stdout);

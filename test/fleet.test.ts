@@ -40,7 +40,7 @@ describe('a fleet on one PostgreSQL', () => {
   it('an idle pair holds at most 3 connections in all, and a running sync adds at most 2', async () => {
     const t = await setupTenant({ name: 'budget', seed: { users: 4, chatsPerUser: 40, messagesPerChat: 6 } });
     const { a, token } = await pair(t, 'cb');
-    await a.waitFor((l) => l.msg === 'sync finished', 30_000);
+    await a.waitFor((l) => l.event === 'sync_finished', 30_000);
     // Idle: each node keeps its control connection (LISTEN, lease, heartbeat, claims); the workers' connections
     // close a second after their run.
     await expect
@@ -116,8 +116,8 @@ describe('a fleet on one PostgreSQL', () => {
     await a.until((h) => h.is_leader === true);
     await b.until((h) => h.is_leader === true);
     // Both clusters' first syncs, at once (due at registration).
-    await a.waitFor((l) => l.msg === 'sync finished', 30_000);
-    await b.waitFor((l) => l.msg === 'sync finished', 30_000);
+    await a.waitFor((l) => l.event === 'sync_finished', 30_000);
+    await b.waitFor((l) => l.event === 'sync_finished', 30_000);
     await new Promise((r) => setTimeout(r, 500));
     const bBefore =
       (await counter(b, 'owui_sync_claim_attempts_total', 'result="empty"')) +
@@ -137,7 +137,7 @@ describe('a fleet on one PostgreSQL', () => {
       await expect
         .poll(() => counter(a, 'owui_sync_claim_attempts_total', 'result="claimed"'), { timeout: 10_000 })
         .toBe(before + 1);
-      await a.waitFor((l) => l.msg === 'sync finished' && l.job_id === r.body.job_id, 30_000);
+      await a.waitFor((l) => l.event === 'sync_finished' && l.job_id === r.body.job_id, 30_000);
     }
     await new Promise((r) => setTimeout(r, 500));
     const bAfter =

@@ -33,6 +33,33 @@ afterAll(async () => {
   }
 });
 
+/**
+ * The one way tests wait: until `probe` gives something other than false, null or undefined (a probe that throws
+ * has not succeeded yet), polling every `stepMs`. Throws after `timeoutMs` naming `what` and the probe's last
+ * answer, so a failure says what never happened.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | Promise<T>,
+  o: { timeoutMs?: number; stepMs?: number } = {},
+): Promise<Exclude<T, false | null | undefined>> {
+  const timeoutMs = o.timeoutMs ?? 20_000;
+  const t0 = performance.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== false && v !== null && v !== undefined) return v as Exclude<T, false | null | undefined>;
+      last = v;
+    } catch (err) {
+      last = err instanceof Error ? err.message : err;
+    }
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`waited ${timeoutMs} ms for ${what}; the last answer: ${JSON.stringify(last)?.slice(0, 600)}`);
+    await new Promise((r) => setTimeout(r, o.stepMs ?? 50));
+  }
+}
+
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const BIN = path.join(ROOT, 'bin', 'owui-sync.js');
 /** Every migration file in sql/, in the order provision applies them. */

@@ -2,11 +2,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { setConflictConfig } from '../src/ops/conflicts.ts';
 import { AgentProc, api, apiSecret } from './agents.ts';
-import { onCleanup, setupTenant, tmpDir } from './helpers.ts';
+import { onCleanup, setupTenant, tmpDir, waitFor } from './helpers.ts';
 
 // "notify": true on a table whose conflicts wait for review: the agent posts each such conflict once to the
 // webhook, retrying a failed post, without row data unless the configuration asks for it.
@@ -74,8 +73,8 @@ describe('conflict notifications (notify: true)', () => {
     const hook = await webhook({ failFirst: 1 });
     const { chat } = await conflictOn(t, true, false);
     const a = await notifyingAgent(t, 'n-a', hook.url);
-    for (let i = 0; i < 200 && !hook.posts.some((p) => p.status === 200); i++) await sleep(50);
-    await sleep(2500); // more rounds: nothing is posted again
+    await waitFor('a post the webhook took', () => hook.posts.some((p) => p.status === 200), { timeoutMs: 10_000 });
+    await a.rounds(5); // 2.5 s of lease rounds, two notification rounds and more: nothing is posted again
     const ok = hook.posts.filter((p) => p.status === 200);
     expect(ok).toHaveLength(1);
     expect(hook.posts[0]!.status).toBe(500); // the first try failed, the retry went through
@@ -102,15 +101,14 @@ describe('conflict notifications (notify: true)', () => {
     const hook = await webhook({ alwaysFail: true });
     await conflictOn(t, true, true);
     const a = await notifyingAgent(t, 'n-b', hook.url);
-    await a.waitFor((l) => l.msg === 'a conflict notification failed', 30_000);
-    let metrics = '';
-    for (let i = 0; i < 100 && !/notifications_total\{result="failed"\} [1-9]/.test(metrics); i++) {
-      metrics = (await api(a.url, '/metrics')).text;
-      await sleep(50);
-    }
+    await a.waitFor((l) => l.event === 'notification_failed', 30_000);
+    const metrics = await waitFor('a failed notification counted', async () => {
+      const m = (await api(a.url, '/metrics')).text;
+      return /notifications_total\{result="failed"\} [1-9]/.test(m) && m;
+    });
     expect(metrics).toMatch(/owui_sync_conflict_notifications_total\{result="failed"\} [1-9]/);
     expect(hook.posts[0]!.body).toHaveProperty('source_data'); // include_data_snapshot: true
-    const warn = a.lines.find((l) => l.msg === 'a conflict notification failed')!;
+    const warn = a.lines.find((l) => l.event === 'notification_failed')!;
     expect(warn.webhook).toBe(new URL(hook.url).origin);
     const [row] =
       await t.check`select notify_attempts, notified_at from sync_metadata.conflict_log where table_name = 'chat'`;
@@ -118,7 +116,7 @@ describe('conflict notifications (notify: true)', () => {
     expect(row!.notify_attempts).toBeGreaterThanOrEqual(1);
     // The round's transaction outlives the retries (1.5 s of waits here, against the test agents' 1 s limit on an
     // idle transaction): no round failed.
-    expect(a.lines.filter((l) => l.msg === 'conflict notifications: the round failed; retrying')).toEqual([]);
+    expect(a.lines.filter((l) => l.event === 'notification_round_failed')).toEqual([]);
     a.signal('SIGTERM');
     await a.exited;
   }, 60_000);

@@ -193,7 +193,7 @@ describe('npm pack and a global install on a clean prefix', () => {
       const t = setTimeout(() => reject(new Error(`agent did not listen within 30 s:\n${out}`)), 30_000);
       agent.stdout.on('data', (d: Buffer) => {
         out += d.toString();
-        const m = /"address":"([^"]+)","msg":"API listening"/.exec(out);
+        const m = /"event":"listening","address":"([^"]+)"/.exec(out);
         if (m) {
           clearTimeout(t);
           resolve(m[1]!);

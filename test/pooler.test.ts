@@ -51,7 +51,7 @@ describe.skipIf(!PGBOUNCER)('through a real pooler (PgBouncer)', () => {
     await a.until((h) => h.is_leader === true);
     const b = await AgentProc.start(via, { role: 'secondary', nodeId: 'ps-b', secretFile: s.file });
     await b.until((h) => h.leader_id === 'ps-a');
-    await a.waitFor((l) => l.msg === 'sync finished', 30_000);
+    await a.waitFor((l) => l.event === 'sync_finished', 30_000);
     expect((await t.verify()).identical).toBe(true);
     a.signal('SIGKILL');
     await b.until((h) => h.is_leader === true, 15_000);
@@ -61,7 +61,7 @@ describe.skipIf(!PGBOUNCER)('through a real pooler (PgBouncer)', () => {
       token: await s.token(),
       body: JSON.stringify({ client_name: 'pool_s' }),
     });
-    await b.waitFor((l) => l.msg === 'sync finished' && l.job_id === r.body.job_id, 30_000);
+    await b.waitFor((l) => l.event === 'sync_finished' && l.job_id === r.body.job_id, 30_000);
     expect((await t.verify()).identical, bouncer.log().slice(-2000)).toBe(true);
   });
 
@@ -131,11 +131,11 @@ describe.skipIf(!PGBOUNCER)('through a real pooler (PgBouncer)', () => {
     await a.until((h) => h.is_leader === true);
     const b = await AgentProc.start(via, { role: 'secondary', nodeId: 'pt-b', secretFile: s.file, env });
     await b.until((h) => h.leader_id === 'pt-a');
-    expect(a.lines.find((l) => l.msg === 'agent started')).toMatchObject({
+    expect(a.lines.find((l) => l.event === 'started')).toMatchObject({
       connection_mode: 'transaction',
       notifications: 'poll every 0.5 s',
     });
-    await a.waitFor((l) => l.msg === 'sync finished', 30_000);
+    await a.waitFor((l) => l.event === 'sync_finished', 30_000);
     expect((await t.verify()).identical).toBe(true);
 
     // b caches the state; a change made through a reaches it within the poll interval (no notification).
@@ -157,7 +157,7 @@ describe.skipIf(!PGBOUNCER)('through a real pooler (PgBouncer)', () => {
     const changed = new Date().toISOString();
     await t.check`update sync_metadata.client_deployments set next_sync_at = localtimestamp where client_name = 'pool_a'`;
     await a.waitFor(
-      (l) => l.msg === 'sync started' && l.triggered_by === 'schedule' && (l.time as string) > changed,
+      (l) => l.event === 'sync_started' && l.triggered_by === 'schedule' && (l.time as string) > changed,
       5_000,
     );
 
@@ -171,7 +171,7 @@ describe.skipIf(!PGBOUNCER)('through a real pooler (PgBouncer)', () => {
       body: JSON.stringify({ client_name: 'pool_a' }),
     });
     expect(r.status, r.text).toBeLessThan(300);
-    await b.waitFor((l) => l.msg === 'sync finished' && l.job_id === r.body.job_id, 15_000);
+    await b.waitFor((l) => l.event === 'sync_finished' && l.job_id === r.body.job_id, 15_000);
     const v = await t.verify();
     expect(v.identical, JSON.stringify({ r: r.body, d: v.differences.slice(0, 3), b: b.lines.slice(-12) })).toBe(true);
   });

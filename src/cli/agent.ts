@@ -120,7 +120,7 @@ Example:
           ? `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`
           : undefined;
       await agent.start(advertise);
-      log.info({ address: `${addr.address}:${addr.port}` }, 'API listening');
+      agent.events.announce('listening', 'info', 'API listening', { address: `${addr.address}:${addr.port}` });
       await new Promise<void>((resolve) => {
         let signals = 0;
         const onSignal = (sig: NodeJS.Signals) => {

@@ -9,6 +9,7 @@ import { packageVersion } from '../util/paths.ts';
 import { redactText } from '../util/redact.ts';
 import { DbHealth } from './db-health.ts';
 import { Elector, type LeaderView } from './elector.ts';
+import { AgentEvents } from './events.ts';
 import { Lease } from './lease.ts';
 import { Listener } from './listener.ts';
 import { findHosts, lastSyncs, recordHeartbeat, schemaVersion } from './node-sql.ts';
@@ -42,6 +43,8 @@ const PURGE_EVERY_MS = 3600_000;
  */
 export class Agent {
   readonly metrics: Metrics;
+  /** What this node announces (events.ts): each is also a log line with an `event` field. */
+  readonly events: AgentEvents;
   readonly startedAt = Date.now();
   /** The control connection: everything but the syncs themselves, conflict notifications and retention. */
   sql!: Sql;
@@ -76,6 +79,11 @@ export class Agent {
     readonly log: Logger,
   ) {
     this.metrics = new Metrics(settings.nodeId, () => this.lag);
+    this.events = new AgentEvents(log);
+    this.events.on('elected', () => {
+      this.jobsWake.fire();
+      this.scheduleWake.fire();
+    });
     this.db = new DbHealth((up) => this.metrics.databaseUp.set(up ? 1 : 0));
     this.advertiseUrl = settings.advertiseUrl;
     const hook = resolveSetting('OWUI_SYNC_NOTIFY_URL', undefined);
@@ -88,7 +96,7 @@ export class Agent {
       this.notifier = new Notifier(
         hook,
         (result) => this.metrics.notifications.inc({ result }),
-        (msg, fields) => this.log.warn(fields, msg),
+        (msg, fields) => this.events.announce('notification_failed', 'warn', msg, fields),
       );
     }
   }
@@ -184,18 +192,7 @@ export class Agent {
     // the elector steps down anyway (the timer counts time queued behind the connection's other statements too, so
     // a shorter one would cancel renewals that were only waiting their turn).
     lease.statementMs = Math.max(100, Math.round(s.renewDeadlineSeconds * 1000));
-    this.elector = new Elector(
-      lease,
-      s,
-      () => this.advertiseUrl,
-      this.db,
-      this.metrics,
-      this.log,
-      () => {
-        this.jobsWake.fire();
-        this.scheduleWake.fire();
-      },
-    );
+    this.elector = new Elector(lease, s, () => this.advertiseUrl, this.db, this.metrics, this.events);
     this.state = new StateCache(this.sql, this.cluster, s.nodeId, s.cacheTtlSeconds * 1000, {
       hit: () => this.metrics.cacheHits.inc(),
       miss: () => this.metrics.cacheMisses.inc(),
@@ -208,7 +205,7 @@ export class Agent {
       this.cluster,
       this.state,
       { retrySeconds: s.retrySeconds, pollSeconds: s.pollSeconds },
-      this.log,
+      this.events,
       {
         lease: () => elector.wake.fire(),
         jobs: () => this.jobsWake.fireOne(),
@@ -226,7 +223,7 @@ export class Agent {
             nodeId: s.nodeId,
             settings: s,
             metrics: this.metrics,
-            log: this.log,
+            events: this.events,
             db: this.db,
             leaseInstance: lease.instance,
             running: this.running,
@@ -246,18 +243,15 @@ export class Agent {
     ];
     for (const [name] of loops) this.pendingLoops.add(name);
     this.loops = loops.map(([name, p]) => named(name, p));
-    this.log.info(
-      {
-        cluster: this.cluster,
-        host: this.hostname,
-        role: s.role,
-        url: this.advertiseUrl,
-        version: packageVersion(),
-        connection_mode: s.connectionMode,
-        notifications: s.connectionMode === 'session' ? 'listen' : `poll every ${s.pollSeconds} s`,
-      },
-      'agent started',
-    );
+    this.events.announce('started', 'info', 'agent started', {
+      cluster: this.cluster,
+      host: this.hostname,
+      role: s.role,
+      url: this.advertiseUrl,
+      version: packageVersion(),
+      connection_mode: s.connectionMode,
+      notifications: s.connectionMode === 'session' ? 'listen' : `poll every ${s.pollSeconds} s`,
+    });
   }
 
   // ---- heartbeat, schedule, retention -----------------------------------------------------------
@@ -313,7 +307,14 @@ export class Agent {
             : { sent: 0, failed: 0 };
           if (r.sent) this.log.info({ sent: r.sent }, 'conflict notifications sent');
         } catch (err) {
-          this.log.warn({ err: redactText(messageOf(err)) }, 'conflict notifications: the round failed; retrying');
+          this.events.announce(
+            'notification_round_failed',
+            'warn',
+            'conflict notifications: the round failed; retrying',
+            {
+              err: redactText(messageOf(err)),
+            },
+          );
         }
       }
       await sleep(Math.min(this.settings.heartbeatSeconds, 10) * 1000, undefined, { signal: this.stop$.signal }).catch(
@@ -387,7 +388,7 @@ export class Agent {
       ),
     ]).finally(() => resigned.abort());
     await this.close();
-    this.log.info({ ms: Date.now() - t0 }, 'agent stopped');
+    this.events.announce('stopped', 'info', 'agent stopped', { ms: Date.now() - t0 });
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,8 @@
 import type { Metrics } from '../metrics/registry.ts';
 import { messageOf } from '../util/errors.ts';
-import type { Logger } from '../util/log.ts';
 import { redactText } from '../util/redact.ts';
 import type { DbHealth } from './db-health.ts';
+import type { AgentEvents } from './events.ts';
 import { type Lease, readLeases } from './lease.ts';
 import type { AgentSettings } from './settings.ts';
 import { jitter, Wakeup } from './wakeup.ts';
@@ -22,8 +22,8 @@ type Timing = Pick<
 
 /**
  * The leader elector, a unit of its own: tries for the lease (or renews it) at the settings' pace, steps down
- * by itself when it cannot renew within the deadline, and knows who leads. It owns the lease; the agent is told
- * through `onElected` and asks `isLeader`.
+ * by itself when it cannot renew within the deadline, and knows who leads. It owns the lease; it announces
+ * `elected`, `stepped_down`, `resigned` and, at debug, each `round` (events.ts); the agent asks `isLeader`.
  */
 export class Elector {
   leader: LeaderView = { leader_id: null, leader_url: null, term: null, expires_at: null, live: false };
@@ -38,9 +38,12 @@ export class Elector {
     private readonly url: () => string,
     private readonly db: DbHealth,
     private readonly metrics: Metrics,
-    private readonly log: Logger,
-    private readonly onElected: (term: number) => void,
+    private readonly events: AgentEvents,
   ) {}
+
+  private get log() {
+    return this.events.log;
+  }
 
   get isLeader(): boolean {
     return !!this.lease.current;
@@ -83,8 +86,7 @@ export class Elector {
           if (!wasLeader) {
             this.metrics.leaderElections.inc({ result: 'won' });
             this.metrics.isLeader.set({ node_id: this.nodeId }, 1);
-            this.log.info({ term: got.term }, 'became leader');
-            this.onElected(got.term);
+            this.events.announce('elected', 'info', 'became leader', { term: got.term });
           }
         } else {
           if (wasLeader) this.stepDown('another node holds the lease');
@@ -102,6 +104,7 @@ export class Elector {
         }
       }
       if (signal.aborted) return;
+      this.events.announce('round', 'debug', 'lease round', { leader: this.isLeader, term: this.leader.term });
       // A leader that misses its deadline steps down even while its renewal hangs.
       const delay = this.isLeader && this.db.reachable ? s.renewSeconds * 1000 : jitter(s.retrySeconds);
       await this.wake.wait(delay, signal);
@@ -115,7 +118,7 @@ export class Elector {
     this.metrics.leaderElections.inc({ result: 'lost' });
     this.metrics.isLeader.set({ node_id: this.nodeId }, 0);
     this.leader = { ...this.leader, live: false };
-    this.log.warn({ term: this.leader.term }, `stepped down: ${why}`);
+    this.events.announce('stepped_down', 'warn', `stepped down: ${why}`, { term: this.leader.term });
   }
 
   private async readLeader(): Promise<void> {
@@ -137,10 +140,10 @@ export class Elector {
       ({ handedTo }) => {
         this.metrics.leaderElections.inc({ result: 'resigned' });
         this.metrics.isLeader.set({ node_id: this.nodeId }, 0);
-        this.log.info(
-          { term, handed_to: handedTo },
-          handedTo ? `handed the lease to ${handedTo}` : 'resigned the lease',
-        );
+        this.events.announce('resigned', 'info', handedTo ? `handed the lease to ${handedTo}` : 'resigned the lease', {
+          term,
+          handed_to: handedTo,
+        });
       },
       (err) =>
         this.log.warn(

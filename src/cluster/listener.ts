@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ident, poolMode, type Sql } from '../pg/connect.ts';
 import { messageOf } from '../util/errors.ts';
-import type { Logger } from '../util/log.ts';
 import { type ChannelKind, channel } from './channels.ts';
+import type { AgentEvents } from './events.ts';
 import type { StateCache } from './state.ts';
 import { jitter } from './wakeup.ts';
 
@@ -34,7 +34,7 @@ export class Listener {
     cluster: string,
     private readonly state: StateCache,
     private readonly o: { retrySeconds: number; pollSeconds: number },
-    private readonly log: Logger,
+    private readonly events: AgentEvents,
     private readonly on: ListenerEvents,
     private readonly signal: AbortSignal,
   ) {
@@ -59,7 +59,14 @@ export class Listener {
   onClose(): void {
     if (this.polling || this.signal.aborted || !this.state.listening) return;
     this.state.listening = false;
-    this.log.warn('notification connection lost; state is read from PostgreSQL until it is back');
+    this.events.announce(
+      'listen',
+      'warn',
+      'notification connection lost; state is read from PostgreSQL until it is back',
+      {
+        up: false,
+      },
+    );
     void this.relisten();
   }
 
@@ -74,12 +81,12 @@ export class Listener {
       void this.state
         .catchUp()
         .catch((err) =>
-          this.log.warn(
+          this.events.log.warn(
             { err: messageOf(err) },
             'could not mark cache events processed; they are applied again on reconnect',
           ),
         );
-      this.log.debug({ payload }, 'state invalidated by notification');
+      this.events.log.debug({ payload }, 'state invalidated by notification');
     }
   }
 
@@ -92,7 +99,7 @@ export class Listener {
     const n = await this.state.catchUp();
     if (n > 0) {
       this.on.state();
-      this.log.info({ events: n }, 'applied cache events written while not listening');
+      this.events.announce('cache_replayed', 'info', 'applied cache events written while not listening', { events: n });
     }
   }
 
@@ -102,10 +109,10 @@ export class Listener {
       if (this.signal.aborted) return;
       try {
         await this.listenNow();
-        this.log.info('notification connection back');
+        this.events.announce('listen', 'info', 'notification connection back', { up: true });
       } catch (err) {
         this.state.listening = false;
-        this.log.debug({ err: messageOf(err) }, 'notification connection still down');
+        this.events.log.debug({ err: messageOf(err) }, 'notification connection still down');
       }
     }
   }
@@ -125,7 +132,7 @@ export class Listener {
       } catch (err) {
         // Until a read succeeds again, the cache does not count as fresh: reads go to PostgreSQL.
         this.state.listening = false;
-        this.log.debug({ err: messageOf(err) }, 'could not read cache events; retrying');
+        this.events.log.debug({ err: messageOf(err) }, 'could not read cache events; retrying');
       }
     }
   }

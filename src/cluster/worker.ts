@@ -7,6 +7,7 @@ import { messageOf, type OwuiError } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { redactText } from '../util/redact.ts';
 import type { DbHealth } from './db-health.ts';
+import type { AgentEvents } from './events.ts';
 import { jobConflictCounts } from './node-sql.ts';
 import { type ClaimedJob, claim, enqueue, failJob, jobFence, releaseJob, renewJob } from './queue.ts';
 import type { AgentSettings } from './settings.ts';
@@ -26,7 +27,8 @@ export interface WorkerContext {
   nodeId: string;
   settings: AgentSettings;
   metrics: Metrics;
-  log: Logger;
+  /** Where the worker announces its runs (and logs, through `events.log`). */
+  events: AgentEvents;
   db: DbHealth;
   /** This process's lease instance: the job fence checks it with the claim. */
   leaseInstance: string;
@@ -56,7 +58,7 @@ export class Worker {
         c.metrics.claimAttempts.inc({ result: job ? 'claimed' : 'empty' });
       } catch (err) {
         c.db.mark(false, err);
-        c.log.warn({ err: redactText(messageOf(err)), worker: this.index }, 'could not claim a job; retrying');
+        c.events.log.warn({ err: redactText(messageOf(err)), worker: this.index }, 'could not claim a job; retrying');
       }
       if (!job) {
         await c.jobsWake.wait(jitter(c.settings.pollSeconds), signal);
@@ -70,9 +72,17 @@ export class Worker {
   private async runJob(job: ClaimedJob, stopping: AbortSignal): Promise<void> {
     const { c } = this;
     const s = c.settings;
-    const log = c.log.child({ job_id: job.job_id, client: job.client_name, claim: job.claims, term: job.term });
+    const ev = c.events;
+    const log = ev.log.child({ job_id: job.job_id, client: job.client_name, claim: job.claims, term: job.term });
     c.metrics.jobsClaimed.inc({ kind: job.reclaimed_from ? 'reclaimed' : 'new' });
-    if (job.reclaimed_from) log.warn({ from: job.reclaimed_from }, 'reclaimed a job whose node stopped renewing it');
+    if (job.reclaimed_from)
+      ev.announce(
+        'job_reclaimed',
+        'warn',
+        'reclaimed a job whose node stopped renewing it',
+        { from: job.reclaimed_from },
+        log,
+      );
     const ac = new AbortController();
     let claimLost = false;
     // A renewal answered after the run recorded its end finds the job no longer running: that is not a takeover.
@@ -98,7 +108,8 @@ export class Worker {
     let result: SyncResult | undefined;
     try {
       const dep = await getDeployment(c.sql, job.client_name);
-      log.info({ full: job.full_sync, due_at: job.due_at, triggered_by: job.triggered_by }, 'sync started');
+      const started = { full: job.full_sync, due_at: job.due_at, triggered_by: job.triggered_by };
+      ev.announce('sync_started', 'info', 'sync started', started, log);
       result = await runSync(this.wsql, dep, {
         full: job.full_sync,
         batchRows: s.batchRows,
@@ -124,7 +135,8 @@ export class Worker {
     await this.account(job, result, (performance.now() - t0) / 1000, log);
     if (result.fenced) {
       c.metrics.fencedBatches.inc();
-      log.warn({ err: result.error }, 'run stopped by fencing: its claim or term is over, nothing more of it landed');
+      const msg = 'run stopped by fencing: its claim or term is over, nothing more of it landed';
+      ev.announce('fenced', 'warn', msg, { err: result.error }, log);
       await releaseJob(c.sql, c.cluster, job, c.nodeId, 0, 'fenced').catch(() => false);
     } else if (result.status === 'cancelled' && stopping.aborted) {
       // Shutting down mid-run: the peer carries on from the last committed batch.
@@ -194,8 +206,9 @@ export class Worker {
       rejected: t.rejected,
       conflicts: t.conflicts,
     };
-    if (r.status === 'success') log.info(fields, 'sync finished');
-    else if (!r.fenced) log.error({ ...fields, err: r.error }, 'sync failed');
+    const ev = this.c.events;
+    if (r.status === 'success') ev.announce('sync_finished', 'info', 'sync finished', fields, log);
+    else if (!r.fenced) ev.announce('sync_failed', 'error', 'sync failed', { ...fields, err: r.error }, log);
     if (r.bookkeeping_error) log.error({ ...fields, err: r.bookkeeping_error }, 'sync run could not record its result');
   }
 }
