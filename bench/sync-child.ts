@@ -3,6 +3,7 @@
 import { openPg } from '../src/pg/connect.ts';
 import { getDeployment } from '../src/pg/deployments.ts';
 import { runSync } from '../src/sync/engine.ts';
+import { syncSettings } from '../src/util/config.ts';
 import { cliCopyBaseline, copyBaseline } from './copy-baseline.ts';
 import { cursorRead } from './cursor-baseline.ts';
 
@@ -30,6 +31,7 @@ try {
     );
   } else {
     const r = await runSync(sql, await getDeployment(sql, name!), {
+      ...syncSettings(),
       full: mode === 'full',
       triggeredBy: 'bench',
     });

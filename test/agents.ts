@@ -16,8 +16,6 @@ export const FAST = {
   LEASE_RETRY_INTERVAL: '0.3',
   HEARTBEAT_INTERVAL: '1',
   OWUI_SYNC_POLL_INTERVAL: '0.2',
-  // The elector's `round` events are debug lines: tests wait on them.
-  LOG_LEVEL: 'debug',
 };
 export const LEASE_PLUS_RETRY_MS = (2 + 0.3 * 1.2) * 1000;
 
@@ -95,6 +93,8 @@ export class AgentProc {
           OWUI_SYNC_JWT_SECRET_FILE: o.secretFile,
           ...t.hostEnv,
           ...FAST,
+          // The elector's `round` events are debug lines: AgentProc.rounds waits on them.
+          LOG_LEVEL: 'debug',
           ...o.env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],

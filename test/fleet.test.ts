@@ -118,7 +118,7 @@ describe('a fleet on one PostgreSQL', () => {
     // Both clusters' first syncs, at once (due at registration).
     await a.waitFor((l) => l.event === 'sync_finished', 30_000);
     await b.waitFor((l) => l.event === 'sync_finished', 30_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await b.rounds(2); // B settles: a second of its own rounds
     const bBefore =
       (await counter(b, 'owui_sync_claim_attempts_total', 'result="empty"')) +
       (await counter(b, 'owui_sync_claim_attempts_total', 'result="claimed"'));
@@ -139,7 +139,7 @@ describe('a fleet on one PostgreSQL', () => {
         .toBe(before + 1);
       await a.waitFor((l) => l.event === 'sync_finished' && l.job_id === r.body.job_id, 30_000);
     }
-    await new Promise((r) => setTimeout(r, 500));
+    await b.rounds(2); // a wake-up of B would have claimed by now
     const bAfter =
       (await counter(b, 'owui_sync_claim_attempts_total', 'result="empty"')) +
       (await counter(b, 'owui_sync_claim_attempts_total', 'result="claimed"'));

@@ -304,7 +304,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await see(inst, /mc-secondary\s+secondary running\s+pid \d+/);
     await press(inst, '\r');
     await see(inst, 'Node mc-primary');
-    await see(inst, /info\s+API listening address=127\.0\.0\.1:\d+/);
+    await see(inst, /info\s+API listening\s+address=127\.0\.0\.1:\d+/);
     await press(inst, ESC);
     // The nodes are read again when the screen opens: move once they are listed (the cursor stays on the item it
     // is on when they arrive).

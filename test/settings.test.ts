@@ -65,3 +65,26 @@ describe('settings files (no variables to export at every login)', () => {
     expect(show.code).toBe(2);
   });
 });
+
+describe('sync and agent settings, parsed once where a command starts', () => {
+  it('reads OWUI_SYNC_READ_STATEMENT_MS as a number of ms (0: no time bound) and refuses anything else, before connecting', async () => {
+    const { syncSettings } = await import('../src/util/config.ts');
+    const { agentSettings } = await import('../src/cluster/settings.ts');
+    expect(syncSettings({})).toEqual({});
+    expect(syncSettings({ OWUI_SYNC_READ_STATEMENT_MS: '2' })).toEqual({ readStatementMs: 2 });
+    expect(syncSettings({ OWUI_SYNC_READ_STATEMENT_MS: '0' })).toEqual({ readStatementMs: null });
+    for (const bad of ['abc', '-1', '1001', 'Infinity', ' '])
+      expect(() => syncSettings({ OWUI_SYNC_READ_STATEMENT_MS: bad }), bad).toThrow(/from 0 to 1000/);
+    expect(agentSettings({ role: 'primary' }, { OWUI_SYNC_READ_STATEMENT_MS: '3' }).readStatementMs).toBe(3);
+    expect(() => agentSettings({ role: 'primary' }, { OWUI_SYNC_CONCURRENCY: '1.5' })).toThrow(/a whole number from 1/);
+    expect(() => agentSettings({}, { OWUI_SYNC_NOTIFY_URL: 'ftp://x' })).toThrow(/http\(s\) URL/);
+    // The command says so and exits 2, with no database reached (the URL points nowhere).
+    const r = await runMain(['sync', 'any'], {
+      OWUI_SYNC_CONFIG: '',
+      OWUI_SYNC_DATABASE_URL: 'postgres://u@127.0.0.1:1/db',
+      OWUI_SYNC_READ_STATEMENT_MS: 'soon',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('OWUI_SYNC_READ_STATEMENT_MS is "soon"');
+  });
+});

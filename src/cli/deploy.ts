@@ -183,7 +183,7 @@ you type UPDATE (or --yes); sync_metadata stays.`,
       if (!Number.isInteger(n) || n < 1) throw new ConfigError('--lines must be a whole number above 0');
       if (opts.follow && ctrl.kind === 'container') {
         const { DockerNodes } = await import('../ops/docker-nodes.ts');
-        const { readableLogLine } = await import('../ops/nodes.ts');
+        const { readableLogLine } = await import('../util/log.ts');
         const d = ctrl as InstanceType<typeof DockerNodes>;
         const ac = new AbortController();
         process.once('SIGINT', () => ac.abort());

@@ -1,4 +1,5 @@
 import type { SyncResult } from '../sync/result.ts';
+import { syncSettings } from '../util/config.ts';
 import { ExitCode, OwuiError } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
 import { Command, Option } from './commander.ts';
@@ -34,6 +35,7 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
           import('../pg/deployments.ts'),
           import('../sync/engine.ts'),
         ]);
+        const settings = syncSettings();
         const sql = await openPg(url, 'the database connection');
         const ac = new AbortController();
         const stop = () => {
@@ -48,6 +50,7 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
           await requireProvisioned(sql);
           const dep = await getDeployment(sql, name);
           const result = await runSync(sql, dep, {
+            ...settings,
             full: opts.full,
             batchRows: opts.batchSize,
             triggeredBy: opts.triggeredBy,

@@ -1,3 +1,4 @@
+import { syncSettings } from '../util/config.ts';
 import { ExitCode } from '../util/errors.ts';
 import { Command, Option } from './commander.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
@@ -28,12 +29,14 @@ export function verifyCommand(io: Io, setExit: (c: number) => void): Command {
           import('../pg/deployments.ts'),
           import('../sync/verify.ts'),
         ]);
+        const settings = syncSettings();
         const sql = await openPg(url, 'the database connection');
         const progress = new ProgressLine(io);
         try {
           await requireProvisioned(sql);
           const dep = await getDeployment(sql, name);
           const r = await verify(sql, dep, {
+            ...settings,
             limit: opts.limit,
             against: opts.against,
             onTable: json ? undefined : (t, i, n) => progress.update(`verifying table ${i + 1}/${n} ${t}`),

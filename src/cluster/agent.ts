@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type DeploymentGauge, Metrics } from '../metrics/registry.ts';
 import { connect, pgConnectError, type Sql } from '../pg/connect.ts';
 import { requireProvisioned } from '../pg/deployments.ts';
-import { resolveSetting } from '../util/config.ts';
 import { ConfigError, messageOf } from '../util/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { packageVersion } from '../util/paths.ts';
@@ -86,13 +85,8 @@ export class Agent {
     });
     this.db = new DbHealth((up) => this.metrics.databaseUp.set(up ? 1 : 0));
     this.advertiseUrl = settings.advertiseUrl;
-    const hook = resolveSetting('OWUI_SYNC_NOTIFY_URL', undefined);
+    const hook = settings.notifyUrl;
     if (hook) {
-      if (!/^https?:\/\//i.test(hook))
-        throw new ConfigError(
-          `OWUI_SYNC_NOTIFY_URL must be an http(s) URL (it starts with ${JSON.stringify(hook.slice(0, 8))})`,
-          'e.g. https://hooks.example.com/owui-sync; a URL that holds a secret belongs in OWUI_SYNC_NOTIFY_URL_FILE',
-        );
       this.notifier = new Notifier(
         hook,
         (result) => this.metrics.notifications.inc({ result }),

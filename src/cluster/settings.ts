@@ -4,13 +4,16 @@ import {
   type ConnectionMode,
   connectionModeSetting,
   type Env,
+  numberSetting,
   readSettingFile,
   resolveSetting,
+  type SyncSettings,
+  syncSettings,
 } from '../util/config.ts';
 import { ConfigError } from '../util/errors.ts';
 
 /** Everything the agent runs on, resolved from flags, then the environment (X, then X_FILE), then defaults. */
-export interface AgentSettings {
+export interface AgentSettings extends SyncSettings {
   role: 'primary' | 'secondary';
   nodeId: string;
   cluster: string | undefined;
@@ -40,6 +43,8 @@ export interface AgentSettings {
   cacheTtlSeconds: number;
   historyDays: number;
   jwtSecretFile: string;
+  /** Where conflict notifications are posted (OWUI_SYNC_NOTIFY_URL(_FILE)); unset: none. */
+  notifyUrl: string | undefined;
   logFormat: string | undefined;
   logLevel: string;
 }
@@ -59,17 +64,7 @@ export const DEFAULT_JWT_SECRET_FILE = '/run/secrets/api_jwt_secret';
 /** Where the API's signing secret is read from (the agent and owui-sync token agree on it). */
 export const jwtSecretFile = (env: Env = process.env) => env.OWUI_SYNC_JWT_SECRET_FILE || DEFAULT_JWT_SECRET_FILE;
 
-function num(name: string, text: string | undefined, dflt: number, min: number, max: number, integer = false): number {
-  if (text === undefined) return dflt;
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-    throw new ConfigError(
-      `${name} is ${JSON.stringify(text)}: expected ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`,
-      `fix ${name} (flag or environment) and start again`,
-    );
-  }
-  return n;
-}
+const num = numberSetting;
 
 /**
  * Read and check the agent's settings. Every problem is reported at start, with what to change; the
@@ -157,6 +152,12 @@ export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentS
       'give the address peers use to reach this API, e.g. http://127.0.0.1:9443',
     );
   }
+  const notifyUrl = get('OWUI_SYNC_NOTIFY_URL');
+  if (notifyUrl && !/^https?:\/\//i.test(notifyUrl))
+    throw new ConfigError(
+      `OWUI_SYNC_NOTIFY_URL must be an http(s) URL (it starts with ${JSON.stringify(notifyUrl.slice(0, 8))})`,
+      'e.g. https://hooks.example.com/owui-sync; a URL that holds a secret belongs in OWUI_SYNC_NOTIFY_URL_FILE',
+    );
   const logFormat = get('LOG_FORMAT');
   if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty')
     throw new ConfigError(`LOG_FORMAT is ${JSON.stringify(logFormat)}`, 'use json or pretty');
@@ -184,6 +185,8 @@ export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentS
     cacheTtlSeconds,
     historyDays,
     jwtSecretFile: jwtSecretFile(env),
+    notifyUrl,
+    ...syncSettings(env),
     logFormat,
     logLevel,
   };

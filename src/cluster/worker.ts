@@ -113,6 +113,7 @@ export class Worker {
       result = await runSync(this.wsql, dep, {
         full: job.full_sync,
         batchRows: s.batchRows,
+        readStatementMs: s.readStatementMs,
         triggeredBy: job.triggered_by ?? 'agent',
         signal: ac.signal,
         job: { id: job.job_id, fence: jobFence(c.cluster, c.nodeId, job, c.leaseInstance, idleTx) },

@@ -1,7 +1,8 @@
 import { Engine } from '../docker/engine.ts';
 import { NotFoundError } from '../util/errors.ts';
+import { readableLogLine } from '../util/log.ts';
 import { PAIR } from './deploy.ts';
-import { type NodeController, type NodeInfo, readableLogLine, type StopMode } from './nodes.ts';
+import type { NodeController, NodeInfo, StopMode } from './nodes.ts';
 
 /**
  * The pair as containers (owui-sync deploy): stop is `docker stop` (SIGTERM, the lease is handed over) or

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
+import { readableLogLine } from '../util/log.ts';
 
 // The agents of this host's pair, as something the menu and `owui-sync failover-test` can stop, start and read
 // the logs of. One small interface: local agent processes (the demo's, or any started through a nodes file) now,
@@ -71,28 +72,6 @@ function isOurs(pid: number, argv: string[]): boolean {
   } catch {
     return false;
   }
-}
-
-/** A log line of the agent (pino JSON) as `HH:MM:SS level message key=value ...`. */
-export function readableLogLine(line: string): string {
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return line;
-  }
-  const level =
-    ({ 10: 'trace', 20: 'debug', 30: 'info', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' } as Record<number, string>)[
-      o.level as number
-    ] ?? String(o.level ?? '');
-  const time =
-    typeof o.time === 'number' || typeof o.time === 'string' ? new Date(o.time).toISOString().slice(11, 19) : '';
-  const skip = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'name', 'node_id', 'v']);
-  const rest = Object.entries(o)
-    .filter(([k]) => !skip.has(k))
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .join(' ');
-  return `${time} ${level.padEnd(5)} ${String(o.msg ?? '')}${rest ? ` ${rest}` : ''}`;
 }
 
 /** Read the last `n` lines of a file without reading all of it. */

@@ -4,6 +4,7 @@ import type { Sql } from '../pg/connect.ts';
 import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { runSync } from '../sync/engine.ts';
 import type { Progress, SyncResult } from '../sync/result.ts';
+import type { SyncSettings } from '../util/config.ts';
 import { OwuiError } from '../util/errors.ts';
 import { type ClientStatus, status } from './clients.ts';
 
@@ -93,7 +94,7 @@ export interface SyncNowResult {
 export async function syncNow(
   sql: Sql,
   client: string,
-  o: {
+  o: SyncSettings & {
     full: boolean;
     triggeredBy: string;
     onProgress?: (p: SyncNowProgress) => void;
@@ -159,6 +160,7 @@ export async function syncNow(
   }
   let tables = 0;
   const result = await runSync(sql, dep, {
+    readStatementMs: o.readStatementMs,
     full: o.full,
     triggeredBy: o.triggeredBy,
     signal: o.signal,

@@ -114,7 +114,7 @@ async function execute(
     conflicts_pending: 0,
     duration_ms: 0,
   };
-  const read = readLimitsFor(src?.journal ?? 'wal');
+  const read = readLimitsFor(src?.journal ?? 'wal', o.readStatementMs);
   const writer = new BatchWriter(
     sql,
     {

@@ -1,8 +1,9 @@
 import type { Tx } from '../pg/connect.ts';
+import type { SyncSettings } from '../util/config.ts';
 import type { Progress } from './result.ts';
 import type { WriterHooks } from './writer.ts';
 
-export interface SyncOptions {
+export interface SyncOptions extends SyncSettings {
   /** Full scan of every table (also a reconciliation pass). */
   full?: boolean;
   triggeredBy?: string;

@@ -5,7 +5,7 @@ import type { Deployment } from '../pg/deployments.ts';
 import { isSqliteBusy } from '../sqlite/open.ts';
 import type { Page, PageLimits, PageQuery } from '../sqlite/reader.ts';
 import type { JournalMode, TableSource, TenantSource } from '../sqlite/source.ts';
-import { ConfigError, OwuiError } from '../util/errors.ts';
+import { OwuiError } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import type { Checkpoint } from './jobs.ts';
 import type { RunOptions } from './options.ts';
@@ -35,22 +35,17 @@ const READ_BYTES = { wal: 4 << 20, rollback: 1 << 20 };
  */
 const ROLLBACK_STATEMENT_MS = 0.5;
 
-/** OWUI_SYNC_READ_STATEMENT_MS overrides it (0: no time bound, only rows and bytes). */
-function statementMs(): number | undefined {
-  const v = process.env.OWUI_SYNC_READ_STATEMENT_MS;
-  if (v === undefined || v === '') return ROLLBACK_STATEMENT_MS;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 1000)
-    throw new ConfigError(
-      `OWUI_SYNC_READ_STATEMENT_MS=${JSON.stringify(v)} is not a number of milliseconds from 0 to 1000`,
-      'leave it unset (0.5 ms), or 0 for no time bound',
-    );
-  return n === 0 ? undefined : n;
-}
-
-/** Page limits for this tenant's journal mode. */
-export function readLimitsFor(journal: JournalMode): { bytes: number; statementMs?: number } {
-  return journal === 'wal' ? { bytes: READ_BYTES.wal } : { bytes: READ_BYTES.rollback, statementMs: statementMs() };
+/**
+ * Page limits for this tenant's journal mode. `statementMs` is the setting (SyncSettings.readStatementMs):
+ * unset, ROLLBACK_STATEMENT_MS; null, no time bound (rows and bytes only).
+ */
+export function readLimitsFor(
+  journal: JournalMode,
+  statementMs?: number | null,
+): { bytes: number; statementMs?: number } {
+  if (journal === 'wal') return { bytes: READ_BYTES.wal };
+  const ms = statementMs === undefined ? ROLLBACK_STATEMENT_MS : (statementMs ?? undefined);
+  return { bytes: READ_BYTES.rollback, statementMs: ms };
 }
 
 const big = (s: string | null | undefined) => (s === null || s === undefined ? null : BigInt(s));

@@ -7,6 +7,7 @@ import { introspect } from '../sqlite/introspect.ts';
 import { openTenant } from '../sqlite/open.ts';
 import { TableReader } from '../sqlite/reader.ts';
 import { journalOf } from '../sqlite/source.ts';
+import type { SyncSettings } from '../util/config.ts';
 import { SYNC_HEAP_HEADROOM, softHeapLimit } from '../util/memory.ts';
 import { readLimitsFor } from './scan.ts';
 import { targetRangeSql } from './sql.ts';
@@ -42,7 +43,7 @@ export interface VerifyResult {
 export async function verify(
   sql: Sql,
   dep: Deployment,
-  opts: {
+  opts: SyncSettings & {
     limit?: number;
     onTable?: (t: string, i: number, n: number) => void;
     /** Another SQLite file to compare with the mirror (a restored one) instead of the deployment's own. */
@@ -89,7 +90,15 @@ export async function verify(
         continue;
       }
       for (const c of t.columns) c.pgType = types.get(c.name)!;
-      await verifyTable(sql, dep, new TableReader(db, t), t, res, note, readLimitsFor(journalOf(db)));
+      await verifyTable(
+        sql,
+        dep,
+        new TableReader(db, t),
+        t,
+        res,
+        note,
+        readLimitsFor(journalOf(db), opts.readStatementMs),
+      );
       res.tables_checked++;
     }
   } finally {

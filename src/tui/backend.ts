@@ -19,6 +19,7 @@ import type { RestoreProgress, restore } from '../ops/restore.ts';
 import type { pause, resume, setInterval } from '../ops/schedule.ts';
 import { pgConnectError, type Sql } from '../pg/connect.ts';
 import type { VerifyResult } from '../sync/verify.ts';
+import type { SyncSettings } from '../util/config.ts';
 import { ConfigError } from '../util/errors.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: any function's answer
@@ -109,6 +110,8 @@ export class PgMenuBackend implements MenuBackend {
       url?: string;
       /** The secret files a deploy from the menu puts in place (OWUI_SYNC_DATABASE_PASSWORD_FILE, _JWT_SECRET_FILE). */
       secretFiles?: { passwordFile: string | null; jwtFile: string | null };
+      /** The sync settings, resolved where the menu started (a sync or a restore's check run with them). */
+      settings?: SyncSettings;
     },
   ) {}
 
@@ -158,7 +161,13 @@ export class PgMenuBackend implements MenuBackend {
   );
   syncNow = this.db(
     async (client: string, full: boolean, onProgress: (p: SyncNowProgress) => void, signal: AbortSignal) =>
-      (await overviewOps()).syncNow(this.sql, client, { full, triggeredBy: 'manual-console', onProgress, signal }),
+      (await overviewOps()).syncNow(this.sql, client, {
+        ...this.o.settings,
+        full,
+        triggeredBy: 'manual-console',
+        onProgress,
+        signal,
+      }),
   );
   conflictConfig = this.db(async (client: string) => (await conflictsOps()).showConflictConfig(this.sql, client));
   changeConflictConfig = this.db(
@@ -211,7 +220,7 @@ export class PgMenuBackend implements MenuBackend {
       import('../pg/deployments.ts'),
       import('../sync/verify.ts'),
     ]);
-    return verify(this.sql, await getDeployment(this.sql, client), { against: file });
+    return verify(this.sql, await getDeployment(this.sql, client), { ...this.o.settings, against: file });
   });
   listNodes = async () => (this.o.nodes ? this.o.nodes.list() : []);
   nodeLogs = async (id: string, lines: number) => this.control().logs(id, lines);

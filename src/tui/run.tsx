@@ -1,5 +1,6 @@
 import type { Instance } from 'ink';
 import type { NodeController } from '../ops/nodes.ts';
+import type { SyncSettings } from '../util/config.ts';
 import type { Screen } from './screen.ts';
 
 /**
@@ -15,6 +16,7 @@ export async function runMenu(o: {
   colour: boolean;
   initial?: Screen[];
   secretFiles?: { passwordFile: string | null; jwtFile: string | null };
+  settings?: SyncSettings;
 }): Promise<void> {
   // Ink draws only the final frame when it thinks it runs in CI; on a terminal an operator needs every frame.
   delete process.env.CI;
@@ -35,6 +37,7 @@ export async function runMenu(o: {
     nodes: o.nodes,
     url: o.databaseUrl,
     secretFiles: o.secretFiles,
+    settings: o.settings,
   });
   let app: Instance | undefined;
   const leave = () => app?.unmount();

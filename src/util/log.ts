@@ -4,10 +4,11 @@ import { redactText } from './redact.ts';
 
 export type Logger = pino.Logger;
 
+/** Problems in capitals, the rest quiet: what a person scans a terminal or the menu's log tail for. */
 const LEVEL_NAMES: Record<number, string> = {
-  10: 'TRACE',
-  20: 'DEBUG',
-  30: 'INFO',
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
   40: 'WARN',
   50: 'ERROR',
   60: 'FATAL',
@@ -30,7 +31,7 @@ export function createLogger(o: {
   const dest = new Writable({
     write(chunk: Buffer, _enc, cb) {
       const line = redactText(chunk.toString('utf8'));
-      out.write(pretty ? prettyLine(line) : line);
+      out.write(pretty ? `${readableLogLine(line.replace(/\n$/, ''))}\n` : line);
       cb();
     },
   });
@@ -49,17 +50,22 @@ export function createLogger(o: {
   );
 }
 
-function prettyLine(json: string): string {
+/**
+ * A log line (pino JSON) as `HH:MM:SS level message  key=value ...`: the terminal's format, and the menu's tail of
+ * an agent's log file. Not JSON: returned as it is.
+ */
+export function readableLogLine(json: string): string {
   let o: Record<string, unknown>;
   try {
     o = JSON.parse(json) as Record<string, unknown>;
   } catch {
     return json;
   }
-  const { level, time, msg, pid: _pid, name: _name, hostname: _h, node_id: _n, ...rest } = o;
-  const t = typeof time === 'string' ? time.slice(11, 19) : '';
+  // The `event` name is for scripts (docs/agent.md "Logs"); a person reads the message beside it.
+  const { level, time, msg, pid: _pid, name: _name, hostname: _h, node_id: _n, event: _e, v: _v, ...rest } = o;
+  const t = typeof time === 'number' || typeof time === 'string' ? new Date(time).toISOString().slice(11, 19) : '';
   const extra = Object.entries(rest)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  return `${t} ${(LEVEL_NAMES[level as number] ?? String(level)).padEnd(5)} ${msg ?? ''}${extra ? `  ${extra}` : ''}\n`;
+  return `${t} ${(LEVEL_NAMES[level as number] ?? String(level ?? '')).padEnd(5)} ${String(msg ?? '')}${extra ? `  ${extra}` : ''}`;
 }
