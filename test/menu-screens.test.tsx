@@ -7,16 +7,18 @@ import { changeConflictConfig } from '../src/ops/conflicts.ts';
 import type { DeployPlan } from '../src/ops/deploy.ts';
 import type { LocalNodes } from '../src/ops/nodes.ts';
 import { connect } from '../src/pg/connect.ts';
-import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { App } from '../src/tui/app.tsx';
 import { type MenuBackend, PgMenuBackend } from '../src/tui/backend.ts';
 import type { Screen } from '../src/tui/screen.ts';
 import { freePort } from '../src/util/net.ts';
 import { localPair } from './agents.ts';
-import { onCleanup, pgProxy, setupTenant, type Tenant, tmpDir } from './helpers.ts';
+import { onCleanup, pgProxy, setupTenant, type Tenant } from './helpers.ts';
+import { FakeMenu } from './menu-fake.ts';
 
 // Every screen of the menu, drawn by Ink into ink-testing-library's stdout (which renders every frame, also
-// with CI=true) and driven by keys written to its stdin, against a real PostgreSQL and real tenants.
+// with CI=true) and driven by keys written to its stdin. Most draw from plain data (FakeMenu, the MenuBackend
+// interface the screens use); one walk runs end to end on a real PostgreSQL and tenant, and the tests of failures
+// (an unreachable database, PostgreSQL gone) and of the node control use the real backend and real agents.
 
 const ESC = '\u001B';
 const now = () => Math.floor(Date.now() / 1000);
@@ -61,9 +63,9 @@ function backendFor(t: Tenant, nodes: LocalNodes | null = null): MenuBackend {
 
 describe('the menu, screen by screen (ink-testing-library)', () => {
   it('main menu, deployments, a deployment; the interval stored; help; every frame fits 80 columns', async () => {
-    const t = await setupTenant({ name: 'm_dep', seed: { users: 1, chatsPerUser: 3 } });
-    await t.sync();
-    const inst = open(backendFor(t));
+    const b = await FakeMenu.create();
+    b.add('m_dep');
+    const inst = open(b);
     await see(inst, 'Main menu');
     // The header: no agent answers here, and it says so with the hint.
     await see(inst, 'NO LEADER');
@@ -81,13 +83,13 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     expect(iv).toMatch(/5m\s+\(300 s\)\s+\[current\]/);
     await press(inst, 'j', 'j', '\r'); // 5m -> 1h -> 4h
     await see(inst, 'm_dep: syncing, every 4h (stored)');
-    const [row] = await t.check`select sync_interval from sync_metadata.client_deployments where client_name = 'm_dep'`;
-    expect(row!.sync_interval).toBe(14400);
+    expect(b.calls).toContainEqual(['setInterval', 'm_dep', 14400]);
     // Back on the deployment, the cursor where it was (Change the interval); Pause is the line above.
     await see(inst, '› Change the interval');
     await press(inst, 'k', '\r');
     await see(inst, 'm_dep: paused');
     await see(inst, 'paused (interval 4h)');
+    expect(b.calls).toContainEqual(['pause', 'm_dep']);
     await press(inst, '?');
     await see(inst, 'Keys');
     await see(inst, 'filter the list');
@@ -97,39 +99,32 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
   });
 
   it('start/resume with an interval, sync now (run here: no leader) with its result, then the last jobs', async () => {
-    const t = await setupTenant({ name: 'm_sync', seed: { users: 2, chatsPerUser: 5 } });
-    await t.check`update sync_metadata.client_deployments set sync_enabled = false, status = 'paused' where client_name = 'm_sync'`;
-    const inst = open(backendFor(t), [{ id: 'deployment', client: 'm_sync' }]);
+    const b = await FakeMenu.create();
+    b.add('m_sync', { sync_enabled: false, status: 'paused' });
+    const inst = open(b, [{ id: 'deployment', client: 'm_sync' }]);
     await see(inst, 'paused (interval 5m)');
     await press(inst, '\r');
     await see(inst, 'Start or resume the scheduled syncs of m_sync');
     await press(inst, 'k', '\r'); // 5m -> 1m
     await see(inst, 'm_sync: syncing, every 1m (stored)');
-    const [row] =
-      await t.check`select sync_enabled, status, sync_interval from sync_metadata.client_deployments where client_name = 'm_sync'`;
-    expect(row).toEqual({ sync_enabled: true, status: 'active', sync_interval: 60 });
+    expect(b.calls).toContainEqual(['resume', 'm_sync', 60]);
     await press(inst, 'j', 'j', 'j', '\r');
     await see(inst, 'Sync m_sync now (incremental)');
-    const done = await see(inst, /Done: \d+ rows synced in [\d.]+ s \(here, job /);
+    const done = await see(inst, /Done: 14 rows synced in 0\.3 s \(here, job job-\d+\)/);
     expect(done).toContain('No live leader: running here');
-    const [job] = await t.check`select status, triggered_by from sync_metadata.sync_jobs where client_name = 'm_sync'`;
-    expect(job).toEqual({ status: 'success', triggered_by: 'manual-console' });
+    expect(b.calls).toContainEqual(['syncNow', 'm_sync', false]);
     await press(inst, ESC);
     await see(inst, '› Sync now (incremental)');
     await press(inst, 'j', 'j', '\r');
     await see(inst, 'Last jobs of m_sync');
-    await see(inst, /\d+ s ago\s+full\s+[\d.]+ s\s+\d+ rows success\s+manual-console/);
+    await see(inst, /\d+ s ago\s+full\s+[\d.]+ s\s+14 rows success\s+manual-console/);
   });
 
   it('the conflict log: a pending conflict, its detail scrolled, resolved with the source version', async () => {
-    const t = await setupTenant({ name: 'm_conf', seed: { users: 1, chatsPerUser: 3 } });
-    await changeConflictConfig(t.sql, 'm_conf', { tables: { chat: 'manual' } });
-    await t.sync();
-    const id = t.chatIds[0]!;
-    t.db.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run('Local', now() + 100, id);
-    await t.check.unsafe(`UPDATE m_conf.chat SET title = 'Remote' WHERE id = $1`, [id]);
-    await t.sync();
-    const inst = open(backendFor(t), [{ id: 'deployments' }]);
+    const b = await FakeMenu.create();
+    b.add('m_conf');
+    const c = b.addConflict('m_conf', { record_id: 'chat-7' });
+    const inst = open(b, [{ id: 'deployments' }]);
     await see(inst, '1 conflict');
     await press(inst, '\r');
     await see(inst, /Conflict log\s+1 pending/);
@@ -137,18 +132,14 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await see(inst, 'pending conflicts (● waits for review): 1');
     await see(inst, /● \d+ s ago\s+chat\s+\S+\s+update_conflict\s+pending \(manual\)/);
     await press(inst, '\r');
-    await see(inst, `m_conf · chat · ${id}`);
+    await see(inst, 'm_conf · chat · chat-7');
     await see(inst, 'PENDING: s keeps the source');
     await press(inst, 's');
     await see(inst, 'Resolve with the source version? (y/n)');
     await press(inst, 'y');
     await see(inst, 'conflict resolved with the source version');
     await see(inst, /resolved: source by menu:/);
-    const [c] = await t.check`select winner, resolved_by from sync_metadata.conflict_log`;
-    expect(c!.winner).toBe('source');
-    expect(c!.resolved_by).toMatch(/^menu:/);
-    const [m] = await t.check.unsafe(`select title from m_conf.chat where id = $1`, [id]);
-    expect(m!.title).toBe('Local');
+    expect(b.calls).toEqual([['resolve', c.log_id, 'source']]);
     // The list again: nothing pending; `a` shows all, with the winner.
     await press(inst, ESC);
     await see(inst, 'pending conflicts (● waits for review): 0');
@@ -158,8 +149,9 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
   });
 
   it('the conflict configuration: the five strategies, the default and a table changed, validated and stored', async () => {
-    const t = await setupTenant({ name: 'm_cfg', seed: { users: 1, chatsPerUser: 1 } });
-    const inst = open(backendFor(t), [{ id: 'conflict-config', client: 'm_cfg' }]);
+    const b = await FakeMenu.create();
+    b.add('m_cfg');
+    const inst = open(b, [{ id: 'conflict-config', client: 'm_cfg' }]);
     await see(inst, 'the default (nothing stored yet)');
     await see(inst, 'default strategy: newest_wins');
     await press(inst, '\r');
@@ -176,20 +168,17 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await see(inst, 'Strategy for chat');
     await press(inst, 'j', 'j', 'j', 'j', '\r');
     await see(inst, 'm_cfg: chat strategy is manual (validated and stored)');
-    const [row] =
-      await t.check`select config->'conflict_resolution' as c from sync_metadata.client_deployments where client_name = 'm_cfg'`;
-    const cfg = row!.c as { default_strategy: string; table_strategies: Record<string, { strategy: string }> };
-    expect(cfg.default_strategy).toBe('source_wins');
-    expect(cfg.table_strategies.chat!.strategy).toBe('manual');
+    expect(b.calls).toEqual([
+      ['changeConflictConfig', 'm_cfg', { defaultStrategy: 'source_wins' }],
+      ['changeConflictConfig', 'm_cfg', { tables: { chat: 'manual' } }],
+    ]);
   });
 
   it('register a new client in three steps, then deregister it (keep the data; drop asks for DELETE)', async () => {
-    const t = await setupTenant({ name: 'm_reg', seed: { users: 1, chatsPerUser: 1 } });
-    const file = path.join(tmpDir(), 'webui.db');
-    const db = createTenantDb(file);
-    seedTenant(db, { users: 1, chatsPerUser: 2 });
-    db.close();
-    const inst = open(backendFor(t), [{ id: 'register' }]);
+    const b = await FakeMenu.create();
+    b.add('m_reg');
+    const file = '/srv/tenants/m_new/webui.db';
+    const inst = open(b, [{ id: 'register' }]);
     await see(inst, 'Client name');
     await press(inst, 'm_new', '\r');
     await see(inst, "SQLite path (the tenant's webui.db)");
@@ -200,9 +189,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await press(inst, 'j', '\r'); // 5m default -> 1h
     await see(inst, 'Deployment m_new');
     await see(inst, 'enabled, every 1h');
-    const [row] =
-      await t.check`select sync_interval, config->>'sqlite_path' as p from sync_metadata.client_deployments where client_name = 'm_new'`;
-    expect(row).toEqual({ sync_interval: 3600, p: file });
+    expect(b.calls).toEqual([['register', 'm_new', file, 3600]]);
     // Deregister: drop asks for DELETE; a wrong word changes nothing; then keep the data.
     await press(inst, 'j', 'j', 'j', 'j', 'j', 'j', 'j', 'j', 'j', '\r');
     await see(inst, 'Deregister, keep the data');
@@ -210,29 +197,29 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await see(inst, 'Type DELETE and Enter to confirm');
     await press(inst, 'delete', '\r');
     await see(inst, 'That is not DELETE: nothing changed');
+    expect(b.calls).toHaveLength(1);
     await press(inst, ESC);
     await see(inst, 'Deregister, keep the data');
     await press(inst, 'k', '\r');
     await see(inst, 'm_new is deregistered');
-    const gone = await t.check`select 1 from sync_metadata.client_deployments where client_name = 'm_new'`;
-    expect(gone).toHaveLength(0);
-    const kept = await t.check`select 1 from information_schema.schemata where schema_name = 'm_new'`;
-    expect(kept).toHaveLength(1);
+    expect(b.calls.at(-1)).toEqual(['deregister', 'm_new', false]);
   });
 
   it('restore a deployment to a new file from its screen, with progress, then the verification', async () => {
-    const t = await setupTenant({ name: 'm_rest', seed: { users: 2, chatsPerUser: 3 } });
-    expect((await t.sync()).status).toBe('success');
-    const file = path.join(tmpDir(), 'restored.db');
-    const inst = open(backendFor(t), [{ id: 'deployment', client: 'm_rest' }]);
+    const b = await FakeMenu.create();
+    b.add('m_rest');
+    const file = '/srv/restores/restored.db';
+    const inst = open(b, [{ id: 'deployment', client: 'm_rest' }]);
     await see(inst, 'Restore to a new webui.db');
     await press(inst, 'j', 'j', 'j', 'j', 'j', 'j', 'j', 'j', '\r');
     await see(inst, 'Restore m_rest to a new file');
     await see(inst, '/opt/openwebui/m_rest/data/webui.restored.db');
     await press(inst, '\u007F'.repeat(50), file, '\r');
-    await see(inst, /Verified: identical to the mirror \(\d+ rows\)/);
-    expect(inst.frames.some((f) => f.includes('Restored ') && f.includes('integrity ok'))).toBe(true);
-    expect(fs.existsSync(file)).toBe(true);
+    await see(inst, 'Verified: identical to the mirror (10 rows)');
+    expect(inst.frames.some((f) => f.includes('Restored 10 rows in 2 tables') && f.includes('integrity ok'))).toBe(
+      true,
+    );
+    expect(b.calls).toEqual([['restore', 'm_rest', file]]);
     // Again to the same path: refused, the message says why and what to do.
     await press(inst, ESC);
     await see(inst, 'Restore to a new webui.db');
@@ -240,6 +227,51 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
     await see(inst, 'Restore m_rest to a new file');
     await press(inst, '\u007F'.repeat(50), file, '\r');
     await see(inst, 'exists: restore never overwrites a file');
+  });
+
+  it('end to end on the real database: the interval and a pause stored, a sync run here, a conflict resolved', async () => {
+    const t = await setupTenant({ name: 'm_e2e', seed: { users: 1, chatsPerUser: 3 } });
+    await changeConflictConfig(t.sql, 'm_e2e', { tables: { chat: 'manual' } });
+    await t.sync();
+    const id = t.chatIds[0]!;
+    t.db.prepare('UPDATE chat SET title = ?, updated_at = ? WHERE id = ?').run('Local', now() + 100, id);
+    await t.check.unsafe(`UPDATE m_e2e.chat SET title = 'Remote' WHERE id = $1`, [id]);
+    const inst = open(backendFor(t), [{ id: 'deployment', client: 'm_e2e' }]);
+    await see(inst, 'enabled, every 5m');
+    await press(inst, 'j', 'j', '\r');
+    await see(inst, '[current]');
+    await press(inst, 'j', 'j', '\r'); // 5m -> 1h -> 4h
+    await see(inst, 'm_e2e: syncing, every 4h (stored)');
+    await see(inst, '› Change the interval');
+    await press(inst, 'k', '\r');
+    await see(inst, 'm_e2e: paused');
+    const [row] =
+      await t.check`select sync_interval, sync_enabled from sync_metadata.client_deployments where client_name = 'm_e2e'`;
+    expect(row).toEqual({ sync_interval: 14400, sync_enabled: false });
+    // Sync now: no agent leads, so it runs here and detects the conflict.
+    await press(inst, 'j', 'j', '\r');
+    await see(inst, 'Sync m_e2e now (incremental)');
+    await see(inst, /Done: \d+ rows synced in [\d.]+ s \(here, job /);
+    const [job] =
+      await t.check`select status, triggered_by from sync_metadata.sync_jobs where client_name = 'm_e2e' order by started_at desc limit 1`;
+    expect(job).toEqual({ status: 'success', triggered_by: 'manual-console' });
+    // Its conflict, from the conflict log, resolved with the source version: the mirror has it.
+    await press(inst, ESC);
+    await see(inst, '1 conflict for review');
+    await see(inst, '› Sync now (incremental)');
+    await press(inst, 'j', 'j', 'j', '\r'); // the conflict log, three below
+    await see(inst, 'pending conflicts (● waits for review): 1');
+    await press(inst, '\r');
+    await see(inst, `m_e2e · chat · ${id}`);
+    await press(inst, 's');
+    await see(inst, 'Resolve with the source version? (y/n)');
+    await press(inst, 'y');
+    await see(inst, 'conflict resolved with the source version');
+    const [c] = await t.check`select winner, resolved_by from sync_metadata.conflict_log`;
+    expect(c!.winner).toBe('source');
+    expect(c!.resolved_by).toMatch(/^menu:/);
+    const [m] = await t.check.unsafe(`select title from m_e2e.chat where id = $1`, [id]);
+    expect(m!.title).toBe('Local');
   });
 
   it('errors are messages: an unreachable database in the header and on the screen, never a crash', async () => {
@@ -334,8 +366,9 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
   }, 150_000);
 
   it('back, and the help closed, put the cursor where it was; a screen left by Esc starts at the top again', async () => {
-    const t = await setupTenant({ name: 'm_cur', seed: { users: 1, chatsPerUser: 1 } });
-    const inst = open(backendFor(t));
+    const b = await FakeMenu.create();
+    b.add('m_cur');
+    const inst = open(b);
     await see(inst, '› Deployments');
     await press(inst, 'j', '\r');
     await see(inst, 'No node control here');
@@ -367,8 +400,7 @@ describe('the menu, screen by screen (ink-testing-library)', () => {
   });
 
   it('without node control the cluster screen says how to get it; q quits', async () => {
-    const t = await setupTenant({ name: 'm_q', seed: { users: 1, chatsPerUser: 1 } });
-    const inst = open(backendFor(t), [{ id: 'cluster' }]);
+    const inst = open(await FakeMenu.create(), [{ id: 'cluster' }]);
     await see(inst, /No node control here: deploy the pair \(owui-sync deploy\), or set OWUI_SYNC_NODES_FILE/);
     await see(inst, 'NO LEADER');
     await press(inst, 'q');
