@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Database from 'better-sqlite3';
@@ -72,33 +75,40 @@ export async function cliCopyBaseline(url: string, sqlitePath: string): Promise<
   const password = decodeURIComponent(u.password);
   u.password = '';
   const env = { ...process.env, PGPASSWORD: password };
-  const psql = (args: string[], input?: NodeJS.ReadableStream) =>
-    new Promise<void>((resolve, reject) => {
-      const p = spawn('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', u.toString(), ...args], {
+  // One shell pipeline and one psql session for the whole tenant (a process and a connection per table would
+  // measure their start-up): psql reads its script from stdin, and each table's `\copy ... FROM STDIN` reads the
+  // rows the sqlite3 shell prints into that same stream, up to `\.`. The statements sit in files, so nothing is
+  // quoted for the shell.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'owui-raw-'));
+  try {
+    const parts = ['set -e', '{', `  cat ${path.join(dir, 'head.sql')}`];
+    const head = ['DROP SCHEMA IF EXISTS bench_cli CASCADE;', 'CREATE SCHEMA bench_cli;'];
+    plan.tables.forEach((t, i) => {
+      const tbl = `bench_cli.${ident(t.name)}`;
+      head.push(`CREATE TABLE ${tbl} (${t.columns.map((c) => `${ident(c.name)} text`).join(', ')});`);
+      const cols = t.columns.map((c) => `"${c.name.replaceAll('"', '""')}"`).join(', ');
+      fs.writeFileSync(path.join(dir, `${i}.sql`), `SELECT ${cols} FROM "${t.name.replaceAll('"', '""')}";\n`);
+      fs.writeFileSync(path.join(dir, `${i}.copy`), `\\copy ${tbl} FROM STDIN WITH (FORMAT csv)\n`);
+      parts.push(`  cat ${path.join(dir, `${i}.copy`)}`);
+      parts.push(`  sqlite3 -readonly -csv "$1" < ${path.join(dir, `${i}.sql`)}`);
+      parts.push("  printf '\\\\.\\n'");
+    });
+    parts.push(`} | psql -X -q -v ON_ERROR_STOP=1 "$2" > /dev/null`);
+    fs.writeFileSync(path.join(dir, 'head.sql'), `${head.join('\n')}\n`);
+    fs.writeFileSync(path.join(dir, 'run.sh'), `${parts.join('\n')}\n`);
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn('sh', [path.join(dir, 'run.sh'), sqlitePath, u.toString()], {
         env,
-        stdio: [input ? 'pipe' : 'ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', 'ignore', 'inherit'],
       });
-      if (input) input.pipe(p.stdin!);
       p.on('error', reject);
-      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`psql exited ${code}`))));
+      p.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`the sqlite3 | psql pipeline exited ${code}`)),
+      );
     });
-  await psql(['-c', 'DROP SCHEMA IF EXISTS bench_cli CASCADE; CREATE SCHEMA bench_cli']);
-  let bytes = 0;
-  for (const t of plan.tables) {
-    const tbl = `bench_cli.${ident(t.name)}`;
-    await psql(['-c', `CREATE TABLE ${tbl} (${t.columns.map((c) => `${ident(c.name)} text`).join(', ')})`]);
-    const cols = t.columns.map((c) => `"${c.name.replaceAll('"', '""')}"`).join(', ');
-    const reader = spawn(
-      'sqlite3',
-      ['-readonly', '-csv', sqlitePath, `SELECT ${cols} FROM "${t.name.replaceAll('"', '""')}"`],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    reader.stdout!.on('data', (d: Buffer) => {
-      bytes += d.length;
-    });
-    await psql(['-c', `\\copy ${tbl} FROM STDIN WITH (FORMAT csv)`], reader.stdout!);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
+  const bytes = fs.statSync(sqlitePath).size;
   return { rows: counts.reduce((a, b) => a + b, 0), bytes };
 }

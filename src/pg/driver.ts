@@ -7,7 +7,7 @@ import { packagePath } from '../util/paths.ts';
 /** What scripts/patch-postgres.mjs writes into postgres.js: one mark for each of its edits of a file. */
 export const PATCH_MARK = 'owui-sync patch: connection loss';
 /** The files it patches in each build (ESM, CommonJS) and how many edits each gets. */
-const PATCHED: Record<string, number> = { 'connection.js': 4, 'index.js': 3 };
+const PATCHED: Record<string, number> = { 'connection.js': 5, 'index.js': 3 };
 
 /** The folder of the postgres.js package this process loads (wherever npm put it: nested or hoisted). */
 export function driverRoot(): string {

@@ -122,7 +122,7 @@ export class TableReader {
       } else missing.push(k);
       if (bytes >= maxBytes) break;
     }
-    return { page: this.finish(found, true), missing, consumed };
+    return { page: this.pageOf(found), missing, consumed };
   }
 
   /** Rows whose key has a NULL (SQLite allows it in legacy tables): they cannot be mirrored. */
@@ -133,7 +133,7 @@ export class TableReader {
       .prepare(`SELECT ${this.cols}${withRowid} FROM ${qi(this.plan.name)} WHERE ${where}`)
       .raw(true)
       .all() as unknown[][];
-    return this.finish(rows, true).unkeyable;
+    return this.pageOf(rows).unkeyable;
   }
 
   /** max(rowid) now: where the insert cursor starts after a full scan. */
@@ -154,29 +154,70 @@ export class TableReader {
     return Number(r[0]);
   }
 
+  /**
+   * One page. Each row is made into its page row (values normalised, hashed, in the COPY form encoded) as soon as
+   * SQLite gives it, so a row's strings are garbage before the next row is read: a page's megabytes of values are
+   * never alive at once, and the reader thread's young generation collects them without promoting them (it
+   * copied the page's values to the old generation, then collected them there: most of a full sync's time). A
+   * time-bound statement (rollback journal) is the exception: its rows are made after it, a statement's worth.
+   */
   read(q: PageQuery, limits: PageLimits): Page {
-    const rawRows: unknown[][] = [];
+    const page = emptyPage(false);
+    const enc = this.copy ? new CopyEncoder(this.copy, limits.bytes) : null;
+    let rows = 0;
     let bytes = 0;
     let query = q;
     for (;;) {
-      const got = this.readStatement(query, limits.rows - rawRows.length, limits.bytes - bytes, limits.statementMs);
-      rawRows.push(...got.rows);
+      // Rows with a U+FFFD are read again by key (resolveSuspects), which SQLite cannot do inside this statement.
+      const later: [unknown[], (string | null)[], Record<string, RawEntry> | null, number[]][] = [];
+      const make = (r: unknown[]) => {
+        const n = this.normalise(r);
+        if (n.suspects) later.push([r, n.values, n.raw, n.suspects]);
+        else this.addRow(page, r, n.values, n.raw, enc);
+      };
+      // With a time bound (a rollback-journal tenant: the statement's shared lock holds Open WebUI's writer back),
+      // the statement only reads, and its rows are made after it ends: a large row's hashing would lengthen it.
+      const held: unknown[][] | null = limits.statementMs === undefined ? null : [];
+      const got = this.readStatement(query, limits.rows - rows, limits.bytes - bytes, limits.statementMs, (r) =>
+        held ? held.push(r) : make(r),
+      );
+      if (held) for (const r of held) make(r);
+      for (const [r, values, raw, suspects] of later)
+        this.addRow(
+          page,
+          r,
+          values,
+          this.resolveSuspects(
+            this.keyIdx.map((i) => r[i]),
+            suspects,
+            values,
+            raw,
+          ),
+          enc,
+        );
+      rows += got.rows;
       bytes += got.bytes;
-      if (got.stop !== 'time') return this.finish(rawRows, got.stop === 'end');
-      query = this.after(query, got.rows[got.rows.length - 1]!);
+      if (got.last) this.position(page, got.last);
+      if (got.stop !== 'time') {
+        page.done = got.stop === 'end';
+        if (enc) enc.finish(page);
+        return page;
+      }
+      query = this.after(query, got.last!);
     }
   }
 
   /**
-   * One statement: rows until the row or byte limit, the time budget, or the end. iterate() ends the read
-   * transaction (and releases the shared lock) when we break out of it.
+   * One statement: rows until the row or byte limit, the time budget, or the end, each one handed to `onRow`.
+   * iterate() ends the read transaction (and releases the shared lock) when we break out of it.
    */
   private readStatement(
     q: PageQuery,
     rowLimit: number,
     byteLimit: number,
     ms: number | undefined,
-  ): { rows: unknown[][]; bytes: number; stop: 'end' | 'rows' | 'bytes' | 'time' } {
+    onRow: (r: unknown[]) => void,
+  ): { rows: number; last: unknown[] | null; bytes: number; stop: 'end' | 'rows' | 'bytes' | 'time' } {
     const t = qi(this.plan.name);
     const params: unknown[] = [];
     let sql: string;
@@ -206,16 +247,19 @@ export class TableReader {
     }
     params.push(rowLimit);
     const stmt = this.stmt(id, sql);
-    const rows: unknown[][] = [];
+    let rows = 0;
+    let last: unknown[] | null = null;
     let bytes = 0;
     const deadline = ms === undefined ? Number.POSITIVE_INFINITY : performance.now() + ms;
     for (const r of stmt.iterate(...params) as IterableIterator<unknown[]>) {
-      rows.push(r);
+      rows++;
+      last = r;
       for (const v of r) bytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? v.length : 8;
-      if (bytes >= byteLimit) return { rows, bytes, stop: 'bytes' };
-      if (rows.length < rowLimit && performance.now() >= deadline) return { rows, bytes, stop: 'time' };
+      onRow(r);
+      if (bytes >= byteLimit) return { rows, last, bytes, stop: 'bytes' };
+      if (rows < rowLimit && performance.now() >= deadline) return { rows, last, bytes, stop: 'time' };
     }
-    return { rows, bytes, stop: rows.length < rowLimit ? 'end' : 'rows' };
+    return { rows, last, bytes, stop: rows < rowLimit ? 'end' : 'rows' };
   }
 
   /** The same query, continuing after a row it returned. */
@@ -226,77 +270,86 @@ export class TableReader {
     return { kind: 'rowid', after: r[this.plan.columns.length + this.plan.large.length] as bigint };
   }
 
-  private finish(rawRows: unknown[][], done: boolean): Page {
-    const page: Page = {
-      rows: [],
-      unkeyable: [],
-      lastKey: null,
-      lastUpdatedAt: null,
-      lastRowid: null,
-      maxUpdatedAt: null,
-      done,
-    };
-    const ncols = this.plan.columns.length;
-    const nlarge = this.plan.large.length;
+  /** A page of rows read already (by key, or the unkeyable ones): a complete page. */
+  private pageOf(rawRows: unknown[][]): Page {
+    const page = emptyPage(true);
+    const enc = this.copy ? new CopyEncoder(this.copy, 64 * 1024) : null;
     for (const r of rawRows) {
-      const values: (string | null)[] = new Array(ncols);
-      let raw: Record<string, RawEntry> | null = null;
-      let suspects: number[] | null = null;
-      for (let i = 0; i < ncols; i++) {
-        const col = this.plan.columns[i]!;
-        const nv = normaliseValue(r[i], col.pgType);
-        values[i] = nv.text;
-        if (nv.raw) {
-          raw ??= {};
-          raw[col.name] = nv.raw;
-        }
-        if (nv.suspect) {
-          suspects ??= [];
-          suspects.push(i);
-        }
-      }
-      const keyVals = this.keyIdx.map((i) => r[i]);
-      if (suspects) raw = this.resolveSuspects(keyVals, suspects, values, raw);
-      page.lastKey = keyVals;
-      if (this.updIdx >= 0) {
-        const u = r[this.updIdx];
-        if (typeof u === 'bigint') {
-          page.lastUpdatedAt = u;
-          if (page.maxUpdatedAt === null || u > page.maxUpdatedAt) page.maxUpdatedAt = u;
-        }
-      }
-      if (this.plan.hasRowid) page.lastRowid = r[ncols + nlarge] as bigint;
-      const nullKey = this.keyIdx.find((i) => values[i] === null);
-      if (nullKey !== undefined) {
-        page.unkeyable.push({ values, reason: `key column "${this.plan.columns[nullKey]!.name}" is NULL` });
-        continue;
-      }
-      const lengths = nlarge ? (r.slice(ncols, ncols + nlarge) as (bigint | null)[]) : null;
-      const row = makeRow(this.plan, this.keyIdx, values, raw, lengths, this.light);
-      row.updatedAt = this.updIdx >= 0 ? values[this.updIdx]! : null;
-      page.rows.push(row);
+      const n = this.normalise(r);
+      const raw = n.suspects
+        ? this.resolveSuspects(
+            this.keyIdx.map((i) => r[i]),
+            n.suspects,
+            n.values,
+            n.raw,
+          )
+        : n.raw;
+      this.addRow(page, r, n.values, raw, enc);
+      this.position(page, r);
     }
-    if (this.copy) this.encodeCopy(page, this.copy);
+    if (enc) enc.finish(page);
     return page;
   }
 
-  /**
-   * The page's rows as COPY text in one buffer of its own (not from Node's shared pool, so that it can be handed
-   * to another thread without copying); each row keeps its place in it, and drops its values.
-   */
-  private encodeCopy(page: Page, take: (size: number) => Buffer): void {
-    const lines = page.rows.map((r) => copyLine(r.values!, r.hash, r.raw, r.light));
-    let size = 0;
-    for (const l of lines) size += Buffer.byteLength(l);
-    const buf = take(size);
-    let at = 0;
-    page.rows.forEach((r, i) => {
-      const end = at + buf.write(lines[i]!, at);
-      r.copy = { buf, start: at, end };
-      r.values = undefined;
-      at = end;
-    });
-    page.copy = buf;
+  /** A row's values for their column types, with the raw side channel and the columns to read again. */
+  private normalise(r: unknown[]): {
+    values: (string | null)[];
+    raw: Record<string, RawEntry> | null;
+    suspects: number[] | null;
+  } {
+    const ncols = this.plan.columns.length;
+    const values: (string | null)[] = new Array(ncols);
+    let raw: Record<string, RawEntry> | null = null;
+    let suspects: number[] | null = null;
+    for (let i = 0; i < ncols; i++) {
+      const col = this.plan.columns[i]!;
+      const nv = normaliseValue(r[i], col.pgType);
+      values[i] = nv.text;
+      if (nv.raw) {
+        raw ??= {};
+        raw[col.name] = nv.raw;
+      }
+      if (nv.suspect) {
+        suspects ??= [];
+        suspects.push(i);
+      }
+    }
+    return { values, raw, suspects };
+  }
+
+  /** Where the page ends: its last row read (key, updated_at, rowid), and the newest updated_at in it. */
+  private position(page: Page, r: unknown[]): void {
+    page.lastKey = this.keyIdx.map((i) => r[i]);
+    if (this.updIdx >= 0) {
+      const u = r[this.updIdx];
+      if (typeof u === 'bigint') page.lastUpdatedAt = u;
+    }
+    if (this.plan.hasRowid) page.lastRowid = r[this.plan.columns.length + this.plan.large.length] as bigint;
+  }
+
+  private addRow(
+    page: Page,
+    r: unknown[],
+    values: (string | null)[],
+    raw: Record<string, RawEntry> | null,
+    enc: CopyEncoder | null,
+  ): void {
+    const ncols = this.plan.columns.length;
+    const nlarge = this.plan.large.length;
+    if (this.updIdx >= 0) {
+      const u = r[this.updIdx];
+      if (typeof u === 'bigint' && (page.maxUpdatedAt === null || u > page.maxUpdatedAt)) page.maxUpdatedAt = u;
+    }
+    const nullKey = this.keyIdx.find((i) => values[i] === null);
+    if (nullKey !== undefined) {
+      page.unkeyable.push({ values, reason: `key column "${this.plan.columns[nullKey]!.name}" is NULL` });
+      return;
+    }
+    const lengths = nlarge ? (r.slice(ncols, ncols + nlarge) as (bigint | null)[]) : null;
+    const row = makeRow(this.plan, this.keyIdx, values, raw, lengths, this.light);
+    row.updatedAt = this.updIdx >= 0 ? values[this.updIdx]! : null;
+    if (enc) enc.add(row);
+    page.rows.push(row);
   }
 
   /**
@@ -328,5 +381,51 @@ export class TableReader {
       }
     }
     return raw;
+  }
+}
+
+function emptyPage(done: boolean): Page {
+  return { rows: [], unkeyable: [], lastKey: null, lastUpdatedAt: null, lastRowid: null, maxUpdatedAt: null, done };
+}
+
+/**
+ * A page's rows as COPY text in one buffer of its own (not from Node's shared pool, so that it can be handed to
+ * another thread without copying), written as the rows come: each row keeps its place in it and drops its values.
+ * The buffer is taken at about the page's byte limit (memory a page does not fill is never touched, so it is not
+ * resident), and doubles when a row does not fit (a huge one).
+ */
+class CopyEncoder {
+  private buf: Buffer;
+  private at = 0;
+  private readonly placed: [NormRow, number, number][] = [];
+
+  constructor(
+    private readonly take: (size: number) => Buffer,
+    expectBytes: number,
+  ) {
+    // The limit counts UTF-16 code units; escapes and the row's hashes add a little.
+    this.buf = take(Math.min(Math.ceil(expectBytes * 1.1), 64 << 20) + 64 * 1024);
+  }
+
+  add(r: NormRow): void {
+    const line = copyLine(r.values!, r.hash, r.raw, r.light);
+    // At most 3 bytes of UTF-8 for each UTF-16 code unit.
+    if (this.buf.length - this.at < line.length * 3) {
+      let size = this.buf.length * 2;
+      while (size - this.at < line.length * 3) size *= 2;
+      const next = this.take(size);
+      this.buf.copy(next, 0, 0, this.at);
+      this.buf = next;
+    }
+    const start = this.at;
+    this.at += this.buf.write(line, start);
+    this.placed.push([r, start, this.at]);
+    r.values = undefined;
+  }
+
+  finish(page: Page): void {
+    const buf = this.buf.subarray(0, this.at);
+    for (const [r, start, end] of this.placed) r.copy = { buf, start, end };
+    page.copy = buf;
   }
 }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { SourcePlan, TablePlan } from '../model/plan.ts';
 import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
@@ -124,18 +125,27 @@ const MAX_IDLE = 4;
 /** The main thread's soft heap limit (util/memory.ts), checked as each page arrives. */
 const collectIfGrown = softHeapLimit(SYNC_HEAP_HEADROOM);
 
+/** The reader thread's young generation (below). */
+const READER_YOUNG_MB = 16;
+let youngSet = false;
+
 function takeWorker(): Worker {
   const w = idle.pop();
   if (w) {
     w.ref();
     return w;
   }
-  // A small young generation: a page is garbage once sent, and the default (tens of MB) only raises peak memory.
-  // Started by the executable, the thread gets 1 MB semi-spaces anyway: NODE_FLAGS' V8 flag overrides this limit.
-  // Most of a full sync's extra time since is this thread scavenging the page it builds (75,000-row tenant: 1,795
-  // scavenges, 2.1 s). Setting the flag to 0 before the thread starts gives it these 8 MB (442 scavenges, 1.4 s,
-  // about 1 s less in all) for 5 to 7 MB more at the peak: not taken, the 150 MB target has the smaller margin.
-  const fresh = new Worker(workerFile(), { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+  // The thread's own young generation, 16 MB: the rows it reads die young (each one is made into its page row as
+  // it is read, sqlite/reader.ts), and a young generation this size collects them without promoting them. The
+  // executable's 1 MB semi-spaces (NODE_FLAGS, for the main thread) would apply here too and override this limit:
+  // the flag set to 0 first lets resourceLimits decide for the isolates made from now on (the main thread's is
+  // made already). 75,000-row full sync (bench/README.md): 1 MB, 9.0 s; 8 MB, 6.7 s; 16 MB, 6.2 s at the same
+  // peak RSS (before rows were made as they are read, which took it to 4.1 s).
+  if (!youngSet) {
+    v8.setFlagsFromString('--max-semi-space-size=0');
+    youngSet = true;
+  }
+  const fresh = new Worker(workerFile(), { resourceLimits: { maxYoungGenerationSizeMb: READER_YOUNG_MB } });
   fresh.on('exit', () => {
     const i = idle.indexOf(fresh);
     if (i >= 0) idle.splice(i, 1);
