@@ -9,7 +9,7 @@ import path from 'node:path';
 import { scrubbedEnv, spawnModule, waitForLine } from '../src/util/child.ts';
 import { NODE_FLAGS } from '../src/util/memory.ts';
 
-export type ChildMode = 'full' | 'incremental' | 'cursor-read' | 'copy' | 'copy-cli';
+export type ChildMode = 'full' | 'full-base' | 'incremental' | 'cursor-read' | 'copy' | 'copy-cli' | 'pgloader';
 
 export interface ChildResult {
   ms: number;
@@ -24,6 +24,11 @@ export interface ChildResult {
 
 const SYNC_CHILD = new URL('./sync-child.ts', import.meta.url);
 const CLI_CHILD = new URL('./cli-child.mjs', import.meta.url).pathname;
+/** The cli-child.mjs of another build (an earlier commit's, for before/after in one run): mode 'full-base'. */
+let baseCliChild: string | null = null;
+export const setBaseCliChild = (file: string) => {
+  baseCliChild = file;
+};
 const urlFiles = new Map<string, string>();
 // The files hold a password: gone when the benchmark ends, however it ends.
 process.on('exit', () => {
@@ -49,6 +54,11 @@ export async function benchChild(
   env: Record<string, string> = {},
 ): Promise<ChildResult> {
   if (mode === 'full') return cliSync(url, name, env);
+  if (mode === 'full-base') {
+    if (!baseCliChild) throw new Error('no base build: setBaseCliChild first');
+    return cliSync(url, name, env, baseCliChild);
+  }
+  if (mode === 'pgloader') return pgloader(url, sqlitePath);
   const c = spawnModule(SYNC_CHILD, [mode, url, name, sqlitePath], { env: { ...scrubbedEnv(), ...env } });
   let err = '';
   c.stderr!.on('data', (d) => {
@@ -69,8 +79,9 @@ export async function benchCli<T>(
   url: string,
   args: string[],
   env: Record<string, string> = {},
+  cliChild = CLI_CHILD,
 ): Promise<{ out: T; ms: number; maxRssMb: number }> {
-  const c = spawn(process.execPath, [...NODE_FLAGS, CLI_CHILD, ...args, '--json'], {
+  const c = spawn(process.execPath, [...NODE_FLAGS, cliChild, ...args, '--json'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...scrubbedEnv(), OWUI_SYNC_CONFIG: '', OWUI_SYNC_DATABASE_URL_FILE: urlFile(url), ...env },
   });
@@ -91,7 +102,12 @@ export async function benchCli<T>(
 }
 
 /** `owui-sync sync NAME --full --json`. */
-async function cliSync(url: string, name: string, env: Record<string, string>): Promise<ChildResult> {
+async function cliSync(
+  url: string,
+  name: string,
+  env: Record<string, string>,
+  cliChild = CLI_CHILD,
+): Promise<ChildResult> {
   const {
     out: r,
     ms,
@@ -100,7 +116,7 @@ async function cliSync(url: string, name: string, env: Record<string, string>): 
     kind: string;
     totals: NonNullable<ChildResult['totals']>;
     tables: { light_rows?: number; light_changed?: number }[];
-  }>(url, ['sync', name, '--full'], env);
+  }>(url, ['sync', name, '--full'], env, cliChild);
   return {
     ms,
     kind: r.kind,
@@ -109,4 +125,63 @@ async function cliSync(url: string, name: string, env: Record<string, string>): 
     light_changed: r.tables.reduce((n, x) => n + (x.light_changed ?? 0), 0),
     maxRssMb,
   };
+}
+
+/**
+ * pgloader (Debian's), the tenant into a database of its own made for the run (dropped after). Its defaults stop on
+ * Open WebUI's schema (a type error on an index), so the load file says create tables, no indexes, no foreign
+ * keys. The password reaches it through PGPASSWORD, not the command line or the file. Wall time only: its memory is
+ * a Lisp image's, not comparable.
+ */
+async function pgloader(url: string, sqlitePath: string): Promise<ChildResult> {
+  const u = new URL(url);
+  const password = decodeURIComponent(u.password);
+  u.password = '';
+  const db = `bench_pgloader_${process.pid}`;
+  const { default: postgres } = await import('postgres');
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${db}`);
+    await admin.unsafe(`CREATE DATABASE ${db}`);
+    const target = new URL(u.toString());
+    target.pathname = `/${db}`;
+    const loadDir = fs.mkdtempSync(path.join(os.tmpdir(), 'owui-pgloader-'));
+    const load = path.join(loadDir, 'tenant.load');
+    fs.writeFileSync(
+      load,
+      `LOAD DATABASE\n  FROM sqlite://${sqlitePath}\n  INTO ${target.toString()}\n  WITH include drop, create tables, create no indexes, no foreign keys, reset no sequences;\n`,
+    );
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn('pgloader', ['--quiet', load], {
+        env: { ...scrubbedEnv(), PGPASSWORD: password },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      p.stderr!.on('data', (d) => {
+        err += d;
+      });
+      p.on('error', reject);
+      p.on('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`pgloader exited ${code}: ${err.slice(-500)}`)),
+      );
+    });
+    const ms = performance.now() - t0;
+    fs.rmSync(loadDir, { recursive: true, force: true });
+    const c = postgres({
+      ...Object.fromEntries([]),
+      host: u.hostname,
+      port: Number(u.port),
+      username: decodeURIComponent(u.username),
+      password,
+      database: db,
+      max: 1,
+    });
+    const [{ n }] = await c<{ n: string }[]>`select sum(n_live_tup)::text as n from pg_stat_user_tables`;
+    await c.end();
+    return { ms, rows: Number(n), maxRssMb: 0 };
+  } finally {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${db}`).catch(() => {});
+    await admin.end();
+  }
 }

@@ -1,10 +1,11 @@
-// npm run bench:engine [-- --rows 75000] [-- --size-mb 1600] [-- --skip-big]
+// npm run bench:engine [-- --rows 75000] [-- --size-mb 1600] [-- --skip-big] [-- --base <commit>]
 // The engine's every-run exactness and its costs (issue 13), each figure with a baseline measured in the same run:
 //   1. a many-row tenant: full-sync throughput against two raw COPY pipelines, and peak RSS; verify's time and peak;
 //   2. a large tenant: peak RSS of a full sync; the light pass's cost on a run that finds nothing changed and on a
 //      run after 1% of chats changed, each against the same run without the light pass;
 //   3. what one ordinary run catches: 1% of chats retitled without an updated_at bump.
 // Not a test; never gates CI. The output also goes to bench/out/engine-last-run.txt.
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { provision } from '../src/ops/provision.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
 import { retitleWithoutBump } from '../src/sqlite/sample.ts';
-import { benchChild, benchCli, type ChildMode, type ChildResult } from './children.ts';
+import { benchChild, benchCli, type ChildMode, type ChildResult, setBaseCliChild } from './children.ts';
 import { buildLarge, buildManyRows } from './tenants.ts';
 
 const { values: args } = parseArgs({
@@ -26,6 +27,8 @@ const { values: args } = parseArgs({
     'skip-many': { type: 'boolean', default: false },
     runs: { type: 'string', default: '3' },
     dir: { type: 'string' },
+    /** The build whose full sync is the "before" of the same run (none: --base ''). */
+    base: { type: 'string', default: 'c3743b7' },
   },
 });
 const ROWS = Number(args.rows);
@@ -44,6 +47,40 @@ const fmt = (n: number, d = 1) => n.toLocaleString('en-US', { maximumFractionDig
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const child = benchChild;
+const hasPgloader = spawnSync('pgloader', ['--version']).status === 0;
+const ROOT = path.resolve(import.meta.dirname, '..');
+const baseRoot = args.base ? path.join(dir, 'base') : null;
+if (baseRoot) setUpBase(baseRoot, args.base!);
+
+/**
+ * The base commit checked out beside this tree (a git worktree) and built, sharing this tree's node_modules but for
+ * postgres.js, a copy without the edits the base's driver check does not expect (scripts/patch-postgres.mjs).
+ */
+function setUpBase(at: string, commit: string): void {
+  execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--detach', '-f', at, commit], { stdio: 'ignore' });
+  process.on('exit', () => execFileSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', at], { stdio: 'ignore' }));
+  const nm = path.join(at, 'node_modules');
+  fs.mkdirSync(nm);
+  for (const e of fs.readdirSync(path.join(ROOT, 'node_modules')))
+    if (e !== 'postgres') fs.symlinkSync(path.join(ROOT, 'node_modules', e), path.join(nm, e));
+  fs.cpSync(path.join(ROOT, 'node_modules', 'postgres'), path.join(nm, 'postgres'), { recursive: true });
+  const want = Number(/'connection\.js': (\d+)/.exec(fs.readFileSync(path.join(at, 'src/pg/driver.ts'), 'utf8'))![1]);
+  if (want === 4)
+    for (const b of ['src', 'cjs/src', 'cf/src']) {
+      const f = path.join(nm, 'postgres', b, 'connection.js');
+      if (!fs.existsSync(f)) continue;
+      const s = fs.readFileSync(f, 'utf8');
+      fs.writeFileSync(
+        f,
+        s.replace(
+          /write\(chunk, encoding, callback\) \{ \/\* owui-sync patch: connection loss \*\/\n[\s\S]*?socket\.uncork\(\)\n {6}\},/,
+          'write(chunk, encoding, callback) {\n        socket.write(b().d().raw(chunk).end(), callback)\n      },',
+        ),
+      );
+    }
+  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: at, stdio: 'ignore' });
+  setBaseCliChild(path.join(at, 'bench', 'cli-child.mjs'));
+}
 
 const pg = await startEmbedded({ dataDir: path.join(dir, 'pg') });
 try {
@@ -64,13 +101,20 @@ try {
     const cli: ChildResult[] = [];
     const node: ChildResult[] = [];
     const ours: ChildResult[] = [];
+    const before: ChildResult[] = [];
+    const loader: ChildResult[] = [];
     for (let i = 0; i < RUNS; i++) {
-      // Interleaved, so a busy moment of the machine falls on all three alike. Each sync is the first of a client of
-      // its own (an empty mirror), so it writes every row, as the baselines do.
+      // Interleaved, so a busy moment of the machine falls on all alike. Each sync is the first of a client of its
+      // own (an empty mirror), so it writes every row, as the baselines do.
       await clientAdd({ name: `many${i}`, sqlitePath: many, adminUrl: pg.url });
       cli.push(await child('copy-cli', pg.url, `many${i}`, many));
       node.push(await child('copy', pg.url, `many${i}`, many));
+      if (hasPgloader) loader.push(await child('pgloader', pg.url, `many${i}`, many));
       ours.push(await child('full', pg.url, `many${i}`, many));
+      if (baseRoot) {
+        await clientAdd({ name: `base${i}`, sqlitePath: many, adminUrl: pg.url });
+        before.push(await child('full-base', pg.url, `base${i}`, many));
+      }
     }
     const rows = ours[0]!.totals!.rows_read;
     const rate = (xs: ChildResult[], n: number) => n / (median(xs.map((x) => x.ms)) / 1000);
@@ -81,11 +125,19 @@ try {
     report(
       `  baseline Node COPY (better-sqlite3 -> COPY, typed tables):  ${fmt(median(node.map((x) => x.ms)) / 1000, 2)} s, ${fmt(rate(node, node[0]!.rows!), 0)} rows/s, peak RSS ${fmt(median(node.map((x) => x.maxRssMb)), 0)} MB`,
     );
+    if (loader.length)
+      report(
+        `  baseline pgloader (its defaults: tables and indexes):          ${fmt(median(loader.map((x) => x.ms)) / 1000, 2)} s, ${fmt(rate(loader, rows), 0)} rows/s`,
+      );
+    if (before.length)
+      report(
+        `  before: ${args.base} sync --full (first run):                ${fmt(median(before.map((x) => x.ms)) / 1000, 2)} s, ${fmt(rate(before, rows), 0)} rows/s, peak RSS ${fmt(median(before.map((x) => x.maxRssMb)), 0)} MB (max ${fmt(Math.max(...before.map((x) => x.maxRssMb)), 0)} MB)`,
+      );
     report(
       `  owui-sync sync --full (first run):                            ${fmt(median(ours.map((x) => x.ms)) / 1000, 2)} s, ${fmt(rate(ours, rows), 0)} rows/s, peak RSS ${fmt(median(ours.map((x) => x.maxRssMb)), 0)} MB (max ${fmt(Math.max(...ours.map((x) => x.maxRssMb)), 0)} MB)`,
     );
     report(
-      `  ratio: ${fmt(rate(ours, rows) / rate(cli, cli[0]!.rows!), 2)} of sqlite3|psql, ${fmt(rate(ours, rows) / rate(node, node[0]!.rows!), 2)} of Node COPY (target >= 0.8); RSS target < 150 MB`,
+      `  ratio: ${fmt(rate(ours, rows) / rate(cli, cli[0]!.rows!), 2)} of sqlite3|psql (target >= 0.8), ${fmt(rate(ours, rows) / rate(node, node[0]!.rows!), 2)} of Node COPY${loader.length ? `, ${fmt(rate(ours, rows) / rate(loader, rows), 2)}x pgloader (target >= 2)` : ''}${before.length ? `, ${fmt(rate(ours, rows) / rate(before, rows), 2)}x before` : ''}; RSS target < 150 MB`,
     );
     // verify reads every value on both sides: the same rows as the baselines, compared instead of copied.
     const ver = [];
@@ -106,6 +158,11 @@ try {
       `\nlarge tenant: ${fmt(mb(b.bytes), 0)} MB webui.db (WAL), ${b.chats} chats of ~100 KB with chat_message copies; built in ${fmt((performance.now() - t0) / 1000)} s`,
     );
     await clientAdd({ name: 'big', sqlitePath: big, adminUrl: pg.url });
+    if (baseRoot) {
+      await clientAdd({ name: 'bigbase', sqlitePath: big, adminUrl: pg.url });
+      const b0 = await child('full-base', pg.url, 'bigbase', big);
+      report(`  before: ${args.base} full sync: ${fmt(b0.ms / 1000, 1)} s, peak RSS ${fmt(b0.maxRssMb, 0)} MB`);
+    }
     const full = await child('full', pg.url, 'big', big);
     report(
       `  full sync: ${fmt(full.ms / 1000, 1)} s, ${fmt(full.totals!.rows_read, 0)} rows, peak RSS ${fmt(full.maxRssMb, 0)} MB (target < 150 MB)`,

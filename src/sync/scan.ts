@@ -245,6 +245,7 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
   const total = o.onProgress ? await reader.count() : null;
   const limits = { rows: o.batchRows, bytes: Math.min(o.batchBytes, c.read.bytes), statementMs: c.read.statementMs };
   let page = await readPage(reader, { kind: 'key', after }, limits, o.signal);
+  let ahead: Promise<Page | null> | null = null;
   let wrote = false;
   for (;;) {
     if (o.signal?.aborted) throw new OwuiError('cancelled');
@@ -295,9 +296,18 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
           rowsRead: n,
           allNew: changed.length > 0 && absent === changed.length,
         });
-    // Read the next page while PostgreSQL works on this batch (a short statement of its own).
-    const next = page.done ? null : readPage(reader, { kind: 'key', after: page.lastKey }, limits, o.signal);
+    // The reader thread keeps two pages ahead of PostgreSQL: the next one is read (or in) while this batch is
+    // written, and the one after it is asked for as soon as the next is in, so the thread does not wait out this
+    // batch's round trips (it is a full sync's slowest part: bench/README.md).
+    // (`ahead` is the read asked for after this page was in: a page, as this one is not the last.)
+    const next: Promise<Page> | null = page.done
+      ? null
+      : ((ahead as Promise<Page> | null) ?? readPage(reader, { kind: 'key', after: page.lastKey }, limits, o.signal));
+    const further: Promise<Page | null> | undefined = next?.then((p: Page) =>
+      p.done ? null : readPage(reader, { kind: 'key', after: p.lastKey }, limits, o.signal),
+    );
     next?.catch(() => {});
+    further?.catch(() => {});
     const out = await writing;
     c.src.recycle(page);
     addBatch(res, out, n);
@@ -315,6 +325,7 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
     after = page.lastKey;
     afterText = hiText;
     page = await next;
+    ahead = further ?? null;
   }
 }
 
