@@ -2,7 +2,7 @@
 // RSS are its own. A full sync, whose peak RSS is a target, runs the shipped command (`owui-sync sync --full`,
 // compiled, with the executable's V8 options: cli-child.mjs). The baselines and the incremental runs run the engine
 // from the sources (sync-child.ts), and so does the light pass's baseline (a read by cursor alone, cursor-baseline.ts).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +44,36 @@ function urlFile(url: string): string {
     urlFiles.set(url, f);
   }
   return f;
+}
+
+/**
+ * The base commit checked out beside this tree (a git worktree) and built, sharing this tree's node_modules but for
+ * postgres.js, a copy without the edits the base's driver check does not expect (scripts/patch-postgres.mjs).
+ */
+export function setUpBase(ROOT: string, at: string, commit: string): void {
+  execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--detach', '-f', at, commit], { stdio: 'ignore' });
+  process.on('exit', () => execFileSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', at], { stdio: 'ignore' }));
+  const nm = path.join(at, 'node_modules');
+  fs.mkdirSync(nm);
+  for (const e of fs.readdirSync(path.join(ROOT, 'node_modules')))
+    if (e !== 'postgres') fs.symlinkSync(path.join(ROOT, 'node_modules', e), path.join(nm, e));
+  fs.cpSync(path.join(ROOT, 'node_modules', 'postgres'), path.join(nm, 'postgres'), { recursive: true });
+  const want = Number(/'connection\.js': (\d+)/.exec(fs.readFileSync(path.join(at, 'src/pg/driver.ts'), 'utf8'))![1]);
+  if (want === 4)
+    for (const b of ['src', 'cjs/src', 'cf/src']) {
+      const f = path.join(nm, 'postgres', b, 'connection.js');
+      if (!fs.existsSync(f)) continue;
+      const s = fs.readFileSync(f, 'utf8');
+      fs.writeFileSync(
+        f,
+        s.replace(
+          /write\(chunk, encoding, callback\) \{ \/\* owui-sync patch: connection loss \*\/\n[\s\S]*?socket\.uncork\(\)\n {6}\},/,
+          'write(chunk, encoding, callback) {\n        socket.write(b().d().raw(chunk).end(), callback)\n      },',
+        ),
+      );
+    }
+  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: at, stdio: 'ignore' });
+  setBaseCliChild(path.join(at, 'bench', 'cli-child.mjs'));
 }
 
 export async function benchChild(

@@ -5,7 +5,7 @@
 //      run after 1% of chats changed, each against the same run without the light pass;
 //   3. what one ordinary run catches: 1% of chats retitled without an updated_at bump.
 // Not a test; never gates CI. The output also goes to bench/out/engine-last-run.txt.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { provision } from '../src/ops/provision.ts';
 import { openPg } from '../src/pg/connect.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
 import { retitleWithoutBump } from '../src/sqlite/sample.ts';
-import { benchChild, benchCli, type ChildMode, type ChildResult, setBaseCliChild } from './children.ts';
+import { benchChild, benchCli, type ChildMode, type ChildResult, setUpBase } from './children.ts';
 import { buildLarge, buildManyRows } from './tenants.ts';
 
 const { values: args } = parseArgs({
@@ -50,37 +50,7 @@ const child = benchChild;
 const hasPgloader = spawnSync('pgloader', ['--version']).status === 0;
 const ROOT = path.resolve(import.meta.dirname, '..');
 const baseRoot = args.base ? path.join(dir, 'base') : null;
-if (baseRoot) setUpBase(baseRoot, args.base!);
-
-/**
- * The base commit checked out beside this tree (a git worktree) and built, sharing this tree's node_modules but for
- * postgres.js, a copy without the edits the base's driver check does not expect (scripts/patch-postgres.mjs).
- */
-function setUpBase(at: string, commit: string): void {
-  execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--detach', '-f', at, commit], { stdio: 'ignore' });
-  process.on('exit', () => execFileSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', at], { stdio: 'ignore' }));
-  const nm = path.join(at, 'node_modules');
-  fs.mkdirSync(nm);
-  for (const e of fs.readdirSync(path.join(ROOT, 'node_modules')))
-    if (e !== 'postgres') fs.symlinkSync(path.join(ROOT, 'node_modules', e), path.join(nm, e));
-  fs.cpSync(path.join(ROOT, 'node_modules', 'postgres'), path.join(nm, 'postgres'), { recursive: true });
-  const want = Number(/'connection\.js': (\d+)/.exec(fs.readFileSync(path.join(at, 'src/pg/driver.ts'), 'utf8'))![1]);
-  if (want === 4)
-    for (const b of ['src', 'cjs/src', 'cf/src']) {
-      const f = path.join(nm, 'postgres', b, 'connection.js');
-      if (!fs.existsSync(f)) continue;
-      const s = fs.readFileSync(f, 'utf8');
-      fs.writeFileSync(
-        f,
-        s.replace(
-          /write\(chunk, encoding, callback\) \{ \/\* owui-sync patch: connection loss \*\/\n[\s\S]*?socket\.uncork\(\)\n {6}\},/,
-          'write(chunk, encoding, callback) {\n        socket.write(b().d().raw(chunk).end(), callback)\n      },',
-        ),
-      );
-    }
-  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: at, stdio: 'ignore' });
-  setBaseCliChild(path.join(at, 'bench', 'cli-child.mjs'));
-}
+if (baseRoot) setUpBase(ROOT, baseRoot, args.base!);
 
 const pg = await startEmbedded({ dataDir: path.join(dir, 'pg') });
 try {
@@ -127,7 +97,7 @@ try {
     );
     if (loader.length)
       report(
-        `  baseline pgloader (its defaults: tables and indexes):          ${fmt(median(loader.map((x) => x.ms)) / 1000, 2)} s, ${fmt(rate(loader, rows), 0)} rows/s`,
+        `  baseline pgloader (tables; no indexes, no foreign keys):      ${fmt(median(loader.map((x) => x.ms)) / 1000, 2)} s, ${fmt(rate(loader, rows), 0)} rows/s`,
       );
     if (before.length)
       report(

@@ -7,7 +7,8 @@
 //   shared  the writer while full syncs read its own tenant.
 // What the locking adds is shared minus other (targets: at most 2 ms of p99 in rollback-journal mode, 1 ms in WAL).
 // Rollback journal also: shared with other time bounds of a read statement (--bounds, OWUI_SYNC_READ_STATEMENT_MS;
-// 0, the default, is no time bound: the bound's baseline). Not a test; never gates CI. The output also goes to bench/out/locks-last-run.txt.
+// 0, the default, is no time bound: the bound's baseline); and shared with the syncs of another build (--base, a
+// commit: before and after in one run). Not a test; never gates CI. The output also goes to bench/out/locks-last-run.txt.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,7 +17,7 @@ import { clientAdd } from '../src/ops/clients.ts';
 import { provision } from '../src/ops/provision.ts';
 import { startEmbedded } from '../src/pg/embedded.ts';
 import { spawnModule, waitForLine } from '../src/util/child.ts';
-import { benchChild } from './children.ts';
+import { benchChild, setUpBase } from './children.ts';
 import { buildTenant } from './tenants.ts';
 
 const { values: args } = parseArgs({
@@ -26,6 +27,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '2' },
     // Rollback journal: other time bounds of a read statement (OWUI_SYNC_READ_STATEMENT_MS; 0: none) to compare.
     bounds: { type: 'string', default: '0' },
+    /** The build whose syncs are also measured on the shared tenant ("shared-base"; none: --base ''). */
+    base: { type: 'string', default: 'c3743b7' },
   },
 });
 const SIZE_MB = Number(args['size-mb']);
@@ -38,6 +41,8 @@ fs.chmodSync(dir, 0o755);
 // PostgreSQL on the ordinary disk, as in production: only the tenants are in memory.
 const pgDir = fs.mkdtempSync(path.join(os.tmpdir(), 'owui-bench-locks-pg-'));
 fs.chmodSync(pgDir, 0o755);
+
+if (args.base) setUpBase(path.resolve(import.meta.dirname, '..'), path.join(pgDir, 'base'), args.base);
 
 const lines: string[] = [];
 const report = (s: string) => {
@@ -108,6 +113,7 @@ try {
       ['other', sync(`l_${journal}_copy`)],
       ['shared', sync(`l_${journal}`)],
     ];
+    if (args.base) conditions.push([`shared-base`, () => benchChild('full-base', pg.url, `l_${journal}`, file)]);
     if (journal === 'rollback')
       for (const b of args.bounds!.split(',').filter(Boolean))
         conditions.push([

@@ -2,8 +2,8 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../src/util/net.ts';
+import { waitFor } from './helpers.ts';
 
 /**
  * Why no Docker engine of the tests' own can start here, or null when one can: dockerd must be installed (CI
@@ -71,7 +71,7 @@ export async function startEngine(o: { swarm: boolean }): Promise<TestEngine> {
     }
     if (d.exitCode === null) {
       d.kill('SIGTERM');
-      for (let i = 0; i < 50 && d.exitCode === null; i++) await sleep(100);
+      await waitFor('dockerd to exit', () => d.exitCode !== null, { timeoutMs: 5000, stepMs: 100 }).catch(() => {});
       if (d.exitCode === null) d.kill('SIGKILL');
     }
     // The engine leaves mounts under its exec root (a network namespace of containers on the host network).
@@ -82,19 +82,19 @@ export async function startEngine(o: { swarm: boolean }): Promise<TestEngine> {
     fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; ; i++) {
-      try {
+    await waitFor(
+      'dockerd to answer',
+      () => {
+        if (d.exitCode !== null) throw new Error(`dockerd exited ${d.exitCode}`);
         docker('info');
-        break;
-      } catch (err) {
-        if (i > 100 || d.exitCode !== null)
-          throw new Error(
-            `dockerd did not start: ${fs.readFileSync(path.join(dir, 'dockerd.log'), 'utf8').slice(-800)}`,
-            { cause: err },
-          );
-        await sleep(200);
-      }
-    }
+        return true;
+      },
+      { timeoutMs: 20_000, stepMs: 200 },
+    ).catch((err: Error) => {
+      throw new Error(`dockerd did not start: ${fs.readFileSync(path.join(dir, 'dockerd.log'), 'utf8').slice(-800)}`, {
+        cause: err,
+      });
+    });
     if (o.swarm)
       docker('swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', `127.0.0.1:${await freePort()}`);
     return { dockerHost, docker, stop };

@@ -3,6 +3,12 @@ import type { TablePlan } from '../model/plan.ts';
 import { copyLine, makeRow, type NormRow, normaliseValue, type RawEntry } from '../model/values.ts';
 import type { TenantDb } from './open.ts';
 
+/**
+ * The most one read statement takes of a page (UTF-16 code units of its values), rows made after it: what stays
+ * alive at once in the reader thread, well inside its young generation (source.ts).
+ */
+const STATEMENT_BYTES = 1 << 20;
+
 /** SQLite identifier quoting (reserved names such as "user" and "group" included). */
 export const qi = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
@@ -155,11 +161,12 @@ export class TableReader {
   }
 
   /**
-   * One page. Each row is made into its page row (values normalised, hashed, in the COPY form encoded) as soon as
-   * SQLite gives it, so a row's strings are garbage before the next row is read: a page's megabytes of values are
-   * never alive at once, and the reader thread's young generation collects them without promoting them (it
-   * copied the page's values to the old generation, then collected them there: most of a full sync's time). A
-   * time-bound statement (rollback journal) is the exception: its rows are made after it, a statement's worth.
+   * One page, read in statements of at most STATEMENT_BYTES, each one's rows made into page rows (normalised,
+   * hashed, in the COPY form encoded) once it has ended. A statement only reads: its read transaction (a shared
+   * lock in rollback-journal mode, a WAL snapshot that checkpoints must keep) lasts no longer than its reading.
+   * And only a statement's worth of SQLite's strings is alive at once, so the reader thread's young generation
+   * collects them without promoting them (a whole page's values outlived it, and were collected from the old
+   * generation: most of a full sync's time).
    */
   read(q: PageQuery, limits: PageLimits): Page {
     const page = emptyPage(false);
@@ -168,37 +175,38 @@ export class TableReader {
     let bytes = 0;
     let query = q;
     for (;;) {
-      // Rows with a U+FFFD are read again by key (resolveSuspects), which SQLite cannot do inside this statement.
-      const later: [unknown[], (string | null)[], Record<string, RawEntry> | null, number[]][] = [];
+      const held: unknown[][] = [];
+      // Rows with a U+FFFD are read again by key (resolveSuspects) after the others.
+      const later: unknown[][] = [];
       const make = (r: unknown[]) => {
         const n = this.normalise(r);
-        if (n.suspects) later.push([r, n.values, n.raw, n.suspects]);
-        else this.addRow(page, r, n.values, n.raw, enc);
+        if (n.suspects) return void later.push(r);
+        this.addRow(page, r, n.values, n.raw, enc);
       };
-      // With a time bound (a rollback-journal tenant: the statement's shared lock holds Open WebUI's writer back),
-      // the statement only reads, and its rows are made after it ends: a large row's hashing would lengthen it.
-      const held: unknown[][] | null = limits.statementMs === undefined ? null : [];
-      const got = this.readStatement(query, limits.rows - rows, limits.bytes - bytes, limits.statementMs, (r) =>
-        held ? held.push(r) : make(r),
+      const got = this.readStatement(
+        query,
+        limits.rows - rows,
+        Math.min(limits.bytes - bytes, STATEMENT_BYTES),
+        limits.statementMs,
+        (r) => held.push(r),
       );
-      if (held) for (const r of held) make(r);
-      for (const [r, values, raw, suspects] of later)
-        this.addRow(
-          page,
-          r,
-          values,
-          this.resolveSuspects(
-            this.keyIdx.map((i) => r[i]),
-            suspects,
-            values,
-            raw,
-          ),
-          enc,
+      for (const r of held) make(r);
+      for (const r of later) {
+        const n = this.normalise(r);
+        const raw = this.resolveSuspects(
+          this.keyIdx.map((i) => r[i]),
+          n.suspects!,
+          n.values,
+          n.raw,
         );
+        this.addRow(page, r, n.values, raw, enc);
+      }
       rows += got.rows;
       bytes += got.bytes;
       if (got.last) this.position(page, got.last);
-      if (got.stop !== 'time') {
+      // A statement that used its time, or its share of the page's bytes, is followed by another after its last row.
+      const more = got.stop === 'time' || (got.stop === 'bytes' && bytes < limits.bytes);
+      if (!more) {
         page.done = got.stop === 'end';
         if (enc) enc.finish(page);
         return page;

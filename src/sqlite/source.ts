@@ -135,12 +135,12 @@ function takeWorker(): Worker {
     w.ref();
     return w;
   }
-  // The thread's own young generation, 16 MB: the rows it reads die young (each one is made into its page row as
-  // it is read, sqlite/reader.ts), and a young generation this size collects them without promoting them. The
-  // executable's 1 MB semi-spaces (NODE_FLAGS, for the main thread) would apply here too and override this limit:
-  // the flag set to 0 first lets resourceLimits decide for the isolates made from now on (the main thread's is
-  // made already). 75,000-row full sync (bench/README.md): 1 MB, 9.0 s; 8 MB, 6.7 s; 16 MB, 6.2 s at the same
-  // peak RSS (before rows were made as they are read, which took it to 4.1 s).
+  // The thread's own young generation, 16 MB: a statement's worth of rows (at most 1 MB of values, sqlite/reader.ts)
+  // dies in it without being promoted. The executable's 1 MB semi-spaces (NODE_FLAGS, for the main thread) would
+  // apply here too and override this limit: the flag set to 0 first lets resourceLimits decide for the isolates made
+  // from now on (the main thread's is made already). Measured on the 75,000-row tenant with --trace-gc (one run
+  // each, rows then still made after a whole page): 1 MB semi-spaces 9.0 s, 1,964 scavenges; 8 MB 6.7 s, 617;
+  // 16 MB 6.2 s, 390, at the same peak RSS (123 to 125 MB); 32 MB 5.3 s at 145 MB, too near the 150 MB bound.
   if (!youngSet) {
     v8.setFlagsFromString('--max-semi-space-size=0');
     youngSet = true;

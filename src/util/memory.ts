@@ -14,9 +14,8 @@ import vm from 'node:vm';
  * The V8 options the executable starts Node with (bin/owui-sync.js, the container's entrypoint, the demo's
  * agents): a young generation of 1 MB semi-spaces instead of up to 16 MB. A sync's main thread receives every
  * page's row records, which survive a PostgreSQL round trip, so V8 would grow its semi-spaces to the maximum:
- * 32 MB resident for nothing. The flag applies to the reader thread too (it overrides resourceLimits), and most of
- * what the memory work costs in time is that thread's scavenging: a full sync takes a fifth to a third longer
- * (bench/README.md; sqlite/source.ts says what the alternative would cost).
+ * 32 MB resident for nothing. The flag would apply to the reader thread too (it overrides resourceLimits); that
+ * thread's rows die young, so it is given a young generation of its own before it starts (sqlite/source.ts).
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
