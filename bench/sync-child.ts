@@ -3,7 +3,7 @@
 import { openPg } from '../src/pg/connect.ts';
 import { getDeployment } from '../src/pg/deployments.ts';
 import { runSync } from '../src/sync/engine.ts';
-import { syncSettings } from '../src/util/config.ts';
+import { syncSettings } from '../src/util/settings.ts';
 import { cliCopyBaseline, copyBaseline } from './copy-baseline.ts';
 import { cursorRead } from './cursor-baseline.ts';
 

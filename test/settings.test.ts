@@ -68,7 +68,7 @@ describe('settings files (no variables to export at every login)', () => {
 
 describe('sync and agent settings, parsed once where a command starts', () => {
   it('reads OWUI_SYNC_READ_STATEMENT_MS as a number of ms (0: no time bound) and refuses anything else, before connecting', async () => {
-    const { syncSettings } = await import('../src/util/config.ts');
+    const { syncSettings } = await import('../src/util/settings.ts');
     const { agentSettings } = await import('../src/cluster/settings.ts');
     expect(syncSettings({})).toEqual({});
     expect(syncSettings({ OWUI_SYNC_READ_STATEMENT_MS: '2' })).toEqual({ readStatementMs: 2 });

@@ -1,4 +1,4 @@
-import { type AgentFlags, agentSettings, readJwtSecret } from '../cluster/settings.ts';
+import type { AgentFlags } from '../cluster/settings.ts';
 import { messageOf, OwuiError } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
 import { Command, Option } from './commander.ts';
@@ -48,10 +48,12 @@ Example:
     .action(async (opts: AgentFlags & { check?: boolean; databaseUrl?: string }, cmd: Command) => {
       const json = !!cmd.optsWithGlobals().json;
       // Loaded when the agent runs, not at every start of the CLI (pino, prom-client, jose, the HTTP server).
-      const [{ Agent }, { ApiServer }, { createLogger }] = await Promise.all([
+      const [{ Agent }, { ApiServer }, { createLogger }, { agentSettings }, { readJwtSecret }] = await Promise.all([
         import('../cluster/agent.ts'),
         import('../api/server.ts'),
         import('../util/log.ts'),
+        import('../cluster/settings.ts'),
+        import('../cluster/secret-file.ts'),
       ]);
       const settings = agentSettings(opts);
       const url = databaseUrl(io, opts.databaseUrl);

@@ -1,4 +1,4 @@
-import { resolveSetting, syncSettings } from '../util/config.ts';
+import { resolveSetting } from '../util/config.ts';
 import { ConfigError, ExitCode } from '../util/errors.ts';
 import { Command } from './commander.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
@@ -27,7 +27,7 @@ export async function openMenu(io: Io, opts: { host?: string; databaseUrl?: stri
     host: opts.host ?? process.env.OWUI_SYNC_HOST,
     nodes: opts.nodesFile ? new LocalNodes(opts.nodesFile) : await findNodeController(),
     colour: wantsColour(process.stdout),
-    settings: syncSettings(),
+    settings: (await import('../util/settings.ts')).syncSettings(),
     secretFiles: {
       passwordFile: process.env.OWUI_SYNC_DATABASE_PASSWORD_FILE ?? null,
       jwtFile: process.env.OWUI_SYNC_JWT_SECRET_FILE ?? null,

@@ -1,5 +1,4 @@
 import type { SyncResult } from '../sync/result.ts';
-import { syncSettings } from '../util/config.ts';
 import { ExitCode, OwuiError } from '../util/errors.ts';
 import { redactText } from '../util/redact.ts';
 import { Command, Option } from './commander.ts';
@@ -35,7 +34,7 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
           import('../pg/deployments.ts'),
           import('../sync/engine.ts'),
         ]);
-        const settings = syncSettings();
+        const settings = (await import('../util/settings.ts')).syncSettings();
         const sql = await openPg(url, 'the database connection');
         const ac = new AbortController();
         const stop = () => {

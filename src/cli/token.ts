@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { MAX_TTL_SECONDS, mintToken } from '../api/auth.ts';
-import { DEFAULT_JWT_SECRET_FILE, jwtSecretFile, readJwtSecret } from '../cluster/settings.ts';
+import { DEFAULT_JWT_SECRET_FILE, jwtSecretFile, readJwtSecret } from '../cluster/secret-file.ts';
 import { ConfigError } from '../util/errors.ts';
 import { Command } from './commander.ts';
 import { type Io, printJson } from './output.ts';

@@ -1,4 +1,3 @@
-import { syncSettings } from '../util/config.ts';
 import { ExitCode } from '../util/errors.ts';
 import { Command, Option } from './commander.ts';
 import { databaseUrl, databaseUrlOption } from './connections.ts';
@@ -29,7 +28,7 @@ export function verifyCommand(io: Io, setExit: (c: number) => void): Command {
           import('../pg/deployments.ts'),
           import('../sync/verify.ts'),
         ]);
-        const settings = syncSettings();
+        const settings = (await import('../util/settings.ts')).syncSettings();
         const sql = await openPg(url, 'the database connection');
         const progress = new ProgressLine(io);
         try {

@@ -1,16 +1,8 @@
-import fs from 'node:fs';
 import os from 'node:os';
-import {
-  type ConnectionMode,
-  connectionModeSetting,
-  type Env,
-  numberSetting,
-  readSettingFile,
-  resolveSetting,
-  type SyncSettings,
-  syncSettings,
-} from '../util/config.ts';
+import { type ConnectionMode, connectionModeSetting, type Env, resolveSetting } from '../util/config.ts';
 import { ConfigError } from '../util/errors.ts';
+import { numberSetting, type SyncSettings, syncSettings } from '../util/settings.ts';
+import { jwtSecretFile } from './secret-file.ts';
 
 /** Everything the agent runs on, resolved from flags, then the environment (X, then X_FILE), then defaults. */
 export interface AgentSettings extends SyncSettings {
@@ -59,10 +51,6 @@ export interface AgentFlags {
   advertiseUrl?: string;
   concurrency?: string;
 }
-
-export const DEFAULT_JWT_SECRET_FILE = '/run/secrets/api_jwt_secret';
-/** Where the API's signing secret is read from (the agent and owui-sync token agree on it). */
-export const jwtSecretFile = (env: Env = process.env) => env.OWUI_SYNC_JWT_SECRET_FILE || DEFAULT_JWT_SECRET_FILE;
 
 const num = numberSetting;
 
@@ -190,16 +178,4 @@ export function agentSettings(flags: AgentFlags, env: Env = process.env): AgentS
     logFormat,
     logLevel,
   };
-}
-
-/** The API's signing secret, from a file only (never argv or the environment). */
-export function readJwtSecret(file: string): Uint8Array | null {
-  if (!fs.existsSync(file)) return null;
-  const text = readSettingFile(file, 'OWUI_SYNC_JWT_SECRET_FILE');
-  if (Buffer.byteLength(text) < 32)
-    throw new ConfigError(
-      `the API secret in ${file} is shorter than 32 bytes`,
-      `write at least 32 random bytes, e.g.: openssl rand -base64 48 > ${file}`,
-    );
-  return new TextEncoder().encode(text);
 }

@@ -4,8 +4,8 @@ import type { Sql } from '../pg/connect.ts';
 import { getDeployment, requireProvisioned } from '../pg/deployments.ts';
 import { runSync } from '../sync/engine.ts';
 import type { Progress, SyncResult } from '../sync/result.ts';
-import type { SyncSettings } from '../util/config.ts';
 import { OwuiError } from '../util/errors.ts';
+import type { SyncSettings } from '../util/settings.ts';
 import { type ClientStatus, status } from './clients.ts';
 
 // What the menu's Deployments and Deployment screens read, and its "sync now": operations, not components.

@@ -1,5 +1,5 @@
 import type { Tx } from '../pg/connect.ts';
-import type { SyncSettings } from '../util/config.ts';
+import type { SyncSettings } from '../util/settings.ts';
 import type { Progress } from './result.ts';
 import type { WriterHooks } from './writer.ts';
 

@@ -7,8 +7,8 @@ import { introspect } from '../sqlite/introspect.ts';
 import { openTenant } from '../sqlite/open.ts';
 import { TableReader } from '../sqlite/reader.ts';
 import { journalOf } from '../sqlite/source.ts';
-import type { SyncSettings } from '../util/config.ts';
 import { SYNC_HEAP_HEADROOM, softHeapLimit } from '../util/memory.ts';
+import type { SyncSettings } from '../util/settings.ts';
 import { readLimitsFor } from './scan.ts';
 import { targetRangeSql } from './sql.ts';
 

@@ -19,8 +19,8 @@ import type { RestoreProgress, restore } from '../ops/restore.ts';
 import type { pause, resume, setInterval } from '../ops/schedule.ts';
 import { pgConnectError, type Sql } from '../pg/connect.ts';
 import type { VerifyResult } from '../sync/verify.ts';
-import type { SyncSettings } from '../util/config.ts';
 import { ConfigError } from '../util/errors.ts';
+import type { SyncSettings } from '../util/settings.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: any function's answer
 type Answer<F extends (...a: any[]) => unknown> = Promise<Awaited<ReturnType<F>>>;

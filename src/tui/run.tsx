@@ -1,6 +1,6 @@
 import type { Instance } from 'ink';
 import type { NodeController } from '../ops/nodes.ts';
-import type { SyncSettings } from '../util/config.ts';
+import type { SyncSettings } from '../util/settings.ts';
 import type { Screen } from './screen.ts';
 
 /**
