@@ -175,35 +175,17 @@ export class TableReader {
     let bytes = 0;
     let query = q;
     for (;;) {
-      const held: unknown[][] = [];
-      // Rows with a U+FFFD are read again by key (resolveSuspects) after the others.
-      const later: unknown[][] = [];
-      const make = (r: unknown[]) => {
-        const n = this.normalise(r);
-        if (n.suspects) return void later.push(r);
-        this.addRow(page, r, n.values, n.raw, enc);
-      };
       const got = this.readStatement(
         query,
         limits.rows - rows,
         Math.min(limits.bytes - bytes, STATEMENT_BYTES),
         limits.statementMs,
-        (r) => held.push(r),
       );
-      for (const r of held) make(r);
-      for (const r of later) {
-        const n = this.normalise(r);
-        const raw = this.resolveSuspects(
-          this.keyIdx.map((i) => r[i]),
-          n.suspects!,
-          n.values,
-          n.raw,
-        );
-        this.addRow(page, r, n.values, raw, enc);
-      }
-      rows += got.rows;
+      for (const r of got.rows) this.take(page, r, enc);
+      const last = got.rows[got.rows.length - 1];
+      rows += got.rows.length;
       bytes += got.bytes;
-      if (got.last) this.position(page, got.last);
+      if (last) this.position(page, last);
       // A statement that used its time, or its share of the page's bytes, is followed by another after its last row.
       const more = got.stop === 'time' || (got.stop === 'bytes' && bytes < limits.bytes);
       if (!more) {
@@ -211,12 +193,12 @@ export class TableReader {
         if (enc) enc.finish(page);
         return page;
       }
-      query = this.after(query, got.last!);
+      query = this.after(query, last!);
     }
   }
 
   /**
-   * One statement: rows until the row or byte limit, the time budget, or the end, each one handed to `onRow`.
+   * One statement: rows until the row or byte limit, the time budget, or the end.
    * iterate() ends the read transaction (and releases the shared lock) when we break out of it.
    */
   private readStatement(
@@ -224,8 +206,7 @@ export class TableReader {
     rowLimit: number,
     byteLimit: number,
     ms: number | undefined,
-    onRow: (r: unknown[]) => void,
-  ): { rows: number; last: unknown[] | null; bytes: number; stop: 'end' | 'rows' | 'bytes' | 'time' } {
+  ): { rows: unknown[][]; bytes: number; stop: 'end' | 'rows' | 'bytes' | 'time' } {
     const t = qi(this.plan.name);
     const params: unknown[] = [];
     let sql: string;
@@ -255,19 +236,16 @@ export class TableReader {
     }
     params.push(rowLimit);
     const stmt = this.stmt(id, sql);
-    let rows = 0;
-    let last: unknown[] | null = null;
+    const rows: unknown[][] = [];
     let bytes = 0;
     const deadline = ms === undefined ? Number.POSITIVE_INFINITY : performance.now() + ms;
     for (const r of stmt.iterate(...params) as IterableIterator<unknown[]>) {
-      rows++;
-      last = r;
+      rows.push(r);
       for (const v of r) bytes += typeof v === 'string' ? v.length : Buffer.isBuffer(v) ? v.length : 8;
-      onRow(r);
-      if (bytes >= byteLimit) return { rows, last, bytes, stop: 'bytes' };
-      if (rows < rowLimit && performance.now() >= deadline) return { rows, last, bytes, stop: 'time' };
+      if (bytes >= byteLimit) return { rows, bytes, stop: 'bytes' };
+      if (rows.length < rowLimit && performance.now() >= deadline) return { rows, bytes, stop: 'time' };
     }
-    return { rows, last, bytes, stop: rows < rowLimit ? 'end' : 'rows' };
+    return { rows, bytes, stop: rows.length < rowLimit ? 'end' : 'rows' };
   }
 
   /** The same query, continuing after a row it returned. */
@@ -283,20 +261,28 @@ export class TableReader {
     const page = emptyPage(true);
     const enc = this.copy ? new CopyEncoder(this.copy, 64 * 1024) : null;
     for (const r of rawRows) {
-      const n = this.normalise(r);
-      const raw = n.suspects
-        ? this.resolveSuspects(
-            this.keyIdx.map((i) => r[i]),
-            n.suspects,
-            n.values,
-            n.raw,
-          )
-        : n.raw;
-      this.addRow(page, r, n.values, raw, enc);
+      this.take(page, r, enc);
       this.position(page, r);
     }
     if (enc) enc.finish(page);
     return page;
+  }
+
+  /**
+   * One row read into the page: normalised, its U+FFFD values read again by key (resolveSuspects: only between
+   * statements, SQLite cannot run it inside one), then made into its page row.
+   */
+  private take(page: Page, r: unknown[], enc: CopyEncoder | null): void {
+    const n = this.normalise(r);
+    const raw = n.suspects
+      ? this.resolveSuspects(
+          this.keyIdx.map((i) => r[i]),
+          n.suspects,
+          n.values,
+          n.raw,
+        )
+      : n.raw;
+    this.addRow(page, r, n.values, raw, enc);
   }
 
   /** A row's values for their column types, with the raw side channel and the columns to read again. */
