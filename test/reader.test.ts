@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { copyLine, valuesOf } from '../src/model/values.ts';
 import { introspect } from '../src/sqlite/introspect.ts';
 import { openTenant } from '../src/sqlite/open.ts';
-import { TableReader } from '../src/sqlite/reader.ts';
+import { TableReader, unpack } from '../src/sqlite/reader.ts';
 import { createTenantDb, seedTenant } from '../src/sqlite/sample.ts';
 import { openWorkerSource } from '../src/sqlite/source.ts';
 import { tmpDir } from './helpers.ts';
@@ -62,11 +63,12 @@ describe('the reader thread (a sync reads its tenant there)', () => {
       const remote = src.table(plan, 'copy');
       const limits = { rows: 40, bytes: 64 << 20 };
       // As a sync does: the next page is read while this one is written, then this one is given back.
-      let mine = local.read({ kind: 'key', after: null }, limits);
+      const readMine = (after: unknown[] | null) => unpack(local.read({ kind: 'key', after }, limits), plan);
+      let mine = readMine(null);
       let theirs = await remote.read({ kind: 'key', after: null }, limits);
       let pages = 0;
       for (;;) {
-        const nextMine = mine.done ? null : local.read({ kind: 'key', after: mine.lastKey }, limits);
+        const nextMine = mine.done ? null : readMine(mine.lastKey);
         const nextTheirs = mine.done ? null : await remote.read({ kind: 'key', after: mine.lastKey }, limits);
         // Still intact with the next page read.
         expect(theirs.copy!.toString()).toBe(mine.copy!.toString());
@@ -86,6 +88,57 @@ describe('the reader thread (a sync reads its tenant there)', () => {
       expect(pages).toBeGreaterThan(5);
     } finally {
       await src.close();
+      db.close();
+    }
+  });
+});
+
+describe("a page's rows made from its COPY text (what the reader thread sends)", () => {
+  it('are the rows read with their values: keys, hashes, raw side channel, count; escapes in keys included', () => {
+    const file = path.join(tmpDir(), 'webui.db');
+    const w = createTenantDb(file, { journal: 'wal' });
+    const seeded = seedTenant(w, { users: 2, chatsPerUser: 20, messagesPerChat: 3 });
+    const u = seeded.userIds[0]!;
+    const ins = w.prepare(
+      'INSERT INTO chat (id, user_id, title, chat, created_at, updated_at, share_id, archived, pinned, meta, folder_id) VALUES (?, ?, ?, ?, 1, 1, NULL, 0, 0, ?, NULL)',
+    );
+    // Keys with what COPY escapes, values that go to the raw side channel, JSON full of backslashes.
+    ins.run('tab\there', u, 'a\0b', JSON.stringify({ s: 'line\nbreak "quoted" back\\slash' }), '{}');
+    ins.run('back\\slash\nnewline\rcr', u, Buffer.from([0, 1, 255]), '{"x": "\\\\"}', '{}');
+    ins.run('ünïcødé 🙂', u, 'plain', '{}', '{"n": 12345678901234567890}');
+    // A large value (written into the COPY text by itself) with what COPY escapes.
+    ins.run('large', u, 'large', JSON.stringify({ s: 'tab\there\\ ünï 🙂 '.repeat(400) }), '{}');
+    w.prepare("UPDATE chat SET title = CAST(x'ff41fe' AS TEXT) WHERE id = ?").run(seeded.chatIds[0]);
+    w.close();
+    const db = openTenant(file);
+    try {
+      for (const name of ['chat', 'chat_message']) {
+        const plan = introspect(db).tables.find((t) => t.name === name)!;
+        const limits = { rows: 1000, bytes: 64 << 20 };
+        const withValues = new TableReader(db, plan).read({ kind: 'key', after: null }, limits);
+        const copied = new TableReader(db, plan, false, (n) => Buffer.allocUnsafeSlow(n)).read(
+          { kind: 'key', after: null },
+          limits,
+        );
+        // Sent without rows: counted, not made.
+        expect(copied.rows).toHaveLength(0);
+        expect(copied.count).toBe(withValues.rows.length);
+        expect(copied.rawValues).toBe(withValues.rawValues);
+        if (name === 'chat') expect(copied.rawValues).toBeGreaterThanOrEqual(3);
+        const made = unpack(copied, plan).rows;
+        const fields = (r: (typeof made)[number]) => ({ key: r.key, hash: r.hash, light: r.light, raw: r.raw });
+        expect(made.map(fields)).toEqual(withValues.rows.map(fields));
+        // The COPY text is each row's copyLine (what the writer sends for rows read with their values).
+        expect(copied.copy!.toString()).toBe(
+          withValues.rows.map((r) => copyLine(valuesOf(r), r.hash, r.raw, r.light)).join(''),
+        );
+        // Each row's place is its line of the page's COPY text.
+        expect(made.map((r) => copied.copy!.toString('utf8', r.copy!.start, r.copy!.end).endsWith('\n'))).not.toContain(
+          false,
+        );
+        expect(made.reduce((n, r) => n + r.bytes, 0)).toBe(copied.copy!.length);
+      }
+    } finally {
       db.close();
     }
   });

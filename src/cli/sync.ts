@@ -29,6 +29,9 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
           throw new OwuiError(`--batch-size must be a whole number from 1 to 1000`, { exitCode: ExitCode.usage });
         }
         const url = databaseUrl(io, opts.databaseUrl);
+        // The SQLite reader thread starts now, so that it is ready when the run has connected and prepared (a
+        // failure to start it shows when the run opens the tenant).
+        void import('../sqlite/source.ts').then((m) => m.prewarmReader()).catch(() => {});
         const [{ openPg }, { getDeployment, requireProvisioned }, { runSync }] = await Promise.all([
           import('../pg/connect.ts'),
           import('../pg/deployments.ts'),

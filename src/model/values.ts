@@ -253,6 +253,49 @@ export function copyLine(
   return `${line}${copyField(hash)}\t${copyField(rawJson(raw))}\t${copyField(light)}\n`;
 }
 
+/** A field of COPY text as it was before copyField (null for \\N). */
+function copyUnescape(s: string): string | null {
+  if (s === '\\N') return null;
+  if (!s.includes('\\')) return s;
+  return s.replace(/\\([\s\S])/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c === 't' ? '\t' : c));
+}
+
+/**
+ * The rows of a page's COPY text (copyLine's lines), as records without their values: key, hashes, raw side
+ * channel, and each row's place in the buffer. Only the key fields and the last three are read; the other fields
+ * (most of a row's bytes) are passed over.
+ */
+export function rowsOfCopy(plan: TablePlan, buf: Buffer): NormRow[] {
+  const keyIdx = plan.key.map((k) => plan.columns.findIndex((c) => c.name === k));
+  const lastKey = Math.max(...keyIdx);
+  const rows: NormRow[] = [];
+  const fields: string[] = new Array(lastKey + 1);
+  for (let start = 0; start < buf.length; ) {
+    const end = buf.indexOf(10, start) + 1;
+    if (end === 0) throw new Error(`internal: COPY text of "${plan.name}" ends inside a row`);
+    for (let i = 0, at = start; i <= lastKey; i++) {
+      const tab = buf.indexOf(9, at);
+      fields[i] = buf.toString('utf8', at, tab);
+      at = tab + 1;
+    }
+    // The last three fields: hash, raw side channel, light hash.
+    const t3 = buf.lastIndexOf(9, end - 2);
+    const t2 = buf.lastIndexOf(9, t3 - 1);
+    const t1 = buf.lastIndexOf(9, t2 - 1);
+    const raw = copyUnescape(buf.toString('utf8', t2 + 1, t3));
+    rows.push({
+      key: keyIdx.map((i) => copyUnescape(fields[i]!) ?? ''),
+      copy: { buf, start, end },
+      raw: raw === null ? null : (JSON.parse(raw) as Record<string, RawEntry>),
+      hash: buf.toString('latin1', t1 + 1, t2),
+      light: copyUnescape(buf.toString('latin1', t3 + 1, end - 1)),
+      bytes: end - start,
+    });
+    start = end;
+  }
+  return rows;
+}
+
 /** The values of a row read with them (the command line's reads, verify, a conflict's row). */
 export function valuesOf(r: NormRow): (string | null)[] {
   if (!r.values) throw new Error('internal: a row read in its COPY form has no values here');

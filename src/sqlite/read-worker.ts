@@ -65,14 +65,10 @@ function reader(table: string, form: ReadForm): TableReader {
   return r;
 }
 
-/**
- * A page's COPY buffer is handed over, not copied (its memory moves to the main thread); its rows lose their
- * reference to it on the way (the main thread puts it back), so it is not written out once per row.
- */
+/** A page's COPY buffer is handed over, not copied: its memory moves to the main thread. */
 function transferOf(value: unknown): ArrayBuffer[] {
   const page = (value as { page?: Page } | null)?.page ?? (value as Page | null);
   if (!page || !(page as Page).copy) return [];
-  for (const r of (page as Page).rows) if (r.copy) (r.copy as { buf?: Buffer }).buf = undefined;
   return [(page as Page).copy!.buffer as ArrayBuffer];
 }
 

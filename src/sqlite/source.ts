@@ -6,7 +6,7 @@ import { ConfigError, NotFoundError, OwuiError } from '../util/errors.ts';
 import { SYNC_HEAP_HEADROOM, softHeapLimit } from '../util/memory.ts';
 import { codeModule, packagePath } from '../util/paths.ts';
 import type { TenantDb } from './open.ts';
-import type { Page, PageLimits, PageQuery } from './reader.ts';
+import { type Page, type PageLimits, type PageQuery, unpack } from './reader.ts';
 import type { SchemaSnapshot } from './snapshot.ts';
 
 // Where a sync reads its tenant: in this thread (the command line's short reads), or in a worker thread of its
@@ -154,6 +154,14 @@ function takeWorker(): Worker {
   return fresh;
 }
 
+/**
+ * Start a reader thread ahead of the run that will take it (the command line's sync, while it loads its code and
+ * connects): a fresh thread loads the reader's code and SQLite on the other core meanwhile. Nothing is opened.
+ */
+export function prewarmReader(): void {
+  if (idle.length === 0) giveBack(takeWorker());
+}
+
 function giveBack(w: Worker): void {
   if (idle.length >= MAX_IDLE) {
     void w.terminate();
@@ -224,16 +232,13 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
     throw err;
   }
   let plan = opened.plan;
-  const fixPage = (p: Page): Page => {
+  const fixPage = (p: Page, t: TablePlan): Page => {
     collectIfGrown();
     p.lastKey = asBuffers(p.lastKey);
-    if (p.copy) {
-      // The page's COPY buffer came over without a copy (transferred); its rows point into it again.
-      const buf = Buffer.from(p.copy.buffer, p.copy.byteOffset, p.copy.byteLength);
-      p.copy = buf;
-      for (const r of p.rows) if (r.copy) r.copy.buf = buf;
-    }
-    return p;
+    if (!p.copy) return p;
+    // The page's COPY buffer came over without a copy (transferred); its rows are made from it if asked for.
+    p.copy = Buffer.from(p.copy.buffer, p.copy.byteOffset, p.copy.byteLength);
+    return unpack(p, t);
   };
   return {
     get plan() {
@@ -248,14 +253,14 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
     recycle(page) {
       const buf = page.copy;
       if (!buf) return;
-      for (const r of page.rows) r.copy = undefined;
+      // Its rows lose their COPY text (unpack).
       page.copy = undefined;
       if (!dead) worker.postMessage({ op: 'recycle', buf: buf.buffer }, [buf.buffer as ArrayBuffer]);
     },
     table(t, form = 'values') {
       const table = t.name;
       return {
-        read: async (q, limits) => fixPage(await call<Page>({ op: 'read', table, form, q, limits })),
+        read: async (q, limits) => fixPage(await call<Page>({ op: 'read', table, form, q, limits }), t),
         readKeys: async (keys, maxBytes) => {
           const r = await call<{ page: Page; missing: string[][]; consumed: number }>({
             op: 'readKeys',
@@ -264,7 +269,7 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
             keys,
             maxBytes,
           });
-          return { ...r, page: fixPage(r.page) };
+          return { ...r, page: fixPage(r.page, t) };
         },
         readUnkeyable: () => call({ op: 'readUnkeyable', table, form }),
         maxRowid: () => call({ op: 'maxRowid', table, form }),

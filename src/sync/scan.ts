@@ -254,15 +254,20 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
     const unkeyable = after === null ? (await reader.readUnkeyable()).concat(page.unkeyable) : page.unkeyable;
     // Mirror side of the same key range (after, last key of the page], or to the end when done.
     const targetByKey = await mirrorRange(c, afterText, hiText);
+    // The mirror has none of this key range (a first sync): every row is new, and the page is written from its
+    // COPY text as it is, without its rows ever being made (Batch.newPage).
+    const fresh = targetByKey.size === 0 && page.copy !== undefined && page.count > 0;
     let absent = 0;
-    const changed = page.rows.filter((row) => {
-      const k = JSON.stringify(row.key);
-      const tr = targetByKey.get(k);
-      targetByKey.delete(k);
-      if (!tr) absent++;
-      // The light hash too: a mirror row without one (made before the light pass) gets it.
-      return !tr || tr.dead || tr.hash !== row.hash || tr.light !== row.light;
-    });
+    const changed = fresh
+      ? []
+      : page.rows.filter((row) => {
+          const k = JSON.stringify(row.key);
+          const tr = targetByKey.get(k);
+          targetByKey.delete(k);
+          if (!tr) absent++;
+          // The light hash too: a mirror row without one (made before the light pass) gets it.
+          return !tr || tr.dead || tr.hash !== row.hash || tr.light !== row.light;
+        });
     const tombstones: string[][] = [];
     for (const [k, v] of targetByKey) if (!v.dead) tombstones.push(JSON.parse(k) as string[]);
     const checkpoint: CheckpointPatch = page.done
@@ -275,11 +280,12 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
           cursor_updated_at: maxBig(maxUpd, big(cp?.cursor_updated_at)),
         }
       : { scan_key: page.lastKey, scan_started_rowid: startedRowid, scan_max_updated_at: maxUpd };
-    const n = page.rows.length + page.unkeyable.length;
+    const n = page.count + page.unkeyable.length;
     // A table compared whole on an ordinary run that finds nothing to change writes nothing: no batch, no progress
     // row, no checkpoint (it would say what it says already). A fleet's tenants are mostly unchanged each minute.
     const idle =
       mode === 'hash-diff' &&
+      !fresh &&
       changed.length === 0 &&
       tombstones.length === 0 &&
       unkeyable.length === 0 &&
@@ -290,6 +296,7 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
       : c.writer.write({
           table: t,
           rows: changed,
+          newPage: fresh ? page : undefined,
           unkeyable,
           tombstones,
           checkpoint,

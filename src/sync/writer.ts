@@ -14,6 +14,7 @@ import {
   type Sql,
   type Tx,
 } from '../pg/connect.ts';
+import type { Page } from '../sqlite/reader.ts';
 import { messageOf, withContext } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
 import { logConflict, recordIdOf } from './conflict-log.ts';
@@ -51,6 +52,12 @@ export interface Batch {
    * into the mirror table (no staging, no merge); a key that appeared meanwhile falls back to the merge.
    */
   allNew?: boolean;
+  /**
+   * A page read in its COPY form whose key range the mirror has none of (a first sync): all its rows are new, and
+   * they are written from its COPY text as it is, in place of `rows` (its row records are made only if the batch
+   * falls back to the merge, or meets rows set aside earlier).
+   */
+  newPage?: Page;
   /** Keys of set-aside rows that are gone from SQLite: their entries are resolved. */
   goneKeys?: string[][];
 }
@@ -178,18 +185,25 @@ export class BatchWriter {
             row: { key: [], values: u.values },
             reason: u.reason,
           }));
-          if (b.rows.length > 0) {
-            const r = await this.writeRows(t, b.table, b.rows, !!b.allNew);
+          const page = b.newPage;
+          if (page || b.rows.length > 0) {
+            const r = page
+              ? await this.writePage(t, b.table, page)
+              : await this.writeRows(t, b.table, b.rows, !!b.allNew);
             out.inserted = r.inserted;
             out.updated = r.updated;
             out.conflicts += r.conflicts;
             out.conflictsResolved += r.conflicts - r.pending;
             out.conflictsPending += r.pending;
             rejected.push(...r.rejected);
-            for (const row of b.rows) {
-              out.bytes += row.bytes;
-              if (row.raw) out.rawValues += Object.keys(row.raw).length;
-            }
+            if (page) {
+              out.bytes += page.copy!.length;
+              out.rawValues += page.rawValues;
+            } else
+              for (const row of b.rows) {
+                out.bytes += row.bytes;
+                if (row.raw) out.rawValues += Object.keys(row.raw).length;
+              }
           }
           if (b.tombstones.length > 0) {
             const p = this.ctx.conflicts.policy(b.table.name);
@@ -239,7 +253,7 @@ export class BatchWriter {
 
   private async copyMerge(tx: Tx, t: TablePlan, rows: NormRow[], isolated: boolean) {
     const writable = await tx.unsafe(copyStageSql(t)).writable();
-    await this.copyOrFail(writable, rows);
+    await this.copyOrFail(writable, copyLines(rows));
     const policy = this.ctx.conflicts.policy(t.name);
     const [res] = await tx.unsafe(mergeSql(this.ctx.schema, t, policy), [
       ...this.logParams(t),
@@ -308,8 +322,8 @@ export class BatchWriter {
     }
   }
 
-  /** COPY the rows; if the connection dies meanwhile, fail (as a transient error) instead of waiting forever. */
-  private async copyOrFail(writable: NodeJS.WritableStream, rows: NormRow[]) {
+  /** COPY text; if the connection dies meanwhile, fail (as a transient error) instead of waiting forever. */
+  private async copyOrFail(writable: NodeJS.WritableStream, text: Iterable<string | Buffer>) {
     const events = poolSocketEvents(this.sql);
     let onClose: (() => void) | undefined;
     const lost = new Promise<never>((_, reject) => {
@@ -318,7 +332,7 @@ export class BatchWriter {
     });
     try {
       await Promise.race([
-        pipeline(Readable.from(copyLines(rows)), writable as NodeJS.WritableStream & import('node:stream').Writable),
+        pipeline(Readable.from(text), writable as NodeJS.WritableStream & import('node:stream').Writable),
         lost,
       ]);
     } catch (err) {
@@ -332,17 +346,25 @@ export class BatchWriter {
   /** The fast path for new rows: COPY into the mirror table itself. Null when it must fall back. */
   /** New rows straight into the mirror when the batch holds only new ones, else staged and merged. */
   private async writeRows(tx: Tx, t: TablePlan, rows: NormRow[], allNew: boolean): Promise<MergeOutcome> {
-    const copied = allNew && (await this.copyNew(tx, t, rows));
+    const copied = allNew && (await this.copyNew(tx, t, copyLines(rows), rows.length));
     if (copied) return copied;
     await tx.unsafe(createStageSql(t, this.staging));
     return this.mergeRows(tx, t, rows, false);
   }
 
-  private async copyNew(tx: Tx, t: TablePlan, rows: NormRow[]) {
+  /** A page of new rows, from its COPY text as it is (Batch.newPage); merged as rows when that fails. */
+  private async writePage(tx: Tx, t: TablePlan, page: Page): Promise<MergeOutcome> {
+    const copied = await this.copyNew(tx, t, chunksOf(page.copy!), page.count);
+    if (copied) return copied;
+    await tx.unsafe(createStageSql(t, this.staging));
+    return this.mergeRows(tx, t, page.rows, false);
+  }
+
+  private async copyNew(tx: Tx, t: TablePlan, text: Iterable<string | Buffer>, count: number) {
     try {
       return await tx.savepoint(async (sp: Tx) => {
-        await this.copyOrFail(await sp.unsafe(copyDirectSql(this.ctx.schema, t)).writable(), rows);
-        return { inserted: rows.length, updated: 0, conflicts: 0, pending: 0, rejected: [] as Rejected[] };
+        await this.copyOrFail(await sp.unsafe(copyDirectSql(this.ctx.schema, t)).writable(), text);
+        return { inserted: count, updated: 0, conflicts: 0, pending: 0, rejected: [] as Rejected[] };
       });
     } catch (err) {
       if (!isDataPgError(err)) throw err;
@@ -446,7 +468,9 @@ export class BatchWriter {
     const pending = this.pending.get(b.table.name);
     if (!pending || pending.size === 0) return;
     const refused = new Set(rejected.map((r) => JSON.stringify(r.row.key)));
-    const keys = b.rows.map((r) => JSON.stringify(r.key)).concat((b.goneKeys ?? []).map((k) => JSON.stringify(k)));
+    const keys = (b.newPage ? b.newPage.rows : b.rows)
+      .map((r) => JSON.stringify(r.key))
+      .concat((b.goneKeys ?? []).map((k) => JSON.stringify(k)));
     const done = keys.filter((k) => pending.has(k) && !refused.has(k));
     if (done.length === 0) return;
     await tx`
@@ -528,6 +552,14 @@ export class BatchWriter {
   }
 }
 
+/** COPY chunks: about 256 KB each (larger chunks only raise peak memory). */
+const CHUNK = 1 << 18;
+
+/** A buffer of COPY text, in chunks. */
+function* chunksOf(buf: Buffer): Generator<Buffer> {
+  for (let at = 0; at < buf.length; at += CHUNK) yield buf.subarray(at, Math.min(buf.length, at + CHUNK));
+}
+
 /**
  * COPY text, yielded in chunks of about 256 KB (larger chunks only raise peak memory). Rows read in their COPY
  * form are slices of their page's buffer, sent as they are (neighbours in one slice); others are encoded here.
@@ -535,12 +567,11 @@ export class BatchWriter {
  * input for their column types (booleans as true/false, JSON as written).
  */
 function* copyLines(rows: NormRow[]): Generator<string | Buffer> {
-  const CHUNK = 1 << 18;
   let text = '';
   let run: { buf: Buffer; start: number; end: number } | null = null;
   const flushRun = function* () {
     if (!run) return;
-    for (let at = run.start; at < run.end; at += CHUNK) yield run.buf.subarray(at, Math.min(run.end, at + CHUNK));
+    yield* chunksOf(run.buf.subarray(run.start, run.end));
     run = null;
   };
   for (const r of rows) {
