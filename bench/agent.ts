@@ -30,6 +30,7 @@ const DEPLOYMENTS = Number(args.deployments);
 const ROUNDS = Number(args.rounds);
 const LEASE = Number(args.lease);
 const dir = args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'owui-bench-agent-'));
+fs.mkdirSync(dir, { recursive: true });
 fs.chmodSync(dir, 0o755);
 const BIN = new URL('../bin/owui-sync.js', import.meta.url).pathname;
 

@@ -35,6 +35,7 @@ const ROWS = Number(args.rows);
 const SIZE_MB = Number(args['size-mb']);
 const RUNS = Number(args.runs);
 const dir = args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'owui-bench-engine-'));
+fs.mkdirSync(dir, { recursive: true });
 fs.chmodSync(dir, 0o755);
 
 const lines: string[] = [];

@@ -26,6 +26,7 @@ const SIZE_MB = Number(args['size-mb']);
 const WRITER_MB = Number(args['writer-size-mb']);
 const WRITER_S = Number(args['writer-seconds']);
 const dir = args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'owui-bench-'));
+fs.mkdirSync(dir, { recursive: true });
 fs.chmodSync(dir, 0o755);
 const WRITER = new URL('../src/sqlite/writer-process.ts', import.meta.url);
 

@@ -124,6 +124,13 @@ export function decodeKey(key: unknown[]): unknown[] {
  * A transient failure redoes the whole transaction (idempotent); a row PostgreSQL rejects is
  * isolated by bisection inside savepoints and set aside with its reason.
  */
+/** PostgreSQL refused a batch's rows copied straight into the mirror: its transaction is rolled back, and redone. */
+class DirectCopyRefused extends Error {
+  constructor(readonly refusal: unknown) {
+    super('the rows copied straight into the mirror were refused; written again through the merge');
+  }
+}
+
 /** A batch's outcome before anything is written (and the outcome of a batch with nothing to write). */
 export function emptyOutcome(): BatchOutcome {
   return {
@@ -169,7 +176,24 @@ export class BatchWriter {
    */
   private readonly staging: 'delete' | 'drop';
 
+  /**
+   * One batch, one transaction. Its statements are sent without waiting for each other's answer where none needs
+   * another's (the session settings and the lock check; the checkpoint, the progress row and the fence): each
+   * answer is a round trip, and against a remote PostgreSQL the round trips are most of a batch's time. New rows
+   * are copied straight into the mirror with no savepoint around the COPY; if PostgreSQL refuses them (a key that
+   * appeared meanwhile, a value it does not take), the transaction is rolled back and the batch is written again
+   * through the merge.
+   */
   async write(b: Batch): Promise<BatchOutcome> {
+    try {
+      return await this.writeTx(b, true);
+    } catch (err) {
+      if (!(err instanceof DirectCopyRefused)) throw err;
+      return this.writeTx(b, false);
+    }
+  }
+
+  private writeTx(b: Batch, direct: boolean): Promise<BatchOutcome> {
     return retry(
       () =>
         this.sql.begin(async (tx) => {
@@ -177,9 +201,11 @@ export class BatchWriter {
           // Marks this transaction's writes as the sync's: the mirror's trigger leaves the marker alone.
           // And commits without waiting for the WAL flush: a batch and its checkpoint commit together, so a batch
           // lost to a PostgreSQL crash is lost with its checkpoint, and the next run reads it again.
-          await t`select set_config('owui_sync.writer', 'sync', true), set_config('synchronous_commit', 'off', true),
-                         ${idleLimit(t, this.ctx.idleTransactionMs)}`;
-          await this.hooks.beforeWrite?.(t);
+          await Promise.all([
+            t`select set_config('owui_sync.writer', 'sync', true), set_config('synchronous_commit', 'off', true),
+                         ${idleLimit(t, this.ctx.idleTransactionMs)}`,
+            this.hooks.beforeWrite?.(t),
+          ]);
           const out = emptyOutcome();
           const rejected: Rejected[] = b.unkeyable.map((u) => ({
             row: { key: [], values: u.values },
@@ -188,8 +214,8 @@ export class BatchWriter {
           const page = b.newPage;
           if (page || b.rows.length > 0) {
             const r = page
-              ? await this.writePage(t, b.table, page)
-              : await this.writeRows(t, b.table, b.rows, !!b.allNew);
+              ? await this.writePage(t, b.table, page, direct)
+              : await this.writeRows(t, b.table, b.rows, !!b.allNew && direct);
             out.inserted = r.inserted;
             out.updated = r.updated;
             out.conflicts += r.conflicts;
@@ -223,13 +249,17 @@ export class BatchWriter {
           out.rejected = rejected.length;
           out.conflicts += rejected.length;
           out.conflictsPending += rejected.length;
-          await this.saveCheckpoint(t, b.table.name, b.checkpoint, out);
-          await this.saveProgress(t, b.table.name, b.rowsRead, out);
-          await this.hooks.beforeCommit?.(t);
+          // In this order on the server; the fence (beforeCommit) is last before COMMIT.
+          await Promise.all([
+            this.saveCheckpoint(t, b.table.name, b.checkpoint, out),
+            this.saveProgress(t, b.table.name, b.rowsRead, out),
+            this.hooks.beforeCommit?.(t),
+          ]);
           return out;
         }) as Promise<BatchOutcome>,
       { isTransient: isTransientPgError, onRetry: this.hooks.onRetry, signal: this.ctx.signal },
     ).catch((err) => {
+      if (err instanceof DirectCopyRefused) throw err;
       throw withContext(`table "${b.table.name}"`, err);
     });
   }
@@ -344,32 +374,29 @@ export class BatchWriter {
   }
 
   /** The fast path for new rows: COPY into the mirror table itself. Null when it must fall back. */
-  /** New rows straight into the mirror when the batch holds only new ones, else staged and merged. */
-  private async writeRows(tx: Tx, t: TablePlan, rows: NormRow[], allNew: boolean): Promise<MergeOutcome> {
-    const copied = allNew && (await this.copyNew(tx, t, copyLines(rows), rows.length));
-    if (copied) return copied;
+  /** New rows straight into the mirror when the batch holds only new ones (`direct`), else staged and merged. */
+  private async writeRows(tx: Tx, t: TablePlan, rows: NormRow[], direct: boolean): Promise<MergeOutcome> {
+    if (direct) return this.copyNew(tx, t, copyLines(rows), rows.length);
     await tx.unsafe(createStageSql(t, this.staging));
     return this.mergeRows(tx, t, rows, false);
   }
 
-  /** A page of new rows, from its COPY text as it is (Batch.newPage); merged as rows when that fails. */
-  private async writePage(tx: Tx, t: TablePlan, page: Page): Promise<MergeOutcome> {
-    const copied = await this.copyNew(tx, t, chunksOf(page.copy!), page.count);
-    if (copied) return copied;
+  /** A page of new rows, from its COPY text as it is (Batch.newPage), or merged as rows (not `direct`). */
+  private async writePage(tx: Tx, t: TablePlan, page: Page, direct: boolean): Promise<MergeOutcome> {
+    if (direct) return this.copyNew(tx, t, chunksOf(page.copy!), page.count);
     await tx.unsafe(createStageSql(t, this.staging));
     return this.mergeRows(tx, t, page.rows, false);
   }
 
-  private async copyNew(tx: Tx, t: TablePlan, text: Iterable<string | Buffer>, count: number) {
+  /** COPY into the mirror table itself; refused, the batch is written again through the merge (write). */
+  private async copyNew(tx: Tx, t: TablePlan, text: Iterable<string | Buffer>, count: number): Promise<MergeOutcome> {
     try {
-      return await tx.savepoint(async (sp: Tx) => {
-        await this.copyOrFail(await sp.unsafe(copyDirectSql(this.ctx.schema, t)).writable(), text);
-        return { inserted: count, updated: 0, conflicts: 0, pending: 0, rejected: [] as Rejected[] };
-      });
+      await this.copyOrFail(await tx.unsafe(copyDirectSql(this.ctx.schema, t)).writable(), text);
     } catch (err) {
-      if (!isDataPgError(err)) throw err;
-      return null;
+      if (isDataPgError(err)) throw new DirectCopyRefused(err);
+      throw err;
     }
+    return { inserted: count, updated: 0, conflicts: 0, pending: 0, rejected: [] };
   }
 
   /** Merge rows; on a data error, split the batch until the rows PostgreSQL refuses are isolated. */
