@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { canonicalTargetText, normaliseValue } from '../src/model/values.ts';
+import type { TablePlan } from '../src/model/plan.ts';
+import { canonicalTargetText, lightHash, normaliseValue, type RawEntry, rowHash } from '../src/model/values.ts';
 import { describeChanges } from '../src/ops/provision.ts';
 import { connect, isTransientPgError, sslFor } from '../src/pg/connect.ts';
 import { validateClientName } from '../src/pg/tenant.ts';
@@ -68,6 +69,58 @@ describe('values', () => {
 
   it("writes JSON the way Python's json.dumps does for the fixtures", () => {
     expect(pyJson({ a: [1, 'é', null], b: { c: true } })).toBe('{"a": [1, "\\u00e9", null], "b": {"c": true}}');
+  });
+});
+
+describe("a row's hashes", () => {
+  // Every mirror row keeps its hashes (_sync_hash, _sync_light): a change here would make the next run of every
+  // tenant write every row again. These are the hashes of the definition the mirrors hold.
+  const col = (name: string, pgType: TablePlan['columns'][number]['pgType']) => ({ name, declared: '', pgType });
+  const plan: TablePlan = {
+    name: 'chat',
+    key: ['id'],
+    keySource: 'primary',
+    hasUpdatedAt: true,
+    updatedAtIndexed: false,
+    hasRowid: true,
+    large: ['chat'],
+    columns: [
+      col('id', 'text'),
+      col('title', 'text'),
+      col('chat', 'json'),
+      col('updated_at', 'bigint'),
+      col('archived', 'boolean'),
+    ],
+  };
+  const big = JSON.stringify({ m: 'ünï 🙂 '.repeat(500) });
+  it.each([
+    [
+      'small values',
+      ['a1', 'Hello', '{"x":1}', '1700000000', 'false'],
+      null,
+      [7n],
+      'CFTA6yLbBN7xgs0JSvCeJ2FdKRQ',
+      'jOCih0_8QizKucBT0oxrGJ20Y9I',
+    ],
+    [
+      'a large value and NULLs',
+      ['a2', null, big, null, 'true'],
+      null,
+      [BigInt(Buffer.byteLength(big))],
+      'oicx-1ZeKVEmHp0AWgJZNx_TIiE',
+      'gbH-7W0vKHxVCYyAXRoD30YSJ4I',
+    ],
+    [
+      'a raw value',
+      ['a3', 'a\uFFFDb', null, '5', 'false'],
+      { title: ['text', 'YQBi'] as RawEntry },
+      [null],
+      'eVmkauio_fePwwkdu4B0TojNBXU',
+      'xHyZkVJKrLMTHJyz1sJRFydk1Y4',
+    ],
+  ])('stay what the mirrors hold: %s', (_, values, raw, lengths, hash, light) => {
+    expect(rowHash(plan, values, raw)).toBe(hash);
+    expect(lightHash(plan, values, raw, lengths)).toBe(light);
   });
 });
 

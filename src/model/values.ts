@@ -140,29 +140,52 @@ export function rowHash(
   // The small pieces joined into one update (a call into the hash for every column costs more than the join);
   // a large value goes in by itself, so it is not copied into a joined string first. The bytes hashed are the
   // same either way, and so is the hash.
+  const s = shapeOf(plan);
   const h = crypto.createHash('sha1');
   let text = '';
-  for (const i of sortedColumnIndexes(plan)) {
+  for (const i of s.order) {
     const v = values[i];
-    if (v !== null && v.length >= LARGE_PIECE) {
-      h.update(`${text}${plan.columns[i]!.name}\u0001V`);
+    if (v === null) text += s.isNull[i];
+    else if (v.length >= LARGE_PIECE) {
+      h.update(text + s.value[i]);
       h.update(v);
       text = '\u0002';
-    } else text += `${plan.columns[i]!.name}${v === null ? '\u0001N' : `\u0001V${v}`}\u0002`;
+    } else text += s.value[i] + v + '\u0002';
   }
   const rj = rawJson(raw);
   if (rj) text += rj;
   return h.update(text).digest('base64url');
 }
 
-const orderCache = new WeakMap<TablePlan, number[]>();
-function sortedColumnIndexes(plan: TablePlan): number[] {
-  let o = orderCache.get(plan);
-  if (!o) {
-    o = plan.columns.map((_, i) => i).sort((a, b) => (plan.columns[a]!.name < plan.columns[b]!.name ? -1 : 1));
-    orderCache.set(plan, o);
+/**
+ * What the hashes of a table's rows are made of, but the values: its columns in name order and each one's text
+ * before its value (`<name>\u0001V`, `<name>\u0001L` for a large column's length) or in its place when NULL
+ * (`<name>\u0001N\u0002`). Made once per plan: a row's hashes then only join its values in.
+ */
+interface HashShape {
+  order: number[];
+  value: string[];
+  length: string[];
+  isNull: string[];
+  /** Index in plan.large, or -1. */
+  large: number[];
+}
+
+const shapes = new WeakMap<TablePlan, HashShape>();
+function shapeOf(plan: TablePlan): HashShape {
+  let s = shapes.get(plan);
+  if (!s) {
+    const names = plan.columns.map((c) => c.name);
+    s = {
+      order: names.map((_, i) => i).sort((a, b) => (names[a]! < names[b]! ? -1 : 1)),
+      value: names.map((n) => `${n}\u0001V`),
+      length: names.map((n) => `${n}\u0001L`),
+      isNull: names.map((n) => `${n}\u0001N\u0002`),
+      large: names.map((n) => plan.large.indexOf(n)),
+    };
+    shapes.set(plan, s);
   }
-  return o;
+  return s;
 }
 
 /** `_sync_raw` as JSON text with sorted keys, or null when the row needs none. */
@@ -185,13 +208,18 @@ export function lightHash(
   lengths: readonly (bigint | number | null)[],
 ): string | null {
   if (plan.large.length === 0) return null;
+  const s = shapeOf(plan);
   let text = '';
-  for (const i of sortedColumnIndexes(plan)) {
-    const name = plan.columns[i]!.name;
-    const li = plan.large.indexOf(name);
-    const v = li >= 0 ? (lengths[li] ?? null) : values[i];
-    text += `${name}${v === null ? '\u0001N' : `${li >= 0 ? '\u0001L' : '\u0001V'}${v}`}\u0002`;
-    const r = li < 0 ? raw?.[name] : undefined;
+  for (const i of s.order) {
+    const li = s.large[i]!;
+    if (li >= 0) {
+      const len = lengths[li] ?? null;
+      text += len === null ? s.isNull[i] : `${s.length[i]}${len}\u0002`;
+      continue;
+    }
+    const v = values[i];
+    text += v === null ? s.isNull[i] : s.value[i] + v + '\u0002';
+    const r = raw?.[plan.columns[i]!.name];
     if (r) text += `\u0003${r[0]}:${r[1]}`;
   }
   return crypto.createHash('sha1').update(text).digest('base64url');
