@@ -28,7 +28,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     dir: { type: 'string' },
     /** The build whose full sync is the "before" of the same run (none: --base ''). */
-    base: { type: 'string', default: 'c3743b7' },
+    base: { type: 'string', default: '3f5dbb6' },
   },
 });
 const ROWS = Number(args.rows);

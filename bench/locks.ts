@@ -1,4 +1,4 @@
-// npm run bench:locks [-- --size-mb 200] [-- --seconds 10] [-- --rounds 2]
+// npm run bench:locks [-- --size-mb 200] [-- --seconds 10] [-- --rounds 2] [-- --journals wal,rollback]
 // How long Open WebUI's writer waits because of a sync's reads: the locking alone, without the disk's noise.
 // The tenants live on a tmpfs (/dev/shm) and the writer commits with synchronous=OFF, so no fsync is measured.
 // Three conditions, interleaved, in each journal mode:
@@ -28,7 +28,9 @@ const { values: args } = parseArgs({
     // Rollback journal: other time bounds of a read statement (OWUI_SYNC_READ_STATEMENT_MS; 0: none) to compare.
     bounds: { type: 'string', default: '0' },
     /** The build whose syncs are also measured on the shared tenant ("shared-base"; none: --base ''). */
-    base: { type: 'string', default: 'c3743b7' },
+    base: { type: 'string', default: '3f5dbb6' },
+    /** The journal modes to measure, comma-separated. */
+    journals: { type: 'string', default: 'wal,rollback' },
   },
 });
 const SIZE_MB = Number(args['size-mb']);
@@ -84,7 +86,10 @@ try {
     `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}; PostgreSQL 17 (embedded) on disk; tenants of ${SIZE_MB} MB on ${shm} (tmpfs); writer: a chat every 20 ms for ${SECONDS} s, synchronous=OFF, busy_timeout 5 s; ${ROUNDS} rounds, conditions interleaved, medians of the rounds`,
   );
   await provision({ adminUrl: pg.url });
-  for (const journal of ['wal', 'rollback'] as const) {
+  const journals = args.journals!.split(',').map((j) => j.trim());
+  for (const j of journals)
+    if (j !== 'wal' && j !== 'rollback') throw new Error(`--journals: ${j} is not wal or rollback`);
+  for (const journal of journals as ('wal' | 'rollback')[]) {
     const file = path.join(dir, journal, 'webui.db');
     const copy = path.join(dir, `${journal}-copy`, 'webui.db');
     fs.mkdirSync(path.dirname(file), { recursive: true });

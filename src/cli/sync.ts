@@ -16,7 +16,7 @@ export function syncCommand(io: Io, setExit: (c: number) => void): Command {
     .addOption(databaseUrlOption())
     .addHelpText(
       'after',
-      '\nExit codes: 0 synced, 1 failed (also: synced, but the run could not record its result), 2 usage/configuration\n(incl. schema drift), 3 synced but rows were set aside for review.\nRollback-journal tenants: each read statement holds the lock at most OWUI_SYNC_READ_STATEMENT_MS (default 0.5; 0: no time bound).\nExample:\n  owui-sync sync chat-example-com --json',
+      '\nExit codes: 0 synced, 1 failed (also: synced, but the run could not record its result), 2 usage/configuration\n(incl. schema drift), 3 synced but rows were set aside for review.\nRollback-journal tenants: each read statement holds the lock at most OWUI_SYNC_READ_STATEMENT_MS (default 0.1; 0: no time bound).\nExample:\n  owui-sync sync chat-example-com --json',
     )
     .action(
       async (

@@ -29,11 +29,13 @@ const READ_BYTES = { wal: 4 << 20, rollback: 1 << 20 };
  * How long one read statement may hold a rollback-journal tenant's shared lock: Open WebUI's writer cannot
  * commit meanwhile. Its wait is longer than the statement's: SQLite's busy handler (Open WebUI's too) sleeps 1 ms,
  * then 2, then 5 between its tries, so a writer that finds the lock held waits until its next try. Measured with
- * the disk taken out (bench/locks.ts, bench/README.md): with 0.5 ms the writer's p99 grew by 1.8 to 2.4 ms in
- * three runs (target: 2 ms), with no bound by 13 to 15 ms; 1 and 2 ms were within the noise of 0.5 ms (their order
- * changed from run to run; means 2.2 ms for 0.5 ms, 2.1 ms for 1 ms, 3.0 ms for 2 ms). WAL readers never block the writer.
+ * the disk taken out (bench/locks.ts, bench/README.md): with the reader of 3f5dbb6, 0.5 ms added 1.8 to 2.4 ms to
+ * the writer's p99 (target: 2 ms), no bound 13 to 15 ms. The faster reader after it holds the lock more of the
+ * time: with 0.5 ms it added 2.3 to 4.0 ms in six runs; 0.1 ms added less than 0.5 ms in both runs that had
+ * both (1.8 against 3.2 ms, 3.7 against 4.0 ms), for a full sync 4 to 12% longer. WAL readers never block the
+ * writer.
  */
-const ROLLBACK_STATEMENT_MS = 0.5;
+const ROLLBACK_STATEMENT_MS = 0.1;
 
 /**
  * Page limits for this tenant's journal mode. `statementMs` is the setting (SyncSettings.readStatementMs):
