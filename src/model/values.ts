@@ -150,7 +150,7 @@ export function rowHash(
       h.update(text + s.value[i]);
       h.update(v);
       text = '\u0002';
-    } else text += s.value[i] + v + '\u0002';
+    } else text += `${s.value[i]}${v}\u0002`;
   }
   const rj = rawJson(raw);
   if (rj) text += rj;
@@ -218,7 +218,7 @@ export function lightHash(
       continue;
     }
     const v = values[i];
-    text += v === null ? s.isNull[i] : s.value[i] + v + '\u0002';
+    text += v === null ? s.isNull[i] : `${s.value[i]}${v}\u0002`;
     const r = raw?.[plan.columns[i]!.name];
     if (r) text += `\u0003${r[0]}:${r[1]}`;
   }
