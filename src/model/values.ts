@@ -61,9 +61,21 @@ const rawOf = (v: unknown): RawEntry => {
 };
 const asRaw = (v: unknown, display: string | null = null): NormValue => ({ text: display, raw: rawOf(v) });
 
+/**
+ * normaliseValue's answer for the most common values, without a NormValue each (the reader asks for every value
+ * of a page): NULL, and text in a text or JSON column with no NUL and no U+FFFD. Undefined for any other value.
+ */
+export function plainValue(v: unknown, type: PgType): string | null | undefined {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string' && (type === 'text' || type === 'json') && !v.includes('\0') && !v.includes('\uFFFD'))
+    return v;
+  return undefined;
+}
+
 /** Canonical text of one SQLite value for a column of the given PostgreSQL type. */
 export function normaliseValue(v: unknown, type: PgType): NormValue {
-  if (v === null || v === undefined) return { text: null };
+  const plain = plainValue(v, type);
+  if (plain !== undefined) return { text: plain };
   switch (type) {
     case 'text': {
       if (typeof v === 'string') {
@@ -128,7 +140,7 @@ export function canonicalTargetText(text: string | null, type: PgType): string |
   return text;
 }
 
-/** A value this long (UTF-16 code units) is hashed by itself rather than joined with the others first. */
+/** A value this long (UTF-16 code units) is hashed, and written as COPY text, by itself rather than joined with the others first. */
 const LARGE_PIECE = 2048;
 
 /** Hash of a row in canonical form: independent of column order, stable across runs and hosts. */
@@ -266,19 +278,46 @@ export function copyField(v: string | null): string {
   return s;
 }
 
-/**
- * A row as one line of COPY text: its values, then its hash, raw side channel and light hash (the staging table's
- * and the mirror's column order: sync/sql.ts). Canonical values are valid input for their column types.
- */
-export function copyLine(
+/** A row's fields in its line of COPY text: its values, then its hash, raw side channel and light hash. */
+type CopyFields = [
   values: readonly (string | null)[],
   hash: string,
   raw: Record<string, RawEntry> | null,
   light: string | null,
-): string {
+];
+
+/**
+ * A row as one line of COPY text: its values, then its hash, raw side channel and light hash (the staging table's
+ * and the mirror's column order: sync/sql.ts). Canonical values are valid input for their column types.
+ */
+export function copyLine(...fields: CopyFields): string {
   let line = '';
-  for (const v of values) line += `${copyField(v)}\t`;
-  return `${line}${copyField(hash)}\t${copyField(rawJson(raw))}\t${copyField(light)}\n`;
+  writeCopyLine(
+    (s) => {
+      line += s;
+    },
+    ...fields,
+  );
+  return line;
+}
+
+/**
+ * copyLine's text, in pieces: the small fields joined, a large one (LARGE_PIECE) by itself, so that a caller that
+ * writes them into a buffer never copies a large value into a joined string first (writing a joined string
+ * flattens it).
+ */
+export function writeCopyLine(put: (text: string) => void, ...[values, hash, raw, light]: CopyFields): void {
+  let text = '';
+  for (const v of values) {
+    const f = copyField(v);
+    if (f.length < LARGE_PIECE) text += `${f}\t`;
+    else {
+      put(text);
+      put(f);
+      text = '\t';
+    }
+  }
+  put(`${text}${copyField(hash)}\t${copyField(rawJson(raw))}\t${copyField(light)}\n`);
 }
 
 /** A field of COPY text as it was before copyField (null for \\N). */

@@ -1,15 +1,15 @@
 import type Database from 'better-sqlite3';
 import type { TablePlan } from '../model/plan.ts';
 import {
-  copyField,
   lightHash,
   makeRow,
   type NormRow,
   normaliseValue,
+  plainValue,
   type RawEntry,
-  rawJson,
   rowHash,
   rowsOfCopy,
+  writeCopyLine,
 } from '../model/values.ts';
 import type { TenantDb } from './open.ts';
 
@@ -350,19 +350,9 @@ export class TableReader {
     for (let i = 0; i < ncols; i++) {
       const col = this.plan.columns[i]!;
       const v = r[i];
-      // The common cases first, without a NormValue each (most of a page's values): NULL, and text that is only
-      // text (normaliseValue's rule: no NUL, no U+FFFD).
-      if (v === null) {
-        values[i] = null;
-        continue;
-      }
-      if (
-        typeof v === 'string' &&
-        (col.pgType === 'text' || col.pgType === 'json') &&
-        !v.includes('\0') &&
-        !v.includes('\uFFFD')
-      ) {
-        values[i] = v;
+      const plain = plainValue(v, col.pgType);
+      if (plain !== undefined) {
+        values[i] = plain;
         continue;
       }
       const nv = normaliseValue(v, col.pgType);
@@ -477,12 +467,10 @@ function emptyPage(done: boolean): Page {
  * The buffer is taken at about the page's byte limit (memory a page does not fill is never touched, so it is not
  * resident), and doubles when a row does not fit (a huge one).
  */
-/** A field this long (UTF-16 code units) is written into a page's COPY text by itself. */
-const LARGE_FIELD = 2048;
-
 class CopyEncoder {
   private buf: Buffer;
   private at = 0;
+  private readonly write = (s: string) => this.put(s);
 
   constructor(
     private readonly take: (size: number) => Buffer,
@@ -493,19 +481,7 @@ class CopyEncoder {
   }
 
   add(values: (string | null)[], hash: string, raw: Record<string, RawEntry> | null, light: string | null): void {
-    // The small fields are joined and written at once; a large one is written by itself, so that it is not copied
-    // into a joined string first (writing a joined string flattens it).
-    let text = '';
-    for (const v of values) {
-      const f = copyField(v);
-      if (f.length < LARGE_FIELD) text += `${f}\t`;
-      else {
-        this.put(text);
-        this.put(f);
-        text = '\t';
-      }
-    }
-    this.put(`${text}${copyField(hash)}\t${copyField(rawJson(raw))}\t${copyField(light)}\n`);
+    writeCopyLine(this.write, values, hash, raw, light);
   }
 
   private put(s: string): void {

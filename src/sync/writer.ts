@@ -118,16 +118,10 @@ export function decodeKey(key: unknown[]): unknown[] {
   });
 }
 
-/**
- * Writes batches for one sync job. One batch is one transaction: COPY into a staging table, a
- * set-based merge, tombstones, set-aside rows, the table's checkpoint and the job's progress.
- * A transient failure redoes the whole transaction (idempotent); a row PostgreSQL rejects is
- * isolated by bisection inside savepoints and set aside with its reason.
- */
 /** PostgreSQL refused a batch's rows copied straight into the mirror: its transaction is rolled back, and redone. */
 class DirectCopyRefused extends Error {
-  constructor(readonly refusal: unknown) {
-    super('the rows copied straight into the mirror were refused; written again through the merge');
+  constructor(refusal: unknown) {
+    super('the rows copied straight into the mirror were refused; written again through the merge', { cause: refusal });
   }
 }
 
@@ -146,6 +140,13 @@ export function emptyOutcome(): BatchOutcome {
   };
 }
 
+/**
+ * Writes batches for one sync job. One batch is one transaction: COPY straight into the mirror (new rows)
+ * or into a staging table and a set-based merge, tombstones, set-aside rows, the table's checkpoint and the
+ * job's progress.
+ * A transient failure redoes the whole transaction (idempotent); a row PostgreSQL rejects is
+ * isolated by bisection inside savepoints and set aside with its reason.
+ */
 export class BatchWriter {
   constructor(
     private readonly sql: Sql,
@@ -214,8 +215,8 @@ export class BatchWriter {
           const page = b.newPage;
           if (page || b.rows.length > 0) {
             const r = page
-              ? await this.writePage(t, b.table, page, direct)
-              : await this.writeRows(t, b.table, b.rows, !!b.allNew && direct);
+              ? await this.writeRows(t, b.table, direct, chunksOf(page.copy!), page.count, () => page.rows)
+              : await this.writeRows(t, b.table, !!b.allNew && direct, copyLines(b.rows), b.rows.length, () => b.rows);
             out.inserted = r.inserted;
             out.updated = r.updated;
             out.conflicts += r.conflicts;
@@ -373,19 +374,21 @@ export class BatchWriter {
     }
   }
 
-  /** The fast path for new rows: COPY into the mirror table itself. Null when it must fall back. */
-  /** New rows straight into the mirror when the batch holds only new ones (`direct`), else staged and merged. */
-  private async writeRows(tx: Tx, t: TablePlan, rows: NormRow[], direct: boolean): Promise<MergeOutcome> {
-    if (direct) return this.copyNew(tx, t, copyLines(rows), rows.length);
+  /**
+   * A batch's rows: copied straight into the mirror when they are all new (`direct`: their COPY text, `count`
+   * rows), else staged and merged (`rows()`: a page's records are made only then).
+   */
+  private async writeRows(
+    tx: Tx,
+    t: TablePlan,
+    direct: boolean,
+    text: Iterable<string | Buffer>,
+    count: number,
+    rows: () => NormRow[],
+  ): Promise<MergeOutcome> {
+    if (direct) return this.copyNew(tx, t, text, count);
     await tx.unsafe(createStageSql(t, this.staging));
-    return this.mergeRows(tx, t, rows, false);
-  }
-
-  /** A page of new rows, from its COPY text as it is (Batch.newPage), or merged as rows (not `direct`). */
-  private async writePage(tx: Tx, t: TablePlan, page: Page, direct: boolean): Promise<MergeOutcome> {
-    if (direct) return this.copyNew(tx, t, chunksOf(page.copy!), page.count);
-    await tx.unsafe(createStageSql(t, this.staging));
-    return this.mergeRows(tx, t, page.rows, false);
+    return this.mergeRows(tx, t, rows(), false);
   }
 
   /** COPY into the mirror table itself; refused, the batch is written again through the merge (write). */
