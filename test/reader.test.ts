@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CopyEncoder, copyTextOf } from '../src/model/copy.ts';
+import type { BinaryForm, TablePlan } from '../src/model/plan.ts';
 import { copyLine, valuesOf } from '../src/model/values.ts';
 import { introspect } from '../src/sqlite/introspect.ts';
 import { openTenant } from '../src/sqlite/open.ts';
@@ -137,9 +139,33 @@ describe("a page's rows made from its COPY text (what the reader thread sends)",
           false,
         );
         expect(made.reduce((n, r) => n + r.bytes, 0)).toBe(copied.copy!.length);
+
+        // The binary form (a mirror whose column types all have one): the same records, the same bytes as this
+        // thread's encoder gives the rows read with values, and each row's text line again for the staging table.
+        const bin = { ...plan, copyBinary: formsOf(plan) };
+        const page = new TableReader(db, bin, false, (n) => Buffer.allocUnsafeSlow(n)).read(
+          { kind: 'key', after: null },
+          limits,
+        );
+        const binRows = unpack(page, bin).rows;
+        expect(binRows.map(fields)).toEqual(withValues.rows.map(fields));
+        const enc = new CopyEncoder(Buffer.allocUnsafe, 1024, bin.copyBinary);
+        for (const r of withValues.rows) enc.add(valuesOf(r), r.hash, r.raw, r.light);
+        expect(page.copy!.equals(enc.result())).toBe(true);
+        expect(page.copy!.equals(copied.copy!)).toBe(false);
+        expect(binRows.map((r) => copyTextOf(bin.copyBinary, page.copy!, r.copy!.start))).toEqual(
+          withValues.rows.map((r) => copyLine(valuesOf(r), r.hash, r.raw, r.light)),
+        );
+        expect(binRows.reduce((n, r) => n + r.bytes, 0)).toBe(page.copy!.length);
       }
     } finally {
       db.close();
     }
   });
 });
+
+/** The binary forms of a mirror made by owui-sync for this plan (pg/tenant.ts binaryForms reads them from PostgreSQL). */
+function formsOf(plan: TablePlan): BinaryForm[] {
+  const form = { text: 'text', json: 'text', bigint: 'int8', boolean: 'bool' } as Record<string, BinaryForm>;
+  return [...plan.columns.map((c) => form[c.pgType]!), 'text', 'jsonb', 'text'];
+}

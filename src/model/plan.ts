@@ -13,6 +13,13 @@ export type PgType =
   | 'numeric'
   | 'bytea';
 
+/**
+ * How a value goes into a binary COPY of its mirror column: its canonical text as the binary input of the column's
+ * type. text, varchar and json take the UTF-8 bytes; jsonb a version byte (1) and the bytes; bigint, boolean and
+ * double precision their network-order binary; bytea its bytes (model/copy.ts).
+ */
+export type BinaryForm = 'text' | 'jsonb' | 'int8' | 'bool' | 'float8' | 'bytea';
+
 export interface ColumnPlan {
   name: string;
   declared: string;
@@ -37,6 +44,12 @@ export interface TablePlan {
    * with the size of the data. Empty: the light pass compares whole rows.
    */
   large: string[];
+  /**
+   * Set when every column of the mirror table has a binary form (pg/tenant.ts binaryForms): the forms of the
+   * columns, then of _sync_hash, _sync_raw and _sync_light. Its rows are then read and copied into the mirror in
+   * PostgreSQL's binary COPY format (model/copy.ts), else in the text format.
+   */
+  copyBinary?: BinaryForm[];
 }
 
 export interface SourcePlan {

@@ -28,8 +28,9 @@ export interface NormRow {
    */
   values?: (string | null)[];
   /**
-   * The row as a line of COPY text (values, hash, raw side channel, light hash), encoded by the reader thread
-   * into one buffer per page: the sync's main thread sends it to PostgreSQL as it is.
+   * The row as COPY data (values, hash, raw side channel, light hash: a line of text, or a binary row where the
+   * plan says so, TablePlan.copyBinary), encoded by the reader thread into one buffer per page: the sync's main
+   * thread sends it to PostgreSQL as it is.
    */
   copy?: { buf: Buffer; start: number; end: number };
   /** The row's updated_at as canonical text (null when it has none). */
@@ -152,13 +153,15 @@ export function rowHash(
   // The small pieces joined into one update (a call into the hash for every column costs more than the join);
   // a large value goes in by itself, so it is not copied into a joined string first. The bytes hashed are the
   // same either way, and so is the hash.
+  // A row with no large value is hashed in one call (crypto.hash): a Hash object per row costs more than the hashing.
   const s = shapeOf(plan);
-  const h = crypto.createHash('sha1');
+  let h: crypto.Hash | null = null;
   let text = '';
   for (const i of s.order) {
     const v = values[i];
     if (v === null) text += s.isNull[i];
     else if (v.length >= LARGE_PIECE) {
+      h ??= crypto.createHash('sha1');
       h.update(text + s.value[i]);
       h.update(v);
       text = '\u0002';
@@ -166,7 +169,7 @@ export function rowHash(
   }
   const rj = rawJson(raw);
   if (rj) text += rj;
-  return h.update(text).digest('base64url');
+  return h ? h.update(text).digest('base64url') : crypto.hash('sha1', text, 'base64url');
 }
 
 /**
@@ -234,7 +237,7 @@ export function lightHash(
     const r = raw?.[plan.columns[i]!.name];
     if (r) text += `\u0003${r[0]}:${r[1]}`;
   }
-  return crypto.createHash('sha1').update(text).digest('base64url');
+  return crypto.hash('sha1', text, 'base64url');
 }
 
 /**

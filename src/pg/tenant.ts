@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { PgType, SourcePlan, TablePlan } from '../model/plan.ts';
+import type { BinaryForm, PgType, SourcePlan, TablePlan } from '../model/plan.ts';
 import { ConfigError } from '../util/errors.ts';
 import type { Sql, Tx } from './connect.ts';
 import { ident } from './connect.ts';
@@ -231,6 +231,35 @@ export function applySql(schema: string, source: SourcePlan, d: SchemaDiff): str
     stmts.push(markTriggerSql(schema, t), markIndexSql(schema, source.tables.find((x) => x.name === t)!));
   }
   return stmts;
+}
+
+/** The mirror column types whose binary input model/copy.ts writes (format_type's names), and how. */
+const BINARY_FORM_BY_INFO: Record<string, BinaryForm> = {
+  text: 'text',
+  'character varying': 'text',
+  json: 'text',
+  jsonb: 'jsonb',
+  bigint: 'int8',
+  boolean: 'bool',
+  'double precision': 'float8',
+  bytea: 'bytea',
+};
+
+/**
+ * The binary forms of a mirror table's columns in the order a sync copies them (the plan's, then _sync_hash,
+ * _sync_raw, _sync_light), or undefined when one of them has none (integer, a timestamp, date, numeric): the table's
+ * COPY is then text. The mirror's own types decide, not the plan's: a mirror made elsewhere may have jsonb or varchar
+ * where ours has json or text.
+ */
+export function binaryForms(target: TargetSchema, t: TablePlan): BinaryForm[] | undefined {
+  const types = new Map((target.get(t.name) ?? []).map((c) => [c.name, c.dataType]));
+  const forms: BinaryForm[] = [];
+  for (const name of [...t.columns.map((c) => c.name), '_sync_hash', '_sync_raw', '_sync_light']) {
+    const form = BINARY_FORM_BY_INFO[types.get(name) ?? ''];
+    if (!form) return undefined;
+    forms.push(form);
+  }
+  return forms;
 }
 
 /** Target column types of a table by name, for casts. */

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { CopyEncoder, rowsOfPage } from '../model/copy.ts';
 import type { TablePlan } from '../model/plan.ts';
 import {
   lightHash,
@@ -8,8 +9,6 @@ import {
   plainValue,
   type RawEntry,
   rowHash,
-  rowsOfCopy,
-  writeCopyLine,
 } from '../model/values.ts';
 import type { TenantDb } from './open.ts';
 
@@ -35,7 +34,7 @@ export type PageQuery =
 
 export interface Page {
   /**
-   * The page's rows. A page in its COPY form (`copy`) comes without them: they are made from its COPY text when
+   * The page's rows. A page in its COPY form (`copy`) comes without them: they are made from its COPY data when
    * first asked for (unpack), which a batch of rows the mirror has none of never does.
    */
   rows: NormRow[];
@@ -52,16 +51,19 @@ export interface Page {
   maxUpdatedAt: bigint | null;
   /** Fewer rows than the limit came back: the scan is at its end. */
   done: boolean;
-  /** The rows' COPY text, one buffer for the page, one line a row (rows read in their COPY form; see NormRow.copy). */
+  /**
+   * The rows' COPY data, one buffer for the page: a line of text or a binary row (TablePlan.copyBinary) a row (rows
+   * read in their COPY form; see NormRow.copy).
+   */
   copy?: Buffer;
 }
 
 /**
- * A page read in its COPY form, where it is used: its rows are made from its COPY text the first time they are
- * asked for, and only then (sync/scan.ts writes a page whose key range the mirror lacks from its COPY text as it
+ * A page read in its COPY form, where it is used: its rows are made from its COPY data the first time they are
+ * asked for, and only then (sync/scan.ts writes a page whose key range the mirror lacks from its COPY data as it
  * is). The reader thread sends its pages without rows: making 1,000 row records there, and cloning them into this
  * thread, cost both threads most of their garbage collection (bench/README.md). After the page is given back
- * (TenantSource.recycle), rows made before keep their keys and hashes but lose their COPY text; rows never made
+ * (TenantSource.recycle), rows made before keep their keys and hashes but lose their COPY data; rows never made
  * cannot be made any more.
  */
 export function unpack(page: Page, plan: TablePlan): Page {
@@ -73,7 +75,7 @@ export function unpack(page: Page, plan: TablePlan): Page {
     enumerable: true,
     get(): NormRow[] {
       if (page.copy === buf) {
-        rows ??= rowsOfCopy(plan, buf);
+        rows ??= rowsOfPage(plan, buf);
         return rows;
       }
       if (!rows)
@@ -124,7 +126,7 @@ export class TableReader {
     readonly plan: TablePlan,
     private readonly light = false,
     /**
-     * Rows in their COPY form (a sync's reader thread): each page's rows are encoded as COPY text into one buffer
+     * Rows in their COPY form (a sync's reader thread): each page's rows are encoded as COPY data into one buffer
      * (`Page.copy`), taken from this function, and carry no values.
      */
     private readonly copy: false | ((size: number) => Buffer) = false,
@@ -222,7 +224,7 @@ export class TableReader {
    */
   read(q: PageQuery, limits: PageLimits): Page {
     const page = emptyPage(false);
-    const enc = this.copy ? new CopyEncoder(this.copy, limits.bytes) : null;
+    const enc = this.copy ? new CopyEncoder(this.copy, limits.bytes, this.plan.copyBinary) : null;
     let rows = 0;
     let bytes = 0;
     let query = q;
@@ -242,7 +244,7 @@ export class TableReader {
       const more = got.stop === 'time' || (got.stop === 'bytes' && bytes < limits.bytes);
       if (!more) {
         page.done = got.stop === 'end';
-        if (enc) enc.finish(page);
+        if (enc) page.copy = enc.result();
         return page;
       }
       query = this.after(query, last!);
@@ -311,12 +313,12 @@ export class TableReader {
   /** A page of rows read already (by key, or the unkeyable ones): a complete page. */
   private pageOf(rawRows: unknown[][]): Page {
     const page = emptyPage(true);
-    const enc = this.copy ? new CopyEncoder(this.copy, 64 * 1024) : null;
+    const enc = this.copy ? new CopyEncoder(this.copy, 64 * 1024, this.plan.copyBinary) : null;
     for (const r of rawRows) {
       this.take(page, r, enc);
       this.position(page, r);
     }
-    if (enc) enc.finish(page);
+    if (enc) page.copy = enc.result();
     return page;
   }
 
@@ -401,7 +403,7 @@ export class TableReader {
     page.count++;
     if (raw) page.rawValues += Object.keys(raw).length;
     if (enc) {
-      // The COPY form: the row is its line of COPY text, nothing else (unpack makes its record if it is needed).
+      // The COPY form: the row is its COPY data, nothing else (unpack makes its record if it is needed).
       enc.add(
         values,
         rowHash(this.plan, values, raw),
@@ -459,44 +461,4 @@ function emptyPage(done: boolean): Page {
     maxUpdatedAt: null,
     done,
   };
-}
-
-/**
- * A page's rows as COPY text in one buffer of its own (not from Node's shared pool, so that it can be handed to
- * another thread without copying), written as the rows come: one line a row, nothing else kept of it.
- * The buffer is taken at about the page's byte limit (memory a page does not fill is never touched, so it is not
- * resident), and doubles when a row does not fit (a huge one).
- */
-class CopyEncoder {
-  private buf: Buffer;
-  private at = 0;
-  private readonly write = (s: string) => this.put(s);
-
-  constructor(
-    private readonly take: (size: number) => Buffer,
-    expectBytes: number,
-  ) {
-    // The limit counts UTF-16 code units; escapes and the row's hashes add a little.
-    this.buf = take(Math.min(Math.ceil(expectBytes * 1.1), 64 << 20) + 64 * 1024);
-  }
-
-  add(values: (string | null)[], hash: string, raw: Record<string, RawEntry> | null, light: string | null): void {
-    writeCopyLine(this.write, values, hash, raw, light);
-  }
-
-  private put(s: string): void {
-    // At most 3 bytes of UTF-8 for each UTF-16 code unit.
-    if (this.buf.length - this.at < s.length * 3) {
-      let size = this.buf.length * 2;
-      while (size - this.at < s.length * 3) size *= 2;
-      const next = this.take(size);
-      this.buf.copy(next, 0, 0, this.at);
-      this.buf = next;
-    }
-    this.at += this.buf.write(s, this.at);
-  }
-
-  finish(page: Page): void {
-    page.copy = this.buf.subarray(0, this.at);
-  }
 }

@@ -38,13 +38,13 @@ export interface TenantSource {
    */
   setPlan(plan: SourcePlan): Promise<void>;
   /**
-   * One table, read in one of three forms: 'copy' (rows as COPY text, no values: what a sync writes), 'light' (the
+   * One table, read in one of three forms: 'copy' (rows as COPY data, no values: what a sync writes), 'light' (the
    * light pass's rows: light hash, no large columns), 'values' (rows with their values: a merge, a refused row).
    */
   table(t: TablePlan, form?: ReadForm): TableSource;
   /**
    * The page's batch is written (committed): its COPY buffer goes back to the reader for the next pages, and its
-   * rows lose their COPY text (a row used after this must have its values read again, as merges do).
+   * rows lose their COPY data (a row used after this must have its values read again, as merges do).
    */
   recycle(page: Page): void;
   close(): Promise<void>;
@@ -253,7 +253,7 @@ export async function openWorkerSource(path: string): Promise<TenantSource> {
     recycle(page) {
       const buf = page.copy;
       if (!buf) return;
-      // Its rows lose their COPY text (unpack).
+      // Its rows lose their COPY data (unpack).
       page.copy = undefined;
       if (!dead) worker.postMessage({ op: 'recycle', buf: buf.buffer }, [buf.buffer as ArrayBuffer]);
     },

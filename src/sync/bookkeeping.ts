@@ -3,7 +3,7 @@ import type { SourcePlan } from '../model/plan.ts';
 import { isTransientPgError, type Sql, type Tx } from '../pg/connect.ts';
 import type { Deployment } from '../pg/deployments.ts';
 import { recordSchema } from '../pg/source-schema.ts';
-import { blockingDrift, diffSchema, readTargetSchema, targetTypes } from '../pg/tenant.ts';
+import { binaryForms, blockingDrift, diffSchema, readTargetSchema, targetTypes } from '../pg/tenant.ts';
 import type { SchemaSnapshot } from '../sqlite/snapshot.ts';
 import { ConfigError, isFenced, messageOf, OwuiError } from '../util/errors.ts';
 import { retry } from '../util/retry.ts';
@@ -186,10 +186,11 @@ async function checkedPlan(
       `review with: owui-sync schema diff ${dep.client_name}; then apply with: owui-sync schema apply ${dep.client_name} (admin connection)`,
     );
   }
-  // Values are shaped for the column type the mirror really has.
+  // Values are shaped for the column type the mirror really has, and copied in binary where its types allow.
   for (const t of plan.tables) {
     const types = targetTypes(target, t.name);
     for (const c of t.columns) c.pgType = types.get(c.name) ?? c.pgType;
+    t.copyBinary = binaryForms(target, t);
   }
   checkCompareFields(conflicts, plan, dep.client_name);
   return plan;

@@ -257,7 +257,7 @@ async function fullScan(c: TableCtx, mode: TableMode): Promise<TableResult> {
     // Mirror side of the same key range (after, last key of the page], or to the end when done.
     const targetByKey = await mirrorRange(c, afterText, hiText);
     // The mirror has none of this key range (a first sync): every row is new, and the page is written from its
-    // COPY text as it is, without its rows ever being made (Batch.newPage).
+    // COPY data as it is, without its rows ever being made (Batch.newPage).
     const fresh = targetByKey.size === 0 && page.copy !== undefined && page.count > 0;
     let absent = 0;
     const changed = fresh

@@ -27,10 +27,13 @@ export function copyStageSql(t: TablePlan): string {
   return `COPY pg_temp.${ident(stageName(t))} FROM STDIN`;
 }
 
-/** COPY straight into the mirror table: only for rows known to be new (a full scan found no such key). */
+/**
+ * COPY straight into the mirror table: only for rows known to be new (a full scan found no such key). In the binary
+ * format where the mirror's column types all have one (TablePlan.copyBinary).
+ */
 export function copyDirectSql(schema: string, t: TablePlan): string {
   const cols = t.columns.map((c) => ident(c.name)).concat(['_sync_hash', '_sync_raw', '_sync_light']);
-  return `COPY ${ident(schema)}.${ident(t.name)} (${cols.join(', ')}) FROM STDIN`;
+  return `COPY ${ident(schema)}.${ident(t.name)} (${cols.join(', ')}) FROM STDIN${t.copyBinary ? ' (FORMAT binary)' : ''}`;
 }
 
 export function truncateStageSql(t: TablePlan): string {

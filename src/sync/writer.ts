@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { TablePolicy } from '../conflicts/config.ts';
 import { mergeRow } from '../conflicts/merge.ts';
+import { BINARY_COPY_HEADER, BINARY_COPY_TRAILER, CopyEncoder, copyTextOf } from '../model/copy.ts';
 import type { TablePlan } from '../model/plan.ts';
 import { copyLine, makeRow, type NormRow, valuesOf } from '../model/values.ts';
 import {
@@ -54,7 +55,7 @@ export interface Batch {
   allNew?: boolean;
   /**
    * A page read in its COPY form whose key range the mirror has none of (a first sync): all its rows are new, and
-   * they are written from its COPY text as it is, in place of `rows` (its row records are made only if the batch
+   * they are written from its COPY data as it is, in place of `rows` (its row records are made only if the batch
    * falls back to the merge, or meets rows set aside earlier).
    */
   newPage?: Page;
@@ -215,8 +216,22 @@ export class BatchWriter {
           const page = b.newPage;
           if (page || b.rows.length > 0) {
             const r = page
-              ? await this.writeRows(t, b.table, direct, chunksOf(page.copy!), page.count, () => page.rows)
-              : await this.writeRows(t, b.table, !!b.allNew && direct, copyLines(b.rows), b.rows.length, () => b.rows);
+              ? await this.writeRows(
+                  t,
+                  b.table,
+                  direct,
+                  framed(b.table, chunksOf(page.copy!)),
+                  page.count,
+                  () => page.rows,
+                )
+              : await this.writeRows(
+                  t,
+                  b.table,
+                  !!b.allNew && direct,
+                  copyData(b.table, b.rows, 'mirror'),
+                  b.rows.length,
+                  () => b.rows,
+                );
             out.inserted = r.inserted;
             out.updated = r.updated;
             out.conflicts += r.conflicts;
@@ -284,7 +299,7 @@ export class BatchWriter {
 
   private async copyMerge(tx: Tx, t: TablePlan, rows: NormRow[], isolated: boolean) {
     const writable = await tx.unsafe(copyStageSql(t)).writable();
-    await this.copyOrFail(writable, copyLines(rows));
+    await this.copyOrFail(writable, copyData(t, rows, 'stage'));
     const policy = this.ctx.conflicts.policy(t.name);
     const [res] = await tx.unsafe(mergeSql(this.ctx.schema, t, policy), [
       ...this.logParams(t),
@@ -353,7 +368,7 @@ export class BatchWriter {
     }
   }
 
-  /** COPY text; if the connection dies meanwhile, fail (as a transient error) instead of waiting forever. */
+  /** COPY data; if the connection dies meanwhile, fail (as a transient error) instead of waiting forever. */
   private async copyOrFail(writable: NodeJS.WritableStream, text: Iterable<string | Buffer>) {
     const events = poolSocketEvents(this.sql);
     let onClose: (() => void) | undefined;
@@ -375,7 +390,7 @@ export class BatchWriter {
   }
 
   /**
-   * A batch's rows: copied straight into the mirror when they are all new (`direct`: their COPY text, `count`
+   * A batch's rows: copied straight into the mirror when they are all new (`direct`: their COPY data, `count`
    * rows), else staged and merged (`rows()`: a page's records are made only then).
    */
   private async writeRows(
@@ -585,45 +600,58 @@ export class BatchWriter {
 /** COPY chunks: about 256 KB each (larger chunks only raise peak memory). */
 const CHUNK = 1 << 18;
 
-/** A buffer of COPY text, in chunks. */
+/** A buffer of COPY data, in chunks. */
 function* chunksOf(buf: Buffer): Generator<Buffer> {
   for (let at = 0; at < buf.length; at += CHUNK) yield buf.subarray(at, Math.min(buf.length, at + CHUNK));
 }
 
+/** A binary COPY's data with its header and trailer (TablePlan.copyBinary); text as it is. */
+function* framed(t: TablePlan, data: Iterable<string | Buffer>): Generator<string | Buffer> {
+  if (t.copyBinary) yield BINARY_COPY_HEADER;
+  yield* data;
+  if (t.copyBinary) yield BINARY_COPY_TRAILER;
+}
+
 /**
- * COPY text, yielded in chunks of about 256 KB (larger chunks only raise peak memory). Rows read in their COPY
- * form are slices of their page's buffer, sent as they are (neighbours in one slice); others are encoded here.
- * The same lines serve the staging table (all text) and the mirror table itself: canonical values are valid
- * input for their column types (booleans as true/false, JSON as written).
+ * COPY data of rows, yielded in chunks of about 256 KB (larger chunks only raise peak memory), for the mirror table
+ * itself (binary where the table's types allow: TablePlan.copyBinary) or the staging table (all text, always text).
+ * Rows read in their COPY form are slices of their page's buffer, sent as they are (neighbours in one slice) when the
+ * formats agree; a binary row bound for the staging table is written as text again, and rows read with their values
+ * are encoded here. Canonical values are valid input for their column types (booleans as true/false, JSON as
+ * written).
  */
-function* copyLines(rows: NormRow[]): Generator<string | Buffer> {
+function* copyData(t: TablePlan, rows: NormRow[], into: 'mirror' | 'stage'): Generator<string | Buffer> {
+  const binary = into === 'mirror' ? t.copyBinary : undefined;
+  const pages = t.copyBinary; // the form the reader wrote its pages in
   let text = '';
+  let enc: CopyEncoder | null = null;
   let run: { buf: Buffer; start: number; end: number } | null = null;
-  const flushRun = function* () {
-    if (!run) return;
-    yield* chunksOf(run.buf.subarray(run.start, run.end));
+  const flush = function* () {
+    if (run) yield* chunksOf(run.buf.subarray(run.start, run.end));
     run = null;
+    if (text) yield text;
+    text = '';
+    if (enc) yield enc.result();
+    enc = null;
   };
+  if (binary) yield BINARY_COPY_HEADER;
   for (const r of rows) {
-    if (r.copy) {
-      if (text) {
-        yield text;
-        text = '';
-      }
-      if (run && run.buf === r.copy.buf && run.end === r.copy.start) run.end = r.copy.end;
-      else {
-        yield* flushRun();
+    if (r.copy && (binary || !pages)) {
+      if (!run || run.buf !== r.copy.buf || run.end !== r.copy.start) {
+        yield* flush();
         run = { ...r.copy };
-      }
+      } else run.end = r.copy.end;
       continue;
     }
-    yield* flushRun();
-    text += copyLine(valuesOf(r), r.hash, r.raw, r.light);
-    if (text.length > CHUNK) {
-      yield text;
-      text = '';
-    }
+    if (run) yield* flush();
+    if (r.copy) text += copyTextOf(pages!, r.copy.buf, r.copy.start);
+    else if (binary) {
+      enc ??= new CopyEncoder(Buffer.allocUnsafe, CHUNK, binary);
+      enc.add(valuesOf(r), r.hash, r.raw, r.light);
+      if (enc.result().length > CHUNK) yield* flush();
+    } else text += copyLine(valuesOf(r), r.hash, r.raw, r.light);
+    if (text.length > CHUNK) yield* flush();
   }
-  yield* flushRun();
-  if (text) yield text;
+  yield* flush();
+  if (binary) yield BINARY_COPY_TRAILER;
 }
