@@ -80,7 +80,14 @@ try {
       await clientAdd({ name: `many${i}`, sqlitePath: many, adminUrl: pg.url });
       cli.push(await child('copy-cli', pg.url, `many${i}`, many));
       node.push(await child('copy', pg.url, `many${i}`, many));
-      if (hasPgloader) loader.push(await child('pgloader', pg.url, `many${i}`, many));
+      // pgloader (SBCL) now and then dies of its own ("GC invariant lost"): once more, and say so.
+      if (hasPgloader)
+        loader.push(
+          await child('pgloader', pg.url, `many${i}`, many).catch((err: Error) => {
+            report(`  (pgloader failed in run ${i + 1}, run again: ${err.message.split('\n')[0]!.slice(0, 120)})`);
+            return child('pgloader', pg.url, `many${i}`, many);
+          }),
+        );
       ours.push(await child('full', pg.url, `many${i}`, many));
       if (baseRoot) {
         await clientAdd({ name: `base${i}`, sqlitePath: many, adminUrl: pg.url });

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { addChat, rng } from '../src/sqlite/sample.ts';
-import { NODE_FLAGS, softHeapLimit } from '../src/util/memory.ts';
+import { NODE_FLAGS, softHeapLimit, youngRoom } from '../src/util/memory.ts';
 import { BIN, ROOT, setupTenant, trackChild } from './helpers.ts';
 
 // A sync's memory stays bounded (issue 13): the executable's V8 options, the soft heap limits of the sync's
@@ -46,9 +47,29 @@ describe('memory', () => {
     // Garbage in the old generation: kept alive across allocations, then dropped.
     let keep: string[] | null = [];
     for (let i = 0; i < 40_000; i++) keep.push(`${i}:${'x'.repeat(400)}`.slice(1));
+    const held = v8.getHeapStatistics().used_heap_size;
     keep = null;
     expect(check()).toBe(true);
+    // It did collect: most of the 16 MB of strings is gone.
+    expect(v8.getHeapStatistics().used_heap_size).toBeLessThan(held - 8 * 1024 * 1024);
     expect(check()).toBe(false);
+  });
+
+  it('makes room in the young generation before a read statement: a scavenge when it has less than asked, else none', () => {
+    const young = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!;
+    const ask = Math.floor(young().space_size / 8);
+    // Garbage in the young generation until less than `ask` is left.
+    let junk = '';
+    while (young().space_available_size >= ask) junk = `${junk.length}:${'y'.repeat(2000)}`.slice(1);
+    const full = young().space_used_size;
+    youngRoom(ask);
+    expect(young().space_available_size).toBeGreaterThanOrEqual(ask);
+    expect(young().space_used_size).toBeLessThan(full);
+    // With the room there, nothing is collected.
+    const used = young().space_used_size;
+    youngRoom(1024);
+    expect(young().space_used_size).toBeGreaterThanOrEqual(used);
+    expect(junk.length).toBeGreaterThan(0);
   });
 
   it('the executable starts Node with its V8 options, run as a program or from the container image', () => {

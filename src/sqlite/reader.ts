@@ -10,6 +10,7 @@ import {
   type RawEntry,
   rowHash,
 } from '../model/values.ts';
+import { youngRoom } from '../util/memory.ts';
 import type { TenantDb } from './open.ts';
 
 /**
@@ -290,6 +291,9 @@ export class TableReader {
     }
     params.push(rowLimit);
     const stmt = this.stmt(id, sql);
+    // A time-bounded statement (rollback journal: it holds the lock Open WebUI's writer needs) starts with room for
+    // its values in the young generation, so that no scavenge falls inside it: its UTF-16 strings, and the rows.
+    if (ms !== undefined) youngRoom(2 * byteLimit + 64 * 1024);
     const rows: unknown[][] = [];
     let bytes = 0;
     const deadline = ms === undefined ? Number.POSITIVE_INFINITY : performance.now() + ms;
