@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { TablePolicy } from '../conflicts/config.ts';
 import { mergeRow } from '../conflicts/merge.ts';
 import { BINARY_COPY_HEADER, BINARY_COPY_TRAILER, CopyEncoder, copyTextOf } from '../model/copy.ts';
-import type { TablePlan } from '../model/plan.ts';
+import type { BinaryForm, TablePlan } from '../model/plan.ts';
 import { copyLine, makeRow, type NormRow, valuesOf } from '../model/values.ts';
 import {
   idleLimit,
@@ -605,7 +605,7 @@ function* chunksOf(buf: Buffer): Generator<Buffer> {
   for (let at = 0; at < buf.length; at += CHUNK) yield buf.subarray(at, Math.min(buf.length, at + CHUNK));
 }
 
-/** A binary COPY's data with its header and trailer (TablePlan.copyBinary); text as it is. */
+/** COPY data for the mirror table: binary data with its header and trailer (TablePlan.copyBinary), text as it is. */
 function* framed(t: TablePlan, data: Iterable<string | Buffer>): Generator<string | Buffer> {
   if (t.copyBinary) yield BINARY_COPY_HEADER;
   yield* data;
@@ -620,8 +620,12 @@ function* framed(t: TablePlan, data: Iterable<string | Buffer>): Generator<strin
  * are encoded here. Canonical values are valid input for their column types (booleans as true/false, JSON as
  * written).
  */
-function* copyData(t: TablePlan, rows: NormRow[], into: 'mirror' | 'stage'): Generator<string | Buffer> {
-  const binary = into === 'mirror' ? t.copyBinary : undefined;
+function copyData(t: TablePlan, rows: NormRow[], into: 'mirror' | 'stage'): Iterable<string | Buffer> {
+  return into === 'mirror' ? framed(t, rowsData(t, rows, t.copyBinary)) : rowsData(t, rows, undefined);
+}
+
+/** copyData's rows, in the binary forms given (unframed), or as text. */
+function* rowsData(t: TablePlan, rows: NormRow[], binary: BinaryForm[] | undefined): Generator<string | Buffer> {
   const pages = t.copyBinary; // the form the reader wrote its pages in
   let text = '';
   let enc: CopyEncoder | null = null;
@@ -634,7 +638,6 @@ function* copyData(t: TablePlan, rows: NormRow[], into: 'mirror' | 'stage'): Gen
     if (enc) yield enc.result();
     enc = null;
   };
-  if (binary) yield BINARY_COPY_HEADER;
   for (const r of rows) {
     if (r.copy && (binary || !pages)) {
       if (!run || run.buf !== r.copy.buf || run.end !== r.copy.start) {
@@ -653,5 +656,4 @@ function* copyData(t: TablePlan, rows: NormRow[], into: 'mirror' | 'stage'): Gen
     if (text.length > CHUNK) yield* flush();
   }
   yield* flush();
-  if (binary) yield BINARY_COPY_TRAILER;
 }
